@@ -1,0 +1,168 @@
+"""The flows: ``reason`` decides one problem, ``batch`` a dataset. Both write their results as
+Prefect artifacts (a markdown summary and a per-problem table) and, when asked, as files."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import get_run_context
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from solvers import Limits
+
+from .datasets import load_problems
+from .models import BatchReport, Problem, ProblemResult
+from .report import results_table, summarize, summary_markdown
+from .settings import get_settings
+from .tasks import check_task, formalize_task, solve_task, vote_task
+
+__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "set_progress_hook"]
+
+ProgressFn = Callable[[int, int], None]
+_progress_hook: ProgressFn | None = None
+
+
+def set_progress_hook(fn: ProgressFn | None) -> None:
+    """In-process progress reporting (the CLI's bar): called with (done, total) as chunks finish.
+    A hook, not a flow parameter: parameters must be serialisable for deployments."""
+    global _progress_hook
+    _progress_hook = fn
+
+
+def chunked(problems: list[Problem], concurrency: int, chunk_size: int = 0) -> list[list[Problem]]:
+    """Chunks for cheap stages: ~4 per worker (load balance) but at most ~50 problems each."""
+    if not problems:
+        return []
+    size = chunk_size or max(1, min(50, math.ceil(len(problems) / (4 * concurrency))))
+    return [problems[i : i + size] for i in range(0, len(problems), size)]
+
+
+def _label(chunk: list[Problem]) -> str:
+    return chunk[0].id if len(chunk) == 1 else f"{chunk[0].id}..{chunk[-1].id}"
+
+
+def _run_chunks(problems, parser, solver, limits, concurrency, chunk_size, cache_dir, progress: ProgressFn | None):
+    # Submitted stage by stage, not chunk by chunk: a task waiting on an upstream future holds a
+    # worker thread, so chunk-major order would run the chunks one after another.
+    chunks = chunked(problems, concurrency, chunk_size)
+    labels = [_label(chunk) for chunk in chunks]
+    forms = [formalize_task.submit(chunk, parser, label=lb) for chunk, lb in zip(chunks, labels)]
+    checks = [check_task.submit(f, label=lb) for f, lb in zip(forms, labels)]
+    solves = [solve_task.submit(c, solver, limits, cache_dir, label=lb) for c, lb in zip(checks, labels)]
+    votes = [vote_task.submit(chunk, c, s, label=lb) for chunk, c, s, lb in zip(chunks, checks, solves, labels)]
+    futures = dict(zip(votes, chunks))
+    by_id: dict[str, ProblemResult] = {}
+    done = 0
+    for fut in as_completed(list(futures)):
+        chunk = futures[fut]
+        try:
+            for r in fut.result():
+                by_id[r.id] = r
+        except Exception as exc:  # one broken chunk is reported, the rest go on
+            get_run_logger().error("chunk %s failed: %r", _label(chunk), exc)
+            for p in chunk:
+                by_id[p.id] = ProblemResult(id=p.id, gold=p.answer, predicted=None, status="error", solver=solver,
+                                            error=f"internal error in chunk: {exc!r}")
+        done += len(chunk)
+        if progress:
+            progress(done, len(problems))
+    return [by_id[p.id] for p in problems]
+
+
+def _publish(summary: Summary, results: list[ProblemResult], results_path: str | None, summary_path: str | None) -> None:
+    create_markdown_artifact(key="batch-summary", markdown=summary_markdown(summary), description="accuracy, execution rate, cost")
+    create_table_artifact(key="batch-results", table=results_table(results), description="one row per problem")
+    if results_path:
+        path = Path(results_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as fh:
+            for r in results:
+                fh.write(r.model_dump_json() + "\n")
+    if summary_path:
+        path = Path(summary_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+
+
+def _flow_run_id() -> str | None:
+    ctx = get_run_context()
+    run = getattr(ctx, "flow_run", None)
+    return str(run.id) if run else None
+
+
+@flow(name="batch", flow_run_name="batch {dataset_name}", validate_parameters=True)
+def batch(
+    path: str,
+    format: str = "auto",
+    parser: str = "gold",
+    solver: str = "portfolio",
+    samples: int = 1,
+    repair_rounds: int = 0,
+    limit: int | None = None,
+    timeout_s: float | None = None,
+    results_path: str | None = None,
+    summary_path: str | None = None,
+    dataset_name: str = "",
+    concurrency: int | None = None,
+    chunk_size: int | None = None,
+) -> BatchReport:
+    """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
+    settings = get_settings()
+    t0 = time.perf_counter()
+    limits = Limits(timeout_s=timeout_s or settings.timeout_s, cpu_s=max(1, math.ceil(timeout_s or settings.cpu_s)), memory_mb=settings.memory_mb)
+    problems = load_problems(path, format, limit)
+    get_run_logger().info("%d problems from %s (parser %s, solver %s)", len(problems), path, parser, solver)
+    results = _run_chunks(problems, parser, solver, limits, concurrency or settings.concurrency,
+                          chunk_size if chunk_size is not None else settings.chunk_size, str(settings.cache_dir), _progress_hook)
+    summary = summarize(results, time.perf_counter() - t0, dataset=dataset_name or Path(path).name, parser=parser,
+                        solver=solver, flow_run_id=_flow_run_id())
+    _publish(summary, results, results_path, summary_path)
+    return BatchReport(summary=summary, results=results)
+
+
+@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True)
+def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str = "portfolio",
+           timeout_s: float | None = None, problem_id: str = "cli") -> ProblemResult:
+    """Decide one problem given as formal premises and conclusion."""
+    from .models import Formal
+
+    settings = get_settings()
+    limits = Limits(timeout_s=timeout_s or settings.timeout_s, cpu_s=max(1, math.ceil(timeout_s or settings.cpu_s)), memory_mb=settings.memory_mb)
+    problem = Problem(id=problem_id, premises=premises, conclusion=conclusion, formal=Formal(premises=premises, conclusion=conclusion))
+    f = formalize_task.submit([problem], parser, label=problem_id)
+    c = check_task.submit(f, label=problem_id)
+    s = solve_task.submit(c, solver, limits, str(settings.cache_dir), label=problem_id)
+    (result,) = vote_task.submit([problem], c, s, label=problem_id).result()
+    create_markdown_artifact(key="reason-verdict", markdown=f"**{result.status}** ({result.solver})\n\n{result.reason}\n")
+    return result
+
+
+def _quiet_heartbeat():
+    """Sync flows pay ~1 s for the heartbeat thread (DESIGN.md §9); a CLI run doesn't need it."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+def run_batch(concurrency: int | None = None, progress: ProgressFn | None = None, **params) -> BatchReport:
+    """Run the batch flow in this process with a bounded thread pool."""
+    concurrency = concurrency or get_settings().concurrency
+    set_progress_hook(progress)
+    try:
+        with _quiet_heartbeat():
+            runner = ThreadPoolTaskRunner(max_workers=concurrency)
+            return batch.with_options(task_runner=runner)(concurrency=concurrency, **params)
+    finally:
+        set_progress_hook(None)
+
+
+def run_reason(**params) -> ProblemResult:
+    with _quiet_heartbeat():
+        return reason(**params)

@@ -1,0 +1,260 @@
+"""``nesyflow``: the command line of DESIGN.md §4.
+
+Prefect is imported only after the arguments are checked and the environment is set (a local
+server started or reused, offline settings applied), so ``--help`` and argument errors are
+instant and every error is one line with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from parsers.errors import NesyflowError
+
+__all__ = ["main", "build_parser"]
+
+SOLVERS = ("z3", "eprover", "prover9", "portfolio")
+BATCH_PARSERS = ("gold",)
+SOLVE_PARSERS = ("fol", "gold")
+FORMATS = ("auto", "nesyflow", "logic-lm", "folio")
+
+
+class CliError(Exception):
+    """A bad argument or unreadable input: printed as one line, exit code 2."""
+
+
+def _positive(name: str):
+    def conv(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        return value
+    return conv
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        self.exit(2, f"nesyflow: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nesyflow", description="Neurosymbolic reasoning on Prefect: formalize, check, prove, vote.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    common = _Parser(add_help=False)
+    common.add_argument("--solver", choices=SOLVERS, default="portfolio",
+                        help="back end: z3, eprover, prover9, or portfolio (all three, first definitive answer, disagreements recorded) [portfolio]")
+    common.add_argument("--timeout", type=_seconds, default=None, metavar="S",
+                        help="wall-clock and CPU seconds per prover run [NESYFLOW_TIMEOUT_S or 10]")
+    common.add_argument("--model", default=None, metavar="M", help="litellm model string, for --parser llm (later)")
+    common.add_argument("--verbose", action="store_true", help="show Prefect's own log lines on the console")
+
+    s = sub.add_parser("solve", parents=[common], help="decide one problem given on the command line",
+                       description="Decide whether the premises entail the conclusion (True), its negation (False), or neither (Unknown).")
+    s.add_argument("--premise", action="append", required=True, metavar="TEXT",
+                   help="a premise; repeat for several. With --parser fol: a formula in NLTK or Unicode syntax")
+    s.add_argument("--conclusion", required=True, metavar="TEXT", help="the statement to decide")
+    s.add_argument("--parser", choices=SOLVE_PARSERS, default="fol",
+                   help="how the text becomes logic: fol (the text already is first-order logic) [fol]")
+    s.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    b = sub.add_parser("batch", parents=[common], help="decide every problem of a dataset",
+                       description="Run the batch flow over a dataset and report accuracy, execution rate and per-problem results.")
+    b.add_argument("path", help="problem file: nesyflow JSONL, Logic-LM JSON, or FOLIO JSONL")
+    b.add_argument("--format", choices=FORMATS, default="auto", help="input format; auto detects it from the records [auto]")
+    b.add_argument("--parser", choices=BATCH_PARSERS, default="gold",
+                   help="formalizer: gold (the formalization the problem carries, e.g. FOLIO's premises-FOL) [gold]")
+    b.add_argument("--samples", type=_positive("--samples"), default=1, metavar="K",
+                   help="translations per problem, majority vote over decided answers (deterministic parsers use 1) [1]")
+    b.add_argument("--repair-rounds", type=_non_negative, default=0, metavar="R",
+                   help="repair prompts after a located error (LLM parsers only) [0]")
+    b.add_argument("--concurrency", type=_positive("--concurrency"), default=None, metavar="C",
+                   help="chunks solved at once; each runs solver subprocesses [number of cores]")
+    b.add_argument("--chunk-size", type=_non_negative, default=None, metavar="N",
+                   help="problems per task run in cheap stages; 0 = automatic [0]")
+    b.add_argument("--limit", type=_positive("--limit"), default=None, metavar="N", help="only the first N problems")
+    b.add_argument("--results", default=None, metavar="FILE.jsonl",
+                   help="write one JSON line per problem: id, gold, predicted, status, solver, samples, repair_rounds, error, and the evidence")
+    b.add_argument("--summary-json", default=None, metavar="FILE.json",
+                   help="write the summary: n, correct, accuracy, decided, exe_rate, exe_acc, errors, undetermined, llm_calls, tokens, cost_usd, wall_s")
+
+    srv = sub.add_parser("server", help="the local Prefect server the CLI starts (status, start, stop)")
+    srv.add_argument("action", choices=("status", "start", "stop"))
+    return p
+
+
+def _setup_env(verbose: bool) -> str:
+    """Apply offline settings and point Prefect at a server; return the API URL."""
+    from .server import ensure_server, offline_env
+    from .settings import get_settings
+
+    settings = get_settings()
+    for key, value in offline_env(settings.home.resolve()).items():
+        if key == "PREFECT_HOME" and os.environ.get("PREFECT_API_URL"):
+            continue  # a user-chosen server keeps the user's Prefect home
+        os.environ.setdefault(key, value)
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        print("starting or reusing the local Prefect server…", file=sys.stderr, flush=True)
+        api_url = ensure_server(settings.home, settings.server_port)
+        os.environ["PREFECT_API_URL"] = api_url
+    return api_url
+
+
+def _check_solver(name: str) -> None:
+    from solvers import make_solver
+
+    solver = make_solver(name)
+    if not solver.available():
+        raise CliError(f"solver {name!r} is not available on this machine (binary not found); run `make install`")
+
+
+def _progress():
+    """A progress callback for batches: a live bar on a terminal, plain lines otherwise."""
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        bar = Progress("solving", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+        task = None
+
+        def update(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                bar.start()
+                task = bar.add_task("solving", total=total)
+            bar.update(task, completed=done)
+            if done >= total:
+                bar.stop()
+
+        return update
+
+    def lines(done: int, total: int) -> None:
+        print(f"progress: {done}/{total} problems", file=sys.stderr, flush=True)
+
+    return lines
+
+
+def _cmd_batch(args) -> int:
+    from .datasets import load_problems
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise CliError(f"{args.path}: no such file")
+    problems = load_problems(path, args.format, args.limit)  # fails fast, one line, before Prefect starts
+    if not problems:
+        raise CliError(f"{args.path}: no problems in the file")
+    _check_solver(args.solver)
+    if args.model and args.parser != "llm":
+        print(f"note: --model is used by --parser llm only; ignored with --parser {args.parser}", file=sys.stderr)
+    samples = args.samples
+    if args.parser == "gold" and samples > 1:
+        print("note: the gold parser is deterministic; using 1 sample", file=sys.stderr)
+        samples = 1
+    api_url = _setup_env(args.verbose)
+    from .batch import run_batch
+    from .report import summary_text
+    from .server import ui_url
+
+    report = run_batch(
+        concurrency=args.concurrency, progress=_progress(), path=str(path), format=args.format, parser=args.parser,
+        solver=args.solver, samples=samples, repair_rounds=args.repair_rounds, limit=args.limit,
+        timeout_s=args.timeout, results_path=args.results, summary_path=args.summary_json,
+        chunk_size=args.chunk_size,
+    )
+    summary = report.summary
+    print(summary_text(summary))
+    if summary.flow_run_id:
+        print(f"Prefect UI: {ui_url(api_url, summary.flow_run_id)}")
+    return 0
+
+
+def _cmd_solve(args) -> int:
+    _check_solver(args.solver)
+    premises = [p for p in args.premise]
+    if any(not p.strip() for p in premises) or not args.conclusion.strip():
+        raise CliError("premises and the conclusion must not be empty")
+    api_url = _setup_env(args.verbose)
+    from .batch import run_reason
+    from .server import ui_url
+
+    result = run_reason(premises=premises, conclusion=args.conclusion, parser="gold", solver=args.solver,
+                        timeout_s=args.timeout)
+    if args.json:
+        print(result.model_dump_json())
+    else:
+        print(f"{result.status}  ({result.solver})")
+        if result.error:
+            print(result.error)
+        elif result.reason:
+            print(f"  {result.reason}")
+        if result.used_premises:
+            print("  premises used: " + ", ".join(str(i + 1) for i in result.used_premises))
+        if result.disagreement:
+            print(f"  back ends disagree: {result.disagreement}")
+    return 0
+
+
+def _cmd_server(args) -> int:
+    from .server import ensure_server, healthy, stop_server
+    from .settings import get_settings
+
+    home = get_settings().home
+    record = home.resolve() / "server.json"
+    if args.action == "start":
+        print(ensure_server(home, get_settings().server_port))
+    elif args.action == "stop":
+        print("stopped" if stop_server(home) else "no server recorded")
+    else:
+        if record.exists():
+            url = json.loads(record.read_text()).get("api_url", "")
+            print(f"{url} {'up' if healthy(url) else 'down'}")
+        else:
+            print("no server recorded")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"batch": _cmd_batch, "solve": _cmd_solve, "server": _cmd_server}[args.command](args)
+    except (CliError, NesyflowError) as exc:
+        print(f"nesyflow: error: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nesyflow: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

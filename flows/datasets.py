@@ -1,0 +1,182 @@
+"""Read problem files in every format we know into ``Problem`` values.
+
+Formats (DESIGN.md §3): the project's JSONL, Logic-LM's JSON lists, FOLIO's JSONL. ``auto``
+picks by content, not by file name. A malformed record becomes a problem carrying
+``load_error`` (the batch reports it and goes on); an unreadable file raises ``DatasetError``
+with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from parsers.errors import NesyflowError
+
+from .models import Formal, Problem
+
+__all__ = ["DatasetError", "load_problems", "detect_format", "FORMATS", "normalise_label"]
+
+FORMATS = ("auto", "nesyflow", "logic-lm", "folio")
+_LABEL = {"true": "True", "false": "False", "unknown": "Unknown", "uncertain": "Unknown"}
+
+
+class DatasetError(NesyflowError):
+    """The input file cannot be read at all (missing, not JSON, unknown format)."""
+
+
+def normalise_label(value: Any) -> str | None:
+    if value is None:
+        return None
+    return _LABEL.get(str(value).strip().lower(), str(value).strip())
+
+
+def _records(path: Path) -> tuple[list[Any], bool]:
+    """Records of a JSON list or JSONL file; ``True`` when the file is JSONL."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+    stripped = text.lstrip()
+    if not stripped:
+        raise DatasetError(f"{path}: file is empty")
+    if stripped[0] == "[":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        return data, False
+    records: list[Any] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            records.append({"__load_error__": f"line {lineno}: invalid JSON at column {exc.colno}: {exc.msg}", "__line__": lineno})
+    if all(isinstance(r, dict) and "__load_error__" in r for r in records):
+        raise DatasetError(f"{path}: not JSON or JSONL (first problem: {records[0]['__load_error__']})")
+    return records, True
+
+
+def detect_format(records: list[Any]) -> str:
+    first = next((r for r in records if isinstance(r, dict) and "__load_error__" not in r), None)
+    if first is None:
+        raise DatasetError("no usable record to detect the format from")
+    keys = set(first)
+    if "premises-FOL" in keys or ("label" in keys and "premises" in keys and "conclusion" in keys and "id" not in keys):
+        return "folio"
+    if "context" in keys and "question" in keys and "options" in keys:
+        return "logic-lm"
+    if "id" in keys and ("premises" in keys or "context" in keys or "formal" in keys):
+        return "nesyflow"
+    raise DatasetError(f"cannot tell the format from the keys {sorted(keys)}; pass --format")
+
+
+def load_problems(path: str | Path, fmt: str = "auto", limit: int | None = None) -> list[Problem]:
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    records, _ = _records(path)
+    if not isinstance(records, list):
+        raise DatasetError(f"{path}: expected a JSON list or JSON lines, got {type(records).__name__}")
+    if limit is not None:
+        records = records[:limit]
+    if fmt == "auto":
+        fmt = detect_format(records)
+    reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio}[fmt]
+    stem = path.stem
+    problems = []
+    for i, rec in enumerate(records):
+        if isinstance(rec, dict) and "__load_error__" in rec:
+            problems.append(Problem(id=f"{stem}_{i}", load_error=rec["__load_error__"]))
+            continue
+        try:
+            problems.append(reader(rec, i, stem))
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(Problem(id=_safe_id(rec, f"{stem}_{i}"), load_error=f"record {i + 1}: {_why(exc)}"))
+    _dedupe_ids(problems)
+    return problems
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc).splitlines()[0][:200]
+
+
+def _safe_id(rec: Any, default: str) -> str:
+    if isinstance(rec, dict) and isinstance(rec.get("id"), (str, int)):
+        return str(rec["id"])
+    return default
+
+
+def _dedupe_ids(problems: list[Problem]) -> None:
+    seen: dict[str, int] = {}
+    for i, p in enumerate(problems):
+        if p.id in seen:
+            seen[p.id] += 1
+            problems[i] = p.model_copy(update={"id": f"{p.id}#{seen[p.id]}"})
+        else:
+            seen[p.id] = 1
+
+
+def _str_list(value: Any, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"field {field!r} must be a list of strings")
+    return value
+
+
+def _nesyflow(rec: dict, i: int, stem: str) -> Problem:
+    if not isinstance(rec, dict):
+        raise TypeError("record is not a JSON object")
+    data = dict(rec)
+    data["id"] = str(data.get("id", f"{stem}_{i}"))
+    data["answer"] = normalise_label(data.get("answer"))
+    if "premises" in data:
+        data["premises"] = _str_list(data["premises"], "premises")
+    return Problem.model_validate(data)
+
+
+def _folio(rec: dict, i: int, stem: str) -> Problem:
+    premises = _str_list(rec["premises"], "premises")
+    formal = None
+    if "premises-FOL" in rec and "conclusion-FOL" in rec:
+        formal = Formal(language="fol", premises=_str_list(rec["premises-FOL"], "premises-FOL"), conclusion=str(rec["conclusion-FOL"]))
+    pid = str(rec.get("example_id", rec.get("id", f"{stem}_{i}")))
+    return Problem(id=pid, premises=premises, conclusion=str(rec["conclusion"]), answer=normalise_label(rec.get("label")), formal=formal)
+
+
+_OPTION = re.compile(r"^\s*([A-Z])\s*[).:]\s*(.*)$")
+_STATEMENT = re.compile(r"\?\s*(.+)$", re.S)
+
+
+def _logic_lm(rec: dict, i: int, stem: str) -> Problem:
+    options = _str_list(rec.get("options", []), "options")
+    letters = {}
+    for opt in options:
+        m = _OPTION.match(opt)
+        if m:
+            letters[m.group(1)] = m.group(2).strip()
+    answer = rec.get("answer")
+    option_texts = {normalise_label(t) for t in letters.values()}
+    entailment = bool(letters) and option_texts <= {"True", "False", "Unknown"}
+    gold = normalise_label(letters.get(str(answer), answer)) if entailment else answer
+    question = str(rec["question"])
+    conclusion = None
+    if entailment:
+        m = _STATEMENT.search(question)
+        conclusion = m.group(1).strip() if m else question
+    return Problem(
+        id=str(rec.get("id", f"{stem}_{i}")),
+        context=str(rec["context"]),
+        question=question,
+        conclusion=conclusion,
+        options=options,
+        answer=gold,
+        kind="entailment" if entailment else "choice",
+    )

@@ -1,0 +1,135 @@
+"""Typed values that cross stage boundaries (and Prefect's result store)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parsers.errors import LocatedError
+
+__all__ = ["Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Summary", "BatchReport", "LABELS"]
+
+LABELS = ("True", "False", "Unknown")
+
+
+class Formal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    language: Literal["fol", "smtlib", "lean", "sympy"] = "fol"
+    premises: list[str]
+    conclusion: str
+
+
+class Problem(BaseModel):
+    """One problem in the project's own format (DESIGN.md §3); loaders map other formats here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    premises: list[str] = []
+    context: str | None = None
+    conclusion: str | None = None
+    question: str | None = None
+    options: list[str] | None = None
+    answer: str | None = None
+    """Gold label, normalised: True / False / Unknown for entailment problems."""
+    kind: Literal["entailment", "choice", "math", "theorem"] = "entailment"
+    formal: Formal | None = None
+    load_error: str | None = None
+    """Set by a loader when the record itself is unusable; the problem is reported, the batch goes on."""
+
+
+class Formalization(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    problem_id: str
+    source: str
+    language: str = "fol"
+    premises: list[str] = []
+    conclusion: str = ""
+    errors: list[LocatedError] = []
+
+
+class Checked(BaseModel):
+    """Output of the check stage: canonical formula text (re-parsed cheaply by the solver)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    problem_id: str
+    ok: bool
+    premises: list[str] = []
+    conclusion: str = ""
+    errors: list[LocatedError] = []
+    notes: list[str] = []
+    """Edits the lenient gold reader made (each one located), shown in the results."""
+
+
+class Verdict(BaseModel):
+    """Output of the solve stage for one problem (one sample)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    problem_id: str
+    status: str
+    solver: str
+    reason: str = ""
+    errors: list[LocatedError] = []
+    used_premises: list[int] = []
+    per_backend: dict[str, str] = {}
+    disagreement: str = ""
+    explanation: str = ""
+    wall_s: float = 0.0
+
+
+class ProblemResult(BaseModel):
+    """One line of ``--results`` (DESIGN.md §4), plus the evidence behind it."""
+
+    id: str
+    gold: str | None
+    predicted: str | None
+    status: str
+    solver: str
+    samples: int = 1
+    repair_rounds: int = 0
+    error: str | None = None
+    correct: bool = False
+    reason: str = ""
+    notes: list[str] = []
+    disagreement: str = ""
+    used_premises: list[int] = []
+    explanation: str = ""
+    per_backend: dict[str, str] = {}
+
+
+class Summary(BaseModel):
+    """The ``--summary-json`` object (DESIGN.md §4)."""
+
+    n: int = 0
+    correct: int = 0
+    accuracy: float = 0.0
+    decided: int = 0
+    exe_rate: float = 0.0
+    exe_acc: float = 0.0
+    errors: int = 0
+    undetermined: int = 0
+    contradictory: int = 0
+    disagreements: int = 0
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    wall_s: float = 0.0
+    by_status: dict[str, int] = Field(default_factory=dict)
+    dataset: str = ""
+    parser: str = ""
+    solver: str = ""
+    flow_run_id: str | None = None
+    ui_url: str | None = None
+
+
+class BatchReport(BaseModel):
+    """What the batch flow returns: the summary and every problem's result."""
+
+    summary: Summary
+    results: list[ProblemResult]

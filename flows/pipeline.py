@@ -1,0 +1,135 @@
+"""The stages of one problem as plain functions: formalize → check → solve → vote → result.
+
+No Prefect here: ``flows.tasks`` wraps these over chunks of problems, and tests call them
+directly. A bad formalization never raises; it travels as located errors to the result.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.fol_parser import parse_formula
+from parsers.fol_print import to_unicode
+from parsers.lenient import parse_lenient
+from parsers.signature import check_signature, label_of
+from solvers import FolProblem, Limits, Status, make_solver
+
+from .cache import ProblemCache, code_version, stable_hash
+from .models import Checked, Formalization, Problem, ProblemResult, Verdict
+
+__all__ = ["formalize", "check", "solve", "vote", "to_result", "PARSERS"]
+
+PARSERS = ("gold",)
+
+
+# ---- formalize ---------------------------------------------------------------------------------
+
+def formalize(problem: Problem, parser: str = "gold") -> Formalization:
+    if problem.load_error:
+        return Formalization(problem_id=problem.id, source=parser, errors=[locate("formalize", problem.load_error, where="input record")])
+    if parser == "gold":
+        if problem.formal is None:
+            return Formalization(problem_id=problem.id, source=parser, errors=[locate(
+                "formalize", "the problem carries no gold formalization", where="input record",
+                hint="use a file with premises-FOL/conclusion-FOL or a 'formal' field, or another --parser")])
+        f = problem.formal
+        if f.language != "fol":
+            return Formalization(problem_id=problem.id, source=parser, language=f.language, errors=[locate(
+                "formalize", f"gold formalization is in {f.language!r}; this pipeline decides 'fol'", where="formal.language")])
+        return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion)
+    raise ValueError(f"unknown parser {parser!r}; available: {', '.join(PARSERS)}")
+
+
+# ---- check -------------------------------------------------------------------------------------
+
+def check(form: Formalization) -> Checked:
+    """Parse every formula and run the signature pass; gold text is read leniently (edits noted)."""
+    if form.errors:
+        return Checked(problem_id=form.problem_id, ok=False, errors=form.errors)
+    lenient = form.source == "gold"
+    n = len(form.premises)
+    parsed, errors, notes = [], [], []
+    for i, text in enumerate(list(form.premises) + [form.conclusion]):
+        where = label_of(i, n)
+        try:
+            if lenient:
+                f, edits = parse_lenient(text, where)
+                notes += [f"{where}: {e}" for e in edits]
+            else:
+                f = parse_formula(text, where)
+            parsed.append(f)
+        except FormalizationError as exc:
+            errors += exc.errors
+    if errors:
+        return Checked(problem_id=form.problem_id, ok=False, errors=errors, notes=notes)
+    sig_errors = check_signature(parsed[:-1], parsed[-1])
+    canon = [to_unicode(f) for f in parsed]
+    return Checked(problem_id=form.problem_id, ok=not sig_errors, premises=canon[:-1], conclusion=canon[-1],
+                   errors=sig_errors, notes=notes)
+
+
+# ---- solve -------------------------------------------------------------------------------------
+
+def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | None = None) -> Verdict:
+    if not checked.ok:
+        return Verdict(problem_id=checked.problem_id, status=Status.ERROR.value, solver=solver, errors=checked.errors,
+                       reason=checked.errors[0].render().splitlines()[0] if checked.errors else "")
+    key = stable_hash("solve", code_version(), solver, limits, checked.premises, checked.conclusion)
+    if cache is not None:
+        hit = cache.get("solve", key)
+        if hit is not None:
+            return Verdict.model_validate({**hit, "problem_id": checked.problem_id})
+    problem = FolProblem(tuple(parse_formula(p) for p in checked.premises), parse_formula(checked.conclusion))
+    result = make_solver(solver).solve(problem, limits)
+    verdict = Verdict(
+        problem_id=checked.problem_id, status=result.status.value, solver=result.backend, reason=result.reason,
+        errors=result.errors, used_premises=result.used_premises, per_backend=result.per_backend,
+        disagreement=result.disagreement, wall_s=result.wall_s,
+    )
+    if cache is not None and result.status is not Status.UNDETERMINED:  # a timeout may pass next time
+        cache.put("solve", key, verdict.model_dump(mode="json"))
+    return verdict
+
+
+# ---- vote --------------------------------------------------------------------------------------
+
+DECIDED = {s.value for s in (Status.TRUE, Status.FALSE, Status.UNKNOWN, Status.CONTRADICTORY)}
+
+
+def vote(verdicts: list[Verdict]) -> tuple[str, Verdict]:
+    """Majority over decided answers; errors don't vote. Ties go to the answer seen first."""
+    decided = [v for v in verdicts if v.status in DECIDED]
+    if not decided:
+        undetermined = [v for v in verdicts if v.status == Status.UNDETERMINED.value]
+        chosen = (undetermined or verdicts)[-1]
+        return chosen.status, chosen
+    counts = Counter(v.status for v in decided)
+    best = max(counts.values())
+    status = next(v.status for v in decided if counts[v.status] == best)
+    return status, next(v for v in decided if v.status == status)
+
+
+# ---- result ------------------------------------------------------------------------------------
+
+def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> ProblemResult:
+    status, chosen = vote(verdicts)
+    predicted = status if status in DECIDED else None
+    errors: list[LocatedError] = [e for v in verdicts for e in v.errors]
+    return ProblemResult(
+        id=problem.id,
+        gold=problem.answer,
+        predicted=predicted,
+        status=status,
+        solver=chosen.solver,
+        samples=len(verdicts),
+        repair_rounds=0,
+        error=errors[-1].render() if errors else None,
+        correct=predicted is not None and predicted == problem.answer,
+        reason=chosen.reason,
+        notes=list(checked.notes),
+        disagreement=chosen.disagreement,
+        used_premises=chosen.used_premises,
+        explanation=chosen.explanation,
+        per_backend=chosen.per_backend,
+    )

@@ -1,0 +1,43 @@
+"""One settings object for the CLI and the flows: environment variables prefixed ``NESYFLOW_``.
+
+Per-call arguments default to ``None`` and are filled from here, so a deployment, the CLI and a
+test all get the same defaults without repeating them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NESYFLOW_", extra="ignore")
+
+    home: Path = Field(Path(".nesyflow"), description="project-local state: Prefect home, server log, result store, caches")
+    timeout_s: float = Field(10.0, gt=0, description="wall-clock seconds per prover run")
+    cpu_s: int = Field(10, gt=0, description="CPU seconds per prover process")
+    memory_mb: int = Field(2048, gt=64, description="memory cap per prover process (MB)")
+    concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, gt=0, description="problems (chunks) solved at once")
+    chunk_size: int = Field(0, ge=0, description="problems per task run for cheap stages; 0 = automatic")
+    server_port: int = Field(4200, gt=0, lt=65536, description="port of the local Prefect server the CLI starts")
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home.resolve() / "prefect"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.home.resolve() / "results"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home.resolve() / "cache"
+
+
+def get_settings() -> Settings:
+    return Settings()

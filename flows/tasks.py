@@ -1,0 +1,66 @@
+"""Prefect tasks over chunks of problems. Cheap deterministic stages run a chunk per task run
+(the server records ~15 task runs a second; solving a FOLIO problem takes ~25 ms), with the
+per-problem cache inside. Cache keys: the task, its inputs, the code version."""
+
+from __future__ import annotations
+
+import traceback
+from prefect import get_run_logger, task
+
+from parsers.errors import locate
+from solvers import Limits, Status
+
+from . import pipeline
+from .cache import ProblemCache, code_version, stable_hash
+from .models import Checked, Formalization, Problem, ProblemResult, Verdict
+
+__all__ = ["formalize_task", "check_task", "solve_task", "vote_task"]
+
+
+def _cache_key(context, parameters: dict) -> str:
+    inputs = {k: v for k, v in parameters.items() if k != "label"}
+    return stable_hash(context.task.name, code_version(), inputs)
+
+
+_TASK_DEFAULTS = dict(cache_key_fn=_cache_key, persist_result=True, retries=0)
+
+
+@task(name="formalize", task_run_name="formalize[{label}]", **_TASK_DEFAULTS)
+def formalize_task(problems: list[Problem], parser: str, label: str = "") -> list[Formalization]:
+    return [pipeline.formalize(p, parser) for p in problems]
+
+
+@task(name="check", task_run_name="check[{label}]", **_TASK_DEFAULTS)
+def check_task(forms: list[Formalization], label: str = "") -> list[Checked]:
+    out = []
+    for f in forms:
+        try:
+            out.append(pipeline.check(f))
+        except Exception as exc:  # a bug must not lose the batch: report it on this problem
+            out.append(Checked(problem_id=f.problem_id, ok=False, errors=[locate("parse", f"internal error: {exc!r}")]))
+    return out
+
+
+@task(name="solve", task_run_name="solve[{label}]", **_TASK_DEFAULTS)
+def solve_task(checked: list[Checked], solver: str, limits: Limits, cache_dir: str | None = None, label: str = "") -> list[Verdict]:
+    logger = get_run_logger()
+    cache = ProblemCache(cache_dir) if cache_dir else None
+    out = []
+    for c in checked:
+        try:
+            v = pipeline.solve(c, solver, limits, cache)
+        except Exception as exc:
+            logger.error("%s: internal error\n%s", c.problem_id, traceback.format_exc(limit=3))
+            v = Verdict(problem_id=c.problem_id, status=Status.UNDETERMINED.value, solver=solver, reason=f"internal error: {exc!r}")
+        if c.ok:
+            logger.info("%s → %s by %s\n  premises: %s\n  conclusion: %s\n  %s", c.problem_id, v.status, v.solver,
+                        " ; ".join(c.premises), c.conclusion, v.reason)
+        else:
+            logger.info("%s → error: %s", c.problem_id, v.reason)
+        out.append(v)
+    return out
+
+
+@task(name="vote", task_run_name="vote[{label}]", **_TASK_DEFAULTS)
+def vote_task(problems: list[Problem], checked: list[Checked], verdicts: list[Verdict], label: str = "") -> list[ProblemResult]:
+    return [pipeline.to_result(p, c, [v]) for p, c, v in zip(problems, checked, verdicts)]

@@ -1,0 +1,204 @@
+"""Read FOL text in either syntax into the AST; every failure is one located FormalizationError.
+
+Names bound by an enclosing quantifier become ``Var``; every other name in term position is a
+``Const`` (the signature pass flags names that look like stray variables).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .errors import FormalizationError, locate
+from .fol_ast import And, Atom, Const, Eq, Exists, Forall, Formula, Func, Iff, Implies, Not, Or, Var, Xor, children
+
+__all__ = ["parse_formula", "grammar_text", "MAX_FORMULA_CHARS"]
+
+GRAMMAR_PATH = Path(__file__).with_name("fol.lark")
+MAX_FORMULA_CHARS = 20_000
+MAX_NESTING = 200
+
+# Human-readable names of grammar terminals, for "expected …" in error messages.
+_READABLE = {
+    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
+    "NAME": "a name", "VARLIST": "a variable", "QUANT": "a quantifier (∀, ∃, all, exists)",
+    "NOT": "negation (¬, -)", "AND": "∧ / &", "OR": "∨ / |", "XOR": "⊕", "IMP": "→ / ->",
+    "IFF": "↔ / <->", "EQ": "'='", "NEQ": "'≠'", "$END": "end of formula",
+}
+_ORDER = list(_READABLE)
+
+
+def grammar_text() -> str:
+    return GRAMMAR_PATH.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", maybe_placeholders=False, propagate_positions=False)
+
+
+def _bind(node, var: str):
+    """Turn free occurrences of constant ``var`` into ``Var(var)`` (respecting shadowing)."""
+    if isinstance(node, Const):
+        return Var(var) if node.name == var else node
+    if isinstance(node, Var):
+        return node
+    if isinstance(node, (Forall, Exists)):
+        if node.var == var:
+            return node
+        return type(node)(node.var, _bind(node.body, var))
+    if isinstance(node, (Atom,)):
+        return Atom(node.pred, tuple(_bind(a, var) for a in node.args))
+    if isinstance(node, Func):
+        return Func(node.name, tuple(_bind(a, var) for a in node.args))
+    if isinstance(node, Eq):
+        return Eq(_bind(node.left, var), _bind(node.right, var))
+    if isinstance(node, Not):
+        return Not(_bind(node.body, var))
+    if isinstance(node, (And, Or)):
+        return type(node)(tuple(_bind(a, var) for a in node.args))
+    return type(node)(_bind(node.left, var), _bind(node.right, var))
+
+
+def _mentions(node, name: str) -> bool:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Const) and n.name == name:
+            return True
+        stack.extend(children(n))
+    return False
+
+
+@v_args(inline=True)
+class _ToAst(Transformer):
+    def neg(self, _tok, body):
+        return Not(body)
+
+    def quantified(self, tok, names, body):
+        kind = Forall if str(tok) in ("all", "forall", "∀") else Exists
+        for name in reversed(names):
+            if _mentions(body, name):
+                body = _bind(body, name)
+            body = kind(name, body)
+        return body
+
+    def qvars(self, *toks):
+        if len(toks) == 1 and toks[0].type == "VARLIST":
+            return toks[0].rstrip(".").split()
+        return [str(t) for t in toks]
+
+    def _flat(self, cls, a, b):
+        left = a.args if isinstance(a, cls) else (a,)
+        right = b.args if isinstance(b, cls) else (b,)
+        return cls(left + right)
+
+    def and_(self, a, _op, b):
+        return self._flat(And, a, b)
+
+    def or_(self, a, _op, b):
+        return self._flat(Or, a, b)
+
+    def xor(self, a, _op, b):
+        return Xor(a, b)
+
+    def imp(self, a, _op, b):
+        return Implies(a, b)
+
+    def iff(self, a, _op, b):
+        return Iff(a, b)
+
+    def pred(self, name, args):
+        return Atom(str(name), tuple(args))
+
+    def prop(self, name):
+        return Atom(str(name), ())
+
+    def eq(self, a, _op, b):
+        return Eq(a, b)
+
+    def neq(self, a, _op, b):
+        return Not(Eq(a, b))
+
+    def func(self, name, args):
+        return Func(str(name), tuple(args))
+
+    def name(self, tok):
+        return Const(str(tok))
+
+    def args(self, *terms):
+        return list(terms)
+
+
+_TO_AST = _ToAst()
+_OPEN = re.compile(r"[(\[]")
+
+
+def _expected(names) -> str:
+    names = sorted(set(names), key=lambda n: (_ORDER.index(n) if n in _ORDER else 99, n))
+    shown = [_READABLE.get(n, n) for n in names][:5]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" (or {more} more)" if more > 0 else "")
+
+
+def parse_formula(text: str, where: str = "") -> Formula:
+    """Parse one formula; raise FormalizationError (stage ``parse``) located in ``text``."""
+    if not isinstance(text, str):
+        raise FormalizationError(locate("parse", f"expected formula text, got {type(text).__name__}", where=where))
+    if not text.strip():
+        raise FormalizationError(locate("parse", "empty formula", where=where, hint="write a formula, e.g. ∀x (P(x) → Q(x))"))
+    if len(text) > MAX_FORMULA_CHARS:
+        raise FormalizationError(locate("parse", f"formula longer than {MAX_FORMULA_CHARS} characters", where=where))
+    depth = 0
+    for ch in text:  # cheap guard: the LALR parser is iterative but the transformer recurses
+        depth += ch in "([" 
+        if depth > MAX_NESTING:
+            raise FormalizationError(locate("parse", f"nesting deeper than {MAX_NESTING} parentheses", where=where))
+    try:
+        tree = _parser().parse(text)
+        return _TO_AST.transform(tree)
+    except UnexpectedInput as exc:
+        raise FormalizationError(_located(exc, text, where)) from None
+    except (LarkError, RecursionError, ValueError) as exc:
+        raise FormalizationError(locate("parse", f"cannot read formula: {type(exc).__name__}", where=where)) from None
+
+
+def _located(exc: UnexpectedInput, text: str, where: str):
+    line = getattr(exc, "line", None)
+    col = getattr(exc, "column", None)
+    if isinstance(exc, UnexpectedEOF) or line in (None, -1):
+        lines = text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        exp = _expected(getattr(exc, "expected", []) or [])
+        opened = text.count("(") - text.count(")")
+        hint = f"{opened} unclosed '('" if opened > 0 else ""
+        return locate("parse", f"formula ends too early; expected {exp}", text=text, line=line, column=col, where=where, hint=hint)
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            lines = text.splitlines() or [""]
+            line, col = len(lines), len(lines[-1].rstrip()) + 1
+        got = "end of formula" if tok.type == "$END" else repr(str(tok))
+        exp = _expected(exc.expected)
+        hint = ""
+        if str(tok) == ",":
+            hint = "join conditions with ∧ (and), not a comma"
+        elif str(tok) == ")" and text[: exc.pos_in_stream].count("(") < text[: exc.pos_in_stream + 1].count(")"):
+            hint = "unbalanced ')'"
+        elif tok.type in ("$END",):
+            hint = "the formula is incomplete"
+        return locate("parse", f"unexpected {got}; expected {exp}", text=text, line=line, column=col, where=where, hint=hint)
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        allowed = _expected(exc.allowed or [])
+        hint = ""
+        if ch in "{}∈∉⊆":
+            hint = "sets are not first-order syntax: use a predicate, e.g. Symptom(fever, monkeypox)"
+        elif ch in ".":
+            hint = "NLTK syntax writes a dot only after a quantifier's variables: all x. P(x)"
+        return locate("parse", f"unexpected character {ch!r}; expected {allowed}", text=text, line=line, column=col, where=where, hint=hint)
+    return locate("parse", str(exc).splitlines()[0], where=where)

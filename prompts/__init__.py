@@ -1,0 +1,1 @@
+"""Prompt templates and few-shot examples live here as files (data, not code)."""

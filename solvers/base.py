@@ -1,0 +1,125 @@
+"""One interface for every first-order back end, and the values that cross it.
+
+``Solver.solve(problem, limits)`` is public and does the timing and the catch-all; each back end
+implements ``_solve``. A bad formalization is a value (``status="error"`` with located errors);
+only infrastructure problems (binary missing) raise ``BackendUnavailable``.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parsers.errors import BackendUnavailable, LocatedError
+from parsers.fol_ast import Formula
+
+__all__ = ["Status", "Limits", "SolverResult", "FolProblem", "Solver", "Run", "RunKind", "combine", "DEFINITIVE"]
+
+
+class Status(str, Enum):
+    """Outcome of a problem. ``undetermined`` means the solver could not decide — never ``Unknown``,
+    which is a proven answer: the premises entail neither the conclusion nor its negation."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+    CONTRADICTORY = "contradictory"
+    UNDETERMINED = "undetermined"
+    ERROR = "error"
+
+
+DEFINITIVE = frozenset({Status.TRUE, Status.FALSE, Status.UNKNOWN, Status.CONTRADICTORY})
+
+
+class Limits(BaseModel):
+    """Resource limits of one solver call (each check of a problem gets them in full)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timeout_s: float = Field(10.0, gt=0, description="wall-clock seconds per prover run")
+    cpu_s: int = Field(10, gt=0, description="CPU seconds per prover process (RLIMIT_CPU)")
+    memory_mb: int = Field(2048, gt=16, description="address-space cap per prover process, MB")
+
+
+class SolverResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: Status
+    backend: str
+    wall_s: float = 0.0
+    reason: str = ""
+    """Why the status is what it is, in one line (the raw outcomes, or the limit that was hit)."""
+    errors: list[LocatedError] = []
+    used_premises: list[int] = []
+    """0-based indices of the premises a proof used (Z3 unsat core), when known."""
+    per_backend: dict[str, str] = {}
+    """Portfolio only: each back end's status."""
+    disagreement: str = ""
+    """Portfolio only: set when two back ends gave different definitive answers."""
+
+
+@dataclass(frozen=True)
+class FolProblem:
+    premises: tuple[Formula, ...]
+    conclusion: Formula
+
+
+class RunKind(str, Enum):
+    """What one prover run established about one goal."""
+
+    PROVED = "proved"
+    NOT_ENTAILED = "not-entailed"  # saturated / countermodel found: the goal does not follow
+    AXIOMS_CONTRADICTORY = "contradictory-axioms"
+    UNDECIDED = "undecided"  # timeout, memory, gave up, incomplete
+    FAILED = "failed"  # the back end rejected the input
+
+
+@dataclass(frozen=True)
+class Run:
+    kind: RunKind
+    detail: str = ""
+
+
+def combine(pos: Run, neg: Run) -> tuple[Status, str]:
+    """Two runs — goal C and goal ¬C — to one status (DESIGN.md §3), with the reason."""
+    reason = f"C: {pos.detail or pos.kind.value}; ¬C: {neg.detail or neg.kind.value}"
+    P, N = pos.kind, neg.kind
+    if RunKind.FAILED in (P, N):
+        return Status.ERROR, reason
+    if RunKind.AXIOMS_CONTRADICTORY in (P, N) or (P is RunKind.PROVED and N is RunKind.PROVED):
+        return Status.CONTRADICTORY, reason
+    if P is RunKind.PROVED:
+        return Status.TRUE, reason
+    if N is RunKind.PROVED:
+        return Status.FALSE, reason
+    if P is RunKind.NOT_ENTAILED and N is RunKind.NOT_ENTAILED:
+        return Status.UNKNOWN, reason
+    return Status.UNDETERMINED, reason
+
+
+class Solver(ABC):
+    """Base of the first-order back ends."""
+
+    name: str = "solver"
+
+    def solve(self, problem: FolProblem, limits: Limits | None = None) -> SolverResult:
+        limits = limits or Limits()
+        t0 = time.perf_counter()
+        try:
+            result = self._solve(problem, limits)
+        except BackendUnavailable:
+            raise
+        except OSError as exc:  # could not spawn: treat as undecided, keep the batch alive
+            result = SolverResult(status=Status.UNDETERMINED, backend=self.name, reason=f"could not run: {exc}")
+        return result.model_copy(update={"wall_s": round(time.perf_counter() - t0, 6)})
+
+    @abstractmethod
+    def _solve(self, problem: FolProblem, limits: Limits) -> SolverResult: ...
+
+    def available(self) -> bool:
+        """True when the back end's binary can be found (no process started)."""
+        return True

@@ -1,0 +1,146 @@
+"""Z3 on first-order problems, through the ``z3`` binary the z3-solver wheel ships.
+
+One process per problem decides both checks of DESIGN.md §3 — P ∧ ¬C and P ∧ C — with push/pop,
+and names every premise so an unsat core says which premises a proof used. Importing the Python
+API would cost 0.2 s per process; the binary reads SMT-LIB from stdin.
+"""
+
+from __future__ import annotations
+
+import re
+
+from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Func, Iff, Implies, Not, Or, Var, Xor, signature_of
+
+from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, Status, combine
+from .binaries import z3_binary
+from .sandbox import run_limited
+from .symbols import SymbolTable, ascii_ident
+
+__all__ = ["Z3Solver", "to_smtlib"]
+
+_PREFIX = {"pred": "P_", "func": "f_", "const": "c_", "var": "v_"}
+
+
+def _table() -> SymbolTable:
+    return SymbolTable(lambda kind, name: _PREFIX[kind] + ascii_ident(name))
+
+
+def _term(t, sym) -> str:
+    if isinstance(t, Var):
+        return sym("var", t.name)
+    if isinstance(t, Const):
+        return sym("const", t.name)
+    return f"({sym('func', t.name)} {' '.join(_term(a, sym) for a in t.args)})"
+
+
+def _formula(f, sym) -> str:
+    if isinstance(f, Atom):
+        name = sym("pred", f.pred)
+        return name if not f.args else f"({name} {' '.join(_term(a, sym) for a in f.args)})"
+    if isinstance(f, Eq):
+        return f"(= {_term(f.left, sym)} {_term(f.right, sym)})"
+    if isinstance(f, Not):
+        return f"(not {_formula(f.body, sym)})"
+    if isinstance(f, (And, Or)):
+        op = "and" if isinstance(f, And) else "or"
+        return f"({op} {' '.join(_formula(a, sym) for a in f.args)})"
+    if isinstance(f, Xor):
+        return f"(xor {_formula(f.left, sym)} {_formula(f.right, sym)})"
+    if isinstance(f, Implies):
+        return f"(=> {_formula(f.left, sym)} {_formula(f.right, sym)})"
+    if isinstance(f, Iff):
+        return f"(= {_formula(f.left, sym)} {_formula(f.right, sym)})"
+    if isinstance(f, (Forall, Exists)):
+        q = "forall" if isinstance(f, Forall) else "exists"
+        return f"({q} (({sym('var', f.var)} U)) {_formula(f.body, sym)})"
+    raise TypeError(f"not a formula: {f!r}")
+
+
+def to_smtlib(problem: FolProblem, timeout_ms: int = 0) -> str:
+    """The SMT-LIB script of both checks (pure: testable without the binary)."""
+    sym = _table()
+    sig = signature_of(And(problem.premises + (problem.conclusion,)))
+    lines = ["(set-option :produce-unsat-cores true)"]
+    if timeout_ms:
+        lines.append(f"(set-option :timeout {int(timeout_ms)})")
+    lines.append("(declare-sort U 0)")
+    for name in sorted(sig.constants):
+        lines.append(f"(declare-const {sym('const', name)} U)")
+    for name, arities in sorted(sig.functions.items()):
+        (n,) = sorted(arities)[:1]
+        lines.append(f"(declare-fun {sym('func', name)} ({' '.join(['U'] * n)}) U)")
+    for name, arities in sorted(sig.predicates.items()):
+        (n,) = sorted(arities)[:1]
+        lines.append(f"(declare-fun {sym('pred', name)} ({' '.join(['U'] * n)}) Bool)")
+    for i, p in enumerate(problem.premises):
+        lines.append(f"(assert (! {_formula(p, sym)} :named p{i + 1}))")
+    goal = _formula(problem.conclusion, sym)
+    for label, body in (("neg", f"(not {goal})"), ("pos", goal)):
+        lines += [
+            "(push 1)",
+            f"(assert (! {body} :named goal))",
+            f'(echo "@check {label}")',
+            "(check-sat)",
+            "(get-unsat-core)",
+            "(pop 1)",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+_CORE = re.compile(r"^\((?:[A-Za-z0-9_]+\s*)*\)$")
+
+
+def parse_z3_output(out: str) -> dict[str, tuple[str, list[int]]]:
+    """``{"neg": (answer, core premises), "pos": ...}`` from the binary's output."""
+    result: dict[str, tuple[str, list[int]]] = {}
+    current = None
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("@check "):
+            current = line.split()[1]
+            result[current] = ("missing", [])
+        elif current and line in ("sat", "unsat", "unknown") and result[current][0] == "missing":
+            result[current] = (line, [])
+        elif current and _CORE.match(line) and result[current][0] == "unsat":
+            used = [int(t[1:]) - 1 for t in line.strip("()").split() if re.fullmatch(r"p\d+", t)]
+            result[current] = ("unsat", sorted(used))
+    return result
+
+
+class Z3Solver(Solver):
+    name = "z3"
+
+    def available(self) -> bool:
+        try:
+            z3_binary()
+            return True
+        except Exception:
+            return False
+
+    def _solve(self, problem: FolProblem, limits: Limits) -> SolverResult:
+        per_check_ms = int(limits.timeout_s * 1000)
+        script = to_smtlib(problem, timeout_ms=per_check_ms)
+        argv = [z3_binary(), "-smt2", "-in", f"-memory:{limits.memory_mb}", f"-T:{int(2 * limits.timeout_s) + 1}"]
+        proc = run_limited(argv, script, wall_s=2 * limits.timeout_s + 2, cpu_s=2 * limits.cpu_s, memory_mb=limits.memory_mb + 256)
+        answers = parse_z3_output(proc.stdout)
+        if "neg" not in answers or "pos" not in answers or any(a == "missing" for a, _ in answers.values()):
+            why = proc.limit_reason() or _first_error(proc.stdout + proc.stderr) or f"exit {proc.returncode}"
+            return SolverResult(status=Status.UNDETERMINED, backend=self.name, reason=f"z3: {why}")
+        runs = {k: _run(answers[k][0]) for k in ("neg", "pos")}
+        # check(P ∧ ¬C) unsat ⇔ C proved; check(P ∧ C) unsat ⇔ ¬C proved.
+        status, reason = combine(runs["neg"], runs["pos"])
+        used = answers["neg"][1] if status in (Status.TRUE, Status.CONTRADICTORY) else answers["pos"][1] if status is Status.FALSE else []
+        return SolverResult(status=status, backend=self.name, reason=f"z3 {reason}", used_premises=used)
+
+
+def _run(answer: str) -> Run:
+    if answer == "unsat":
+        return Run(RunKind.PROVED, "unsat")
+    if answer == "sat":
+        return Run(RunKind.NOT_ENTAILED, "sat")
+    return Run(RunKind.UNDECIDED, answer)
+
+
+def _first_error(text: str) -> str:
+    m = re.search(r'\(error "([^"]*)"\)', text)
+    return m.group(1)[:200] if m else ""
