@@ -100,6 +100,8 @@ class ProblemResult(BaseModel):
     used_premises: list[int] = []
     explanation: str = ""
     per_backend: dict[str, str] = {}
+    mismatch: str = ""
+    """Why the prediction differs from the gold label (empty when it matches or there is no label)."""
 
 
 class Summary(BaseModel):

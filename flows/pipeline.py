@@ -85,7 +85,7 @@ def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | N
     verdict = Verdict(
         problem_id=checked.problem_id, status=result.status.value, solver=result.backend, reason=result.reason,
         errors=result.errors, used_premises=result.used_premises, per_backend=result.per_backend,
-        disagreement=result.disagreement, wall_s=result.wall_s,
+        disagreement=result.disagreement, explanation=result.explanation, wall_s=result.wall_s,
     )
     if cache is not None and result.status is not Status.UNDETERMINED:  # a timeout may pass next time
         cache.put("solve", key, verdict.model_dump(mode="json"))
@@ -116,6 +116,7 @@ def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> Pr
     status, chosen = vote(verdicts)
     predicted = status if status in DECIDED else None
     errors: list[LocatedError] = [e for v in verdicts for e in v.errors]
+    correct = predicted is not None and predicted == problem.answer
     return ProblemResult(
         id=problem.id,
         gold=problem.answer,
@@ -125,11 +126,24 @@ def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> Pr
         samples=len(verdicts),
         repair_rounds=0,
         error=errors[-1].render() if errors else None,
-        correct=predicted is not None and predicted == problem.answer,
+        correct=correct,
         reason=chosen.reason,
         notes=list(checked.notes),
         disagreement=chosen.disagreement,
         used_premises=chosen.used_premises,
         explanation=chosen.explanation,
         per_backend=chosen.per_backend,
+        mismatch="" if correct or problem.answer is None else _mismatch(problem.answer, status, chosen, errors, checked.notes),
     )
+
+
+def _mismatch(gold: str, status: str, chosen: Verdict, errors: list[LocatedError], notes: list[str]) -> str:
+    """One sentence: why this problem does not match its label (DESIGN.md §5 evidence)."""
+    read = f" (read with edits: {'; '.join(notes)})" if notes else ""
+    if status == Status.ERROR.value:
+        first = errors[0].render().splitlines()[0] if errors else chosen.reason
+        return f"the formalization could not be used{read}: {first}"
+    if status == Status.UNDETERMINED.value:
+        return f"no back end decided it within the limits: {chosen.reason}"
+    evidence = chosen.explanation or chosen.reason
+    return f"the formalization{read} decides {status} but the label is {gold}: {evidence}"

@@ -45,19 +45,21 @@ def check_task(forms: list[Formalization], label: str = "") -> list[Checked]:
 def solve_task(checked: list[Checked], solver: str, limits: Limits, cache_dir: str | None = None, label: str = "") -> list[Verdict]:
     logger = get_run_logger()
     cache = ProblemCache(cache_dir) if cache_dir else None
-    out = []
+    out, lines = [], []
     for c in checked:
         try:
             v = pipeline.solve(c, solver, limits, cache)
         except Exception as exc:
             logger.error("%s: internal error\n%s", c.problem_id, traceback.format_exc(limit=3))
             v = Verdict(problem_id=c.problem_id, status=Status.UNDETERMINED.value, solver=solver, reason=f"internal error: {exc!r}")
-        if c.ok:
-            logger.info("%s → %s by %s\n  premises: %s\n  conclusion: %s\n  %s", c.problem_id, v.status, v.solver,
-                        " ; ".join(c.premises), c.conclusion, v.reason)
-        else:
-            logger.info("%s → error: %s", c.problem_id, v.reason)
         out.append(v)
+        if c.ok:
+            lines.append(f"{c.problem_id} → {v.status} ({v.solver})\n  premises: {' ; '.join(c.premises)}\n"
+                         f"  conclusion: {c.conclusion}\n  {v.reason}")
+        else:
+            lines.append(f"{c.problem_id} → error: {v.reason}")
+    # One record per chunk: the formal text and verdict of every problem, without a log call each.
+    logger.info("solved %d problems\n%s", len(out), "\n".join(lines))
     return out
 
 

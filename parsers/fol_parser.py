@@ -155,16 +155,22 @@ def parse_formula(text: str, where: str = "") -> Formula:
         raise FormalizationError(locate("parse", f"formula longer than {MAX_FORMULA_CHARS} characters", where=where))
     depth = 0
     for ch in text:  # cheap guard: the LALR parser is iterative but the transformer recurses
-        depth += ch in "([" 
+        depth += (ch in "([") - (ch in ")]")
         if depth > MAX_NESTING:
             raise FormalizationError(locate("parse", f"nesting deeper than {MAX_NESTING} parentheses", where=where))
     try:
-        tree = _parser().parse(text)
-        return _TO_AST.transform(tree)
+        return _parse_cached(text)
     except UnexpectedInput as exc:
         raise FormalizationError(_located(exc, text, where)) from None
     except (LarkError, RecursionError, ValueError) as exc:
         raise FormalizationError(locate("parse", f"cannot read formula: {type(exc).__name__}", where=where)) from None
+
+
+@lru_cache(maxsize=8192)
+def _parse_cached(text: str) -> Formula:
+    """Successful parses are shared: ASTs are immutable, and the solve stage re-reads the text
+    the check stage printed. Failures are not cached (lru_cache does not store exceptions)."""
+    return _TO_AST.transform(_parser().parse(text))
 
 
 def _located(exc: UnexpectedInput, text: str, where: str):

@@ -37,7 +37,7 @@ def _candidates(text: str, err) -> list[tuple[str, str]]:
             out.append((text[:pos] + text[pos + 1 :], f"dropped unmatched ')' at col {err.column}"))
         if ch == ",":
             out.append((text[:pos] + " ∧" + text[pos + 1 :], f"read ',' at col {err.column} as ∧"))
-    if "ends too early" in err.message and text.count("(") > text.count(")"):
+    if ("ends too early" in err.message or "end of formula" in err.message) and text.count("(") > text.count(")"):
         missing = text.count("(") - text.count(")")
         out.append((text + ")" * missing, f"closed {missing} unclosed '('"))
     return out

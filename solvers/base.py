@@ -56,6 +56,8 @@ class SolverResult(BaseModel):
     errors: list[LocatedError] = []
     used_premises: list[int] = []
     """0-based indices of the premises a proof used (Z3 unsat core), when known."""
+    explanation: str = ""
+    """Evidence for the status: premises a proof used, or a (counter)model over the ground atoms."""
     per_backend: dict[str, str] = {}
     """Portfolio only: each back end's status."""
     disagreement: str = ""

@@ -47,6 +47,7 @@ class Portfolio(Solver):
             reason=" | ".join(r.reason for r in results if r.reason),
             errors=chosen.errors,
             used_premises=next((r.used_premises for r in results if r.used_premises and r.status == chosen.status), []),
+            explanation=next((r.explanation for r in results if r.explanation and r.status == chosen.status), ""),
             per_backend={r.backend: r.status.value for r in results},
             disagreement=disagreement,
         )

@@ -15,7 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-__all__ = ["ProcOutcome", "run_limited", "spawn_count"]
+__all__ = ["ProcOutcome", "run_limited", "spawn_count", "note_spawn"]
 
 _SPAWNS = 0
 
@@ -23,6 +23,11 @@ _SPAWNS = 0
 def spawn_count() -> int:
     """How many solver processes this process has started (tests assert a cached rerun starts none)."""
     return _SPAWNS
+
+
+def note_spawn() -> None:
+    global _SPAWNS
+    _SPAWNS += 1
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,7 @@ class ProcOutcome:
 
 
 def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memory_mb: int) -> ProcOutcome:
-    global _SPAWNS
-    _SPAWNS += 1
+    note_spawn()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         argv,

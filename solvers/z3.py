@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 
-from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Func, Iff, Implies, Not, Or, Var, Xor, signature_of
+from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Func, Iff, Implies, Not, Or, Var, Xor, signature_of, walk
+from parsers.fol_print import to_unicode
 
 from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, Status, combine
 from .binaries import z3_binary
 from .sandbox import run_limited
+from .warm import WarmZ3
 from .symbols import SymbolTable, ascii_ident
 
 __all__ = ["Z3Solver", "to_smtlib"]
@@ -56,8 +58,22 @@ def _formula(f, sym) -> str:
     raise TypeError(f"not a formula: {f!r}")
 
 
+MAX_SHOWN_ATOMS = 24
+
+
+def ground_atoms(problem: FolProblem) -> list[Atom]:
+    """Variable-free atoms, conclusion first: what a countermodel is shown over."""
+    seen: dict[Atom, None] = {}
+    for f in (problem.conclusion,) + problem.premises:
+        for node in walk(f):
+            if isinstance(node, Atom) and not any(isinstance(n, Var) for a in node.args for n in walk(a)):
+                seen.setdefault(node)
+    return list(seen)[:MAX_SHOWN_ATOMS]
+
+
 def to_smtlib(problem: FolProblem, timeout_ms: int = 0) -> str:
-    """The SMT-LIB script of both checks (pure: testable without the binary)."""
+    """The SMT-LIB script of both checks (pure: testable without the binary). After each check
+    it asks for the unsat core (used premises) and the values of the ground atoms (a model)."""
     sym = _table()
     sig = signature_of(And(problem.premises + (problem.conclusion,)))
     lines = ["(set-option :produce-unsat-cores true)"]
@@ -75,6 +91,8 @@ def to_smtlib(problem: FolProblem, timeout_ms: int = 0) -> str:
     for i, p in enumerate(problem.premises):
         lines.append(f"(assert (! {_formula(p, sym)} :named p{i + 1}))")
     goal = _formula(problem.conclusion, sym)
+    atoms = ground_atoms(problem)
+    values = f"(get-value ({' '.join(_formula(a, sym) for a in atoms)}))" if atoms else ""
     for label, body in (("neg", f"(not {goal})"), ("pos", goal)):
         lines += [
             "(push 1)",
@@ -82,6 +100,8 @@ def to_smtlib(problem: FolProblem, timeout_ms: int = 0) -> str:
             f'(echo "@check {label}")',
             "(check-sat)",
             "(get-unsat-core)",
+            f'(echo "@model {label}")',
+            values,
             "(pop 1)",
         ]
     return "\n".join(lines) + "\n"
@@ -90,13 +110,25 @@ def to_smtlib(problem: FolProblem, timeout_ms: int = 0) -> str:
 _CORE = re.compile(r"^\((?:[A-Za-z0-9_]+\s*)*\)$")
 
 
+def parse_models(out: str, atoms: list[Atom]) -> dict[str, str]:
+    """``{"neg": "Manager(james)=false, …"}`` for each check that printed a model."""
+    models = {}
+    for label, block in re.findall(r"@model (\w+)\n(.*?)(?=@check|@model|\Z)", out, re.S):
+        values = re.findall(r"\b(true|false)\b", block)
+        if "(error" not in block and len(values) == len(atoms) and atoms:
+            models[label] = ", ".join(f"{to_unicode(a)}={v}" for a, v in zip(atoms, values))
+    return models
+
+
 def parse_z3_output(out: str) -> dict[str, tuple[str, list[int]]]:
     """``{"neg": (answer, core premises), "pos": ...}`` from the binary's output."""
     result: dict[str, tuple[str, list[int]]] = {}
     current = None
     for line in out.splitlines():
         line = line.strip()
-        if line.startswith("@check "):
+        if line.startswith("@model "):
+            current = None
+        elif line.startswith("@check "):
             current = line.split()[1]
             result[current] = ("missing", [])
         elif current and line in ("sat", "unsat", "unknown") and result[current][0] == "missing":
@@ -107,8 +139,16 @@ def parse_z3_output(out: str) -> dict[str, tuple[str, list[int]]]:
     return result
 
 
+_WARM: dict[str, WarmZ3] = {}
+
+
 class Z3Solver(Solver):
+    """``warm=True`` (default) reuses one Z3 process per thread; ``False`` starts one per problem."""
+
     name = "z3"
+
+    def __init__(self, warm: bool = True):
+        self.warm = warm
 
     def available(self) -> bool:
         try:
@@ -120,8 +160,13 @@ class Z3Solver(Solver):
     def _solve(self, problem: FolProblem, limits: Limits) -> SolverResult:
         per_check_ms = int(limits.timeout_s * 1000)
         script = to_smtlib(problem, timeout_ms=per_check_ms)
-        argv = [z3_binary(), "-smt2", "-in", f"-memory:{limits.memory_mb}", f"-T:{int(2 * limits.timeout_s) + 1}"]
-        proc = run_limited(argv, script, wall_s=2 * limits.timeout_s + 2, cpu_s=2 * limits.cpu_s, memory_mb=limits.memory_mb + 256)
+        wall = 2 * limits.timeout_s + 2  # two checks, each with Z3's own soft timeout
+        if self.warm:
+            pool = _WARM.setdefault(z3_binary(), WarmZ3(z3_binary()))
+            proc = pool.run(script, wall_s=wall, memory_mb=limits.memory_mb)
+        else:
+            argv = [z3_binary(), "-smt2", "-in", f"-memory:{limits.memory_mb}", f"-T:{int(2 * limits.timeout_s) + 1}"]
+            proc = run_limited(argv, script, wall_s=wall, cpu_s=2 * limits.cpu_s, memory_mb=limits.memory_mb + 256)
         answers = parse_z3_output(proc.stdout)
         if "neg" not in answers or "pos" not in answers or any(a == "missing" for a, _ in answers.values()):
             why = proc.limit_reason() or _first_error(proc.stdout + proc.stderr) or f"exit {proc.returncode}"
@@ -130,7 +175,8 @@ class Z3Solver(Solver):
         # check(P ∧ ¬C) unsat ⇔ C proved; check(P ∧ C) unsat ⇔ ¬C proved.
         status, reason = combine(runs["neg"], runs["pos"])
         used = answers["neg"][1] if status in (Status.TRUE, Status.CONTRADICTORY) else answers["pos"][1] if status is Status.FALSE else []
-        return SolverResult(status=status, backend=self.name, reason=f"z3 {reason}", used_premises=used)
+        return SolverResult(status=status, backend=self.name, reason=f"z3 {reason}", used_premises=used,
+                            explanation=_explain(status, used, parse_models(proc.stdout, ground_atoms(problem))))
 
 
 def _run(answer: str) -> Run:
@@ -144,3 +190,15 @@ def _run(answer: str) -> Run:
 def _first_error(text: str) -> str:
     m = re.search(r'\(error "([^"]*)"\)', text)
     return m.group(1)[:200] if m else ""
+
+
+def _explain(status: Status, used: list[int], models: dict[str, str]) -> str:
+    """Evidence in words: the premises a proof used, or the models that show a goal does not follow."""
+    parts = []
+    if used:
+        parts.append("proof uses premises " + ", ".join(str(i + 1) for i in used))
+    if "neg" in models:
+        parts.append(f"model of the premises where the conclusion is false: {models['neg']}")
+    if "pos" in models:
+        parts.append(f"model of the premises where the conclusion is true: {models['pos']}")
+    return "; ".join(parts)

@@ -1,0 +1,67 @@
+"""Test session set-up: isolated state, offline settings, and one real Prefect server.
+
+Every session gets its own NESYFLOW_HOME, PREFECT_HOME and result storage (stale cached results
+leak between runs otherwise). The Prefect server is started once, lazily, by the first test
+that needs it (marker ``prefect``), on a free loopback port, and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
+if not SHARED_DATA.is_dir():  # CI clones next to a copy of shared/
+    SHARED_DATA = Path(os.environ.get("NESYFLOW_SHARED_DATA", SHARED_DATA))
+
+_HOME = Path(tempfile.mkdtemp(prefix="nesyflow-tests-"))
+os.environ["NESYFLOW_HOME"] = str(_HOME)
+os.environ.pop("PREFECT_API_URL", None)
+from flows.server import offline_env  # noqa: E402  (needs no Prefect)
+
+os.environ.update(offline_env(_HOME))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; set NESYFLOW_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A real Prefect server (SQLite, 127.0.0.1) for the whole session; yields its API URL."""
+    from flows.server import ensure_server, stop_server
+
+    api_url = ensure_server(_HOME, port=_free_port(), wait_s=180)
+    os.environ["PREFECT_API_URL"] = api_url
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        yield api_url
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=30)  # ship queued logs and events before the server goes away
+        EventsWorker.drain_all(timeout=30)
+    stop_server(_HOME)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from flows.server import stop_server
+
+    stop_server(_HOME)
+    shutil.rmtree(_HOME, ignore_errors=True)

@@ -1,0 +1,63 @@
+from pathlib import Path
+
+from flows import pipeline
+from flows.cache import ProblemCache
+from flows.datasets import load_problems
+from flows.models import Problem, Verdict
+from solvers import Limits
+from solvers.sandbox import spawn_count
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.jsonl"
+
+
+def run(problem, cache=None):
+    checked = pipeline.check(pipeline.formalize(problem))
+    return pipeline.to_result(problem, checked, [pipeline.solve(checked, "portfolio", Limits(timeout_s=5), cache)])
+
+
+def test_demo_set_without_prefect():
+    problems = load_problems(DEMO)
+    assert len(problems) >= 12
+    results = {p.id: run(p) for p in problems}
+    wrong = {k: (r.predicted, r.gold, r.error) for k, r in results.items() if not r.correct and k != "demo-arity-clash"}
+    assert wrong == {}
+    clash = results["demo-arity-clash"]
+    assert clash.status == "error" and clash.predicted is None
+    assert clash.error.startswith("signature error at premise 2: predicate Student used with 2 arguments; premise 1 uses it with 1")
+    assert "could not be used" in clash.mismatch
+    statuses = {r.status for r in results.values()}
+    assert {"True", "False", "Unknown", "contradictory", "error"} <= statuses
+
+
+def test_missing_gold_formalization_is_a_located_error():
+    r = run(Problem(id="p", premises=["a"], conclusion="b", answer="True"))
+    assert r.status == "error" and "carries no gold formalization" in r.error and "hint:" in r.error
+
+
+def test_parse_error_is_reported_per_premise():
+    from flows.models import Formal
+
+    p = Problem(id="p", answer="True", formal=Formal(premises=["P(a)", "Q(a"], conclusion="P(a)"))
+    form = pipeline.formalize(p).model_copy(update={"source": "llm"})  # strict reading
+    checked = pipeline.check(form)
+    assert not checked.ok and checked.errors[0].where.startswith("premise 2, col")
+
+
+def test_per_problem_cache_skips_the_solver(tmp_path):
+    cache = ProblemCache(tmp_path)
+    problem = load_problems(DEMO, limit=1)[0]
+    first = run(problem, cache)
+    before = spawn_count()
+    second = run(problem, cache)
+    assert spawn_count() == before
+    assert second == first
+
+
+def test_vote_majority_over_decided_answers():
+    def v(status):
+        return Verdict(problem_id="p", status=status, solver="s")
+
+    assert pipeline.vote([v("True"), v("error"), v("False"), v("True")])[0] == "True"
+    assert pipeline.vote([v("error"), v("undetermined")])[0] == "undetermined"
+    assert pipeline.vote([v("error"), v("error")])[0] == "error"
+    assert pipeline.vote([v("Unknown"), v("False")])[0] == "Unknown"  # tie: first seen
