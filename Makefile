@@ -24,12 +24,15 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/nesyflow batch examples/demo.jsonl --parser gold --solver portfolio \
 		--results .nesyflow/demo-results.jsonl --summary-json .nesyflow/demo-summary.json
+	$(BIN)/nesyflow batch examples/demo-english.jsonl --parser english \
+		--results .nesyflow/demo-english-results.jsonl --summary-json .nesyflow/demo-english-summary.json
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/bench_folio_gold.py
+	$(BIN)/python bench/bench_english.py
 
 clean:
 	rm -rf .nesyflow .pytest_cache

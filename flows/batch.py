@@ -19,11 +19,12 @@ from solvers import Limits
 
 from .datasets import load_problems
 from .models import BatchReport, Problem, ProblemResult
+from .pipeline import DEFAULT_SOLVER
 from .report import results_table, summarize, summary_markdown
 from .settings import get_settings
 from .tasks import check_task, formalize_task, solve_task, vote_task
 
-__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "set_progress_hook"]
+__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "set_progress_hook", "drain"]
 
 ProgressFn = Callable[[int, int], None]
 _progress_hook: ProgressFn | None = None
@@ -103,7 +104,7 @@ def batch(
     path: str,
     format: str = "auto",
     parser: str = "gold",
-    solver: str = "portfolio",
+    solver: str | None = None,
     samples: int = 1,
     repair_rounds: int = 0,
     limit: int | None = None,
@@ -117,6 +118,7 @@ def batch(
     """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
     settings = get_settings()
     t0 = time.perf_counter()
+    solver = solver or DEFAULT_SOLVER[parser]
     limits = Limits(timeout_s=timeout_s or settings.timeout_s, cpu_s=max(1, math.ceil(timeout_s or settings.cpu_s)), memory_mb=settings.memory_mb)
     problems = load_problems(path, format, limit)
     get_run_logger().info("%d problems from %s (parser %s, solver %s)", len(problems), path, parser, solver)
@@ -129,14 +131,16 @@ def batch(
 
 
 @flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True)
-def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str = "portfolio",
+def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str | None = None,
            timeout_s: float | None = None, problem_id: str = "cli") -> ProblemResult:
-    """Decide one problem given as formal premises and conclusion."""
+    """Decide one problem: premises and conclusion as formulas (parser gold) or sentences (english)."""
     from .models import Formal
 
     settings = get_settings()
+    solver = solver or DEFAULT_SOLVER[parser]
     limits = Limits(timeout_s=timeout_s or settings.timeout_s, cpu_s=max(1, math.ceil(timeout_s or settings.cpu_s)), memory_mb=settings.memory_mb)
-    problem = Problem(id=problem_id, premises=premises, conclusion=conclusion, formal=Formal(premises=premises, conclusion=conclusion))
+    formal = Formal(premises=premises, conclusion=conclusion) if parser == "gold" else None
+    problem = Problem(id=problem_id, premises=premises, conclusion=conclusion, formal=formal)
     f = formalize_task.submit([problem], parser, label=problem_id)
     c = check_task.submit(f, label=problem_id)
     s = solve_task.submit(c, solver, limits, str(settings.cache_dir), label=problem_id)
@@ -167,3 +171,13 @@ def run_batch(concurrency: int | None = None, progress: ProgressFn | None = None
 def run_reason(**params) -> ProblemResult:
     with _quiet_heartbeat():
         return reason(**params)
+
+
+def drain(timeout: float = 30) -> None:
+    """Ship queued events and logs now, so the server has the whole run when the CLI exits
+    (otherwise Prefect drains at interpreter exit and warns about pending items)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout)
+    EventsWorker.drain_all(timeout=timeout)

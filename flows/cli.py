@@ -17,9 +17,9 @@ from parsers.errors import NesyflowError
 
 __all__ = ["main", "build_parser"]
 
-SOLVERS = ("z3", "eprover", "prover9", "portfolio")
-BATCH_PARSERS = ("gold",)
-SOLVE_PARSERS = ("fol", "gold")
+SOLVERS = ("z3", "eprover", "prover9", "portfolio", "rules")
+BATCH_PARSERS = ("gold", "english")
+SOLVE_PARSERS = ("fol", "english")
 FORMATS = ("auto", "nesyflow", "logic-lm", "folio")
 
 
@@ -69,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     common = _Parser(add_help=False)
-    common.add_argument("--solver", choices=SOLVERS, default="portfolio",
-                        help="back end: z3, eprover, prover9, or portfolio (all three, first definitive answer, disagreements recorded) [portfolio]")
+    common.add_argument("--solver", choices=SOLVERS, default=None,
+                        help="back end: z3, eprover, prover9, portfolio (all three provers, first definitive answer, "
+                             "disagreements recorded), or rules (forward chaining with strong negation, ProofWriter's "
+                             "semantics) [portfolio for formulas, rules for --parser english]")
     common.add_argument("--timeout", type=_seconds, default=None, metavar="S",
                         help="wall-clock and CPU seconds per prover run [NESYFLOW_TIMEOUT_S or 10]")
     common.add_argument("--model", default=None, metavar="M", help="litellm model string, for --parser llm (later)")
@@ -82,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a premise; repeat for several. With --parser fol: a formula in NLTK or Unicode syntax")
     s.add_argument("--conclusion", required=True, metavar="TEXT", help="the statement to decide")
     s.add_argument("--parser", choices=SOLVE_PARSERS, default="fol",
-                   help="how the text becomes logic: fol (the text already is first-order logic) [fol]")
+                   help="how the text becomes logic: fol (the text already is first-order logic) or english "
+                        "(controlled English, see README) [fol]")
     s.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
     b = sub.add_parser("batch", parents=[common], help="decide every problem of a dataset",
@@ -90,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("path", help="problem file: nesyflow JSONL, Logic-LM JSON, or FOLIO JSONL")
     b.add_argument("--format", choices=FORMATS, default="auto", help="input format; auto detects it from the records [auto]")
     b.add_argument("--parser", choices=BATCH_PARSERS, default="gold",
-                   help="formalizer: gold (the formalization the problem carries, e.g. FOLIO's premises-FOL) [gold]")
+                   help="formalizer: gold (the formalization the problem carries, e.g. FOLIO's premises-FOL) or "
+                        "english (the offline controlled-English parser) [gold]")
     b.add_argument("--samples", type=_positive("--samples"), default=1, metavar="K",
                    help="translations per problem, majority vote over decided answers (deterministic parsers use 1) [1]")
     b.add_argument("--repair-rounds", type=_non_negative, default=0, metavar="R",
@@ -132,12 +136,16 @@ def _setup_env(verbose: bool) -> str:
     return api_url
 
 
-def _check_solver(name: str) -> None:
+def _check_solver(name: str | None, parser: str) -> str:
     from solvers import make_solver
 
+    from .pipeline import DEFAULT_SOLVER
+
+    name = name or DEFAULT_SOLVER["gold" if parser == "fol" else parser]
     solver = make_solver(name)
     if not solver.available():
         raise CliError(f"solver {name!r} is not available on this machine (binary not found); run `make install`")
+    return name
 
 
 def _progress():
@@ -174,24 +182,25 @@ def _cmd_batch(args) -> int:
     problems = load_problems(path, args.format, args.limit)  # fails fast, one line, before Prefect starts
     if not problems:
         raise CliError(f"{args.path}: no problems in the file")
-    _check_solver(args.solver)
+    solver = _check_solver(args.solver, args.parser)
     if args.model and args.parser != "llm":
         print(f"note: --model is used by --parser llm only; ignored with --parser {args.parser}", file=sys.stderr)
     samples = args.samples
-    if args.parser == "gold" and samples > 1:
-        print("note: the gold parser is deterministic; using 1 sample", file=sys.stderr)
+    if args.parser in ("gold", "english") and samples > 1:
+        print(f"note: the {args.parser} parser is deterministic; using 1 sample", file=sys.stderr)
         samples = 1
     api_url = _setup_env(args.verbose)
-    from .batch import run_batch
+    from .batch import drain, run_batch
     from .report import summary_text
     from .server import ui_url
 
     report = run_batch(
         concurrency=args.concurrency, progress=_progress(), path=str(path), format=args.format, parser=args.parser,
-        solver=args.solver, samples=samples, repair_rounds=args.repair_rounds, limit=args.limit,
+        solver=solver, samples=samples, repair_rounds=args.repair_rounds, limit=args.limit,
         timeout_s=args.timeout, results_path=args.results, summary_path=args.summary_json,
         chunk_size=args.chunk_size,
     )
+    drain()
     summary = report.summary
     print(summary_text(summary))
     if summary.flow_run_id:
@@ -200,16 +209,17 @@ def _cmd_batch(args) -> int:
 
 
 def _cmd_solve(args) -> int:
-    _check_solver(args.solver)
+    solver = _check_solver(args.solver, args.parser)
     premises = [p for p in args.premise]
     if any(not p.strip() for p in premises) or not args.conclusion.strip():
         raise CliError("premises and the conclusion must not be empty")
     api_url = _setup_env(args.verbose)
-    from .batch import run_reason
+    from .batch import drain, run_reason
     from .server import ui_url
 
-    result = run_reason(premises=premises, conclusion=args.conclusion, parser="gold", solver=args.solver,
-                        timeout_s=args.timeout)
+    result = run_reason(premises=premises, conclusion=args.conclusion, parser="gold" if args.parser == "fol" else args.parser,
+                        solver=solver, timeout_s=args.timeout)
+    drain()
     if args.json:
         print(result.model_dump_json())
     else:

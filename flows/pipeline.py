@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from parsers.english import parse_problem_english
 from parsers.errors import FormalizationError, LocatedError, locate
 from parsers.fol_parser import parse_formula
 from parsers.fol_print import to_unicode
@@ -18,9 +19,12 @@ from solvers import FolProblem, Limits, Status, make_solver
 from .cache import ProblemCache, code_version, stable_hash
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
 
-__all__ = ["formalize", "check", "solve", "vote", "to_result", "PARSERS"]
+__all__ = ["formalize", "check", "solve", "vote", "to_result", "PARSERS", "DEFAULT_SOLVER"]
 
-PARSERS = ("gold",)
+PARSERS = ("gold", "english")
+# The logic each parser's output is meant in: gold FOL is classical first-order logic; the
+# controlled-English fragment is a rule program with strong negation (ProofWriter's semantics).
+DEFAULT_SOLVER = {"gold": "portfolio", "english": "rules"}
 
 
 # ---- formalize ---------------------------------------------------------------------------------
@@ -38,7 +42,25 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
             return Formalization(problem_id=problem.id, source=parser, language=f.language, errors=[locate(
                 "formalize", f"gold formalization is in {f.language!r}; this pipeline decides 'fol'", where="formal.language")])
         return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion)
+    if parser == "english":
+        return _formalize_english(problem)
     raise ValueError(f"unknown parser {parser!r}; available: {', '.join(PARSERS)}")
+
+
+def _formalize_english(problem: Problem) -> Formalization:
+    if problem.kind != "entailment":
+        return Formalization(problem_id=problem.id, source="english", errors=[locate(
+            "formalize", f"the english parser decides entailment problems, not {problem.kind!r} ones", where="input record",
+            hint="use --parser llm for multiple-choice problems")])
+    premises = list(problem.premises) or ([problem.context] if problem.context else [])
+    if not premises or not problem.conclusion:
+        return Formalization(problem_id=problem.id, source="english", errors=[locate(
+            "formalize", "the problem has no premises or no conclusion", where="input record")])
+    res = parse_problem_english(premises, problem.conclusion)
+    if res.errors:
+        return Formalization(problem_id=problem.id, source="english", errors=res.errors)
+    return Formalization(problem_id=problem.id, source="english", premises=[to_unicode(f) for f in res.premises],
+                         conclusion=to_unicode(res.conclusion))
 
 
 # ---- check -------------------------------------------------------------------------------------

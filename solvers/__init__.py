@@ -4,14 +4,15 @@ from .base import DEFINITIVE, FolProblem, Limits, Solver, SolverResult, Status
 from .eprover import EProver
 from .portfolio import Portfolio
 from .prover9 import Prover9
+from .rules import RuleSolver
 from .z3 import Z3Solver
 
 __all__ = [
     "DEFINITIVE", "FolProblem", "Limits", "Solver", "SolverResult", "Status",
-    "EProver", "Portfolio", "Prover9", "Z3Solver", "make_solver", "SOLVER_NAMES",
+    "EProver", "Portfolio", "Prover9", "RuleSolver", "Z3Solver", "make_solver", "SOLVER_NAMES",
 ]
 
-SOLVER_NAMES = ("z3", "eprover", "prover9", "portfolio")
+SOLVER_NAMES = ("z3", "eprover", "prover9", "portfolio", "rules")
 
 
 def make_solver(name: str, cross_check: bool = True) -> Solver:
@@ -23,6 +24,8 @@ def make_solver(name: str, cross_check: bool = True) -> Solver:
         return EProver()
     if name == "prover9":
         return Prover9()
+    if name == "rules":
+        return RuleSolver()
     if name == "portfolio":
         return Portfolio([EProver(), Z3Solver(), Prover9()], cross_check=cross_check)
     raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVER_NAMES)}")
