@@ -78,6 +78,32 @@ def _run_chunks(problems, parser, solver, limits, concurrency, chunk_size, cache
     return [by_id[p.id] for p in problems]
 
 
+def _run_llm(problems, path, format, parser, model, api_base, prompt, samples, repair_rounds, temperature, solver,
+             limits, concurrency, cache_dir, fallback, llm_timeout_s):
+    from .llm_batch import run_llm_problems
+
+    style = "auto"
+    if parser == "replay":
+        from .replay import ensure_provider, recording_name, register_recording
+
+        if repair_rounds:
+            get_run_logger().warning("repair rounds are unavailable in replay (no model to ask); running without")
+        name = recording_name(Path(path).stem, problems)
+        register_recording(name, problems)
+        ensure_provider()
+        model, api_base, repair_rounds = f"replay/{name}", None, 0
+    elif not model:
+        raise ValueError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
+    prompt = prompt or ("logiclm_fol" if format == "logic-lm" else "linc_fol")
+    if temperature is None:
+        temperature = 0.0 if samples == 1 else 0.8
+    results, usage = run_llm_problems(
+        problems, parser=parser, model=model, api_base=api_base, prompt=prompt, style=style, samples=samples,
+        repair_rounds=repair_rounds, temperature=temperature, solver=solver, limits=limits, concurrency=concurrency,
+        cache_dir=cache_dir, fallback=fallback, llm_timeout_s=llm_timeout_s, progress=_progress_hook)
+    return results, usage, model
+
+
 def _publish(summary: Summary, results: list[ProblemResult], results_path: str | None, summary_path: str | None) -> None:
     create_markdown_artifact(key="batch-summary", markdown=summary_markdown(summary), description="accuracy, execution rate, cost")
     create_table_artifact(key="batch-results", table=results_table(results), description="one row per problem")
@@ -114,6 +140,12 @@ def batch(
     dataset_name: str = "",
     concurrency: int | None = None,
     chunk_size: int | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
+    prompt: str | None = None,
+    temperature: float | None = None,
+    fallback: str = "none",
+    llm_timeout_s: float = 120.0,
 ) -> BatchReport:
     """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
     settings = get_settings()
@@ -122,10 +154,24 @@ def batch(
     limits = Limits(timeout_s=timeout_s or settings.timeout_s, cpu_s=max(1, math.ceil(timeout_s or settings.cpu_s)), memory_mb=settings.memory_mb)
     problems = load_problems(path, format, limit)
     get_run_logger().info("%d problems from %s (parser %s, solver %s)", len(problems), path, parser, solver)
-    results = _run_chunks(problems, parser, solver, limits, concurrency or settings.concurrency,
-                          chunk_size if chunk_size is not None else settings.chunk_size, str(settings.cache_dir), _progress_hook)
+    concurrency = concurrency or settings.concurrency
+    usage = None
+    if parser in ("llm", "replay"):
+        results, usage, model = _run_llm(problems, path, format, parser, model, api_base, prompt, samples, repair_rounds,
+                                         temperature, solver, limits, concurrency, str(settings.cache_dir), fallback,
+                                         llm_timeout_s)
+    else:
+        results = _run_chunks(problems, parser, solver, limits, concurrency,
+                              chunk_size if chunk_size is not None else settings.chunk_size, str(settings.cache_dir), _progress_hook)
     summary = summarize(results, time.perf_counter() - t0, dataset=dataset_name or Path(path).name, parser=parser,
-                        solver=solver, flow_run_id=_flow_run_id())
+                        solver=solver, flow_run_id=_flow_run_id(), model=model or "")
+    if usage is not None:
+        summary = summary.model_copy(update={
+            "llm_calls": usage.llm_calls, "llm_cached": usage.llm_cached, "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens, "cost_usd": round(usage.cost_usd, 6),
+            "samples_total": sum(r.samples for r in results),
+            "samples_failed": sum(r.samples - sum(r.votes.values()) for r in results),
+        })
     _publish(summary, results, results_path, summary_path)
     return BatchReport(summary=summary, results=results)
 

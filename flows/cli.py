@@ -18,9 +18,9 @@ from parsers.errors import NesyflowError
 __all__ = ["main", "build_parser"]
 
 SOLVERS = ("z3", "eprover", "prover9", "portfolio", "rules")
-BATCH_PARSERS = ("gold", "english")
+BATCH_PARSERS = ("gold", "english", "llm", "replay")
 SOLVE_PARSERS = ("fol", "english")
-FORMATS = ("auto", "nesyflow", "logic-lm", "folio")
+FORMATS = ("auto", "nesyflow", "logic-lm", "folio", "linc")
 
 
 class CliError(Exception):
@@ -75,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "semantics) [portfolio for formulas, rules for --parser english]")
     common.add_argument("--timeout", type=_seconds, default=None, metavar="S",
                         help="wall-clock and CPU seconds per prover run [NESYFLOW_TIMEOUT_S or 10]")
-    common.add_argument("--model", default=None, metavar="M", help="litellm model string, for --parser llm (later)")
+    common.add_argument("--model", default=None, metavar="M",
+                        help="litellm model string for --parser llm, e.g. openai/gpt-4o or ollama/llama3; the API key "
+                             "comes from the provider's environment variable (e.g. OPENAI_API_KEY)")
+    common.add_argument("--api-base", default=None, metavar="URL", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     common.add_argument("--verbose", action="store_true", help="show Prefect's own log lines on the console")
 
     s = sub.add_parser("solve", parents=[common], help="decide one problem given on the command line",
@@ -93,8 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("path", help="problem file: nesyflow JSONL, Logic-LM JSON, or FOLIO JSONL")
     b.add_argument("--format", choices=FORMATS, default="auto", help="input format; auto detects it from the records [auto]")
     b.add_argument("--parser", choices=BATCH_PARSERS, default="gold",
-                   help="formalizer: gold (the formalization the problem carries, e.g. FOLIO's premises-FOL) or "
-                        "english (the offline controlled-English parser) [gold]")
+                   help="formalizer: gold (the formalization the problem carries, e.g. FOLIO's premises-FOL), "
+                        "english (the offline controlled-English parser), llm (a model through litellm, --model), "
+                        "or replay (the completions recorded in the input file, through the same LLM path) [gold]")
+    b.add_argument("--prompt", choices=("linc_fol", "logiclm_fol"), default=None,
+                   help="prompt template in prompts/: linc_fol (TEXT/FOL lines, NLTK syntax) or logiclm_fol "
+                        "(Predicates/Premises/Conclusion, Unicode) [logiclm_fol for --format logic-lm, else linc_fol]")
+    b.add_argument("--temperature", type=float, default=None, metavar="T",
+                   help="sampling temperature [0 with one sample, 0.8 with several]")
+    b.add_argument("--fallback", choices=("none", "unknown"), default="none",
+                   help="when every sample of a problem fails: none (no answer, counted wrong) or unknown [none]")
+    b.add_argument("--llm-timeout", type=_seconds, default=120.0, metavar="S", help="seconds per LLM call [120]")
     b.add_argument("--samples", type=_positive("--samples"), default=1, metavar="K",
                    help="translations per problem, majority vote over decided answers (deterministic parsers use 1) [1]")
     b.add_argument("--repair-rounds", type=_non_negative, default=0, metavar="R",
@@ -183,9 +195,13 @@ def _cmd_batch(args) -> int:
     if not problems:
         raise CliError(f"{args.path}: no problems in the file")
     solver = _check_solver(args.solver, args.parser)
-    if args.model and args.parser != "llm":
-        print(f"note: --model is used by --parser llm only; ignored with --parser {args.parser}", file=sys.stderr)
+    if (args.model or args.api_base) and args.parser != "llm":
+        print(f"note: --model/--api-base are used by --parser llm only; ignored with --parser {args.parser}", file=sys.stderr)
     samples = args.samples
+    if args.parser == "llm" and not args.model:
+        raise CliError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
+    if args.parser == "replay" and args.repair_rounds:
+        print("note: repair rounds are unavailable in replay (there is no model to ask); running without", file=sys.stderr)
     if args.parser in ("gold", "english") and samples > 1:
         print(f"note: the {args.parser} parser is deterministic; using 1 sample", file=sys.stderr)
         samples = 1
@@ -198,7 +214,8 @@ def _cmd_batch(args) -> int:
         concurrency=args.concurrency, progress=_progress(), path=str(path), format=args.format, parser=args.parser,
         solver=solver, samples=samples, repair_rounds=args.repair_rounds, limit=args.limit,
         timeout_s=args.timeout, results_path=args.results, summary_path=args.summary_json,
-        chunk_size=args.chunk_size,
+        chunk_size=args.chunk_size, model=args.model, api_base=args.api_base, prompt=args.prompt,
+        temperature=args.temperature, fallback=args.fallback, llm_timeout_s=args.llm_timeout,
     )
     drain()
     summary = report.summary

@@ -1,6 +1,8 @@
 """Read problem files in every format we know into ``Problem`` values.
 
-Formats (DESIGN.md §3): the project's JSONL, Logic-LM's JSON lists, FOLIO's JSONL. ``auto``
+Formats (DESIGN.md §3): the project's JSONL, Logic-LM's JSON lists (with their recorded
+``raw_logic_programs`` when present), FOLIO's JSONL, and LINC's ``*_generations_raw.json``
+(K recorded completions per problem; gold labels from the sibling ``*_references.json``). ``auto``
 picks by content, not by file name. A malformed record becomes a problem carrying
 ``load_error`` (the batch reports it and goes on); an unreadable file raises ``DatasetError``
 with a one-line reason.
@@ -19,7 +21,7 @@ from .models import Formal, Problem
 
 __all__ = ["DatasetError", "load_problems", "detect_format", "FORMATS", "normalise_label"]
 
-FORMATS = ("auto", "nesyflow", "logic-lm", "folio")
+FORMATS = ("auto", "nesyflow", "logic-lm", "folio", "linc")
 _LABEL = {"true": "True", "false": "False", "unknown": "Unknown", "uncertain": "Unknown"}
 
 
@@ -64,6 +66,8 @@ def _records(path: Path) -> tuple[list[Any], bool]:
 
 
 def detect_format(records: list[Any]) -> str:
+    if records and all(isinstance(r, list) for r in records[:5]) and all(isinstance(s, str) for r in records[:5] for s in r):
+        return "linc"
     first = next((r for r in records if isinstance(r, dict) and "__load_error__" not in r), None)
     if first is None:
         raise DatasetError("no usable record to detect the format from")
@@ -84,10 +88,13 @@ def load_problems(path: str | Path, fmt: str = "auto", limit: int | None = None)
     records, _ = _records(path)
     if not isinstance(records, list):
         raise DatasetError(f"{path}: expected a JSON list or JSON lines, got {type(records).__name__}")
+    full_count = len(records)
     if limit is not None:
         records = records[:limit]
     if fmt == "auto":
         fmt = detect_format(records)
+    if fmt == "linc":
+        return _linc(path, records, full_count)
     reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio}[fmt]
     stem = path.stem
     problems = []
@@ -171,8 +178,12 @@ def _logic_lm(rec: dict, i: int, stem: str) -> Problem:
     if entailment:
         m = _STATEMENT.search(question)
         conclusion = m.group(1).strip() if m else question
+    recorded = rec.get("raw_logic_programs")
+    if recorded is not None:
+        recorded = _str_list(recorded, "raw_logic_programs")
     return Problem(
         id=str(rec.get("id", f"{stem}_{i}")),
+        recorded=recorded,
         context=str(rec["context"]),
         question=question,
         conclusion=conclusion,
@@ -180,3 +191,33 @@ def _logic_lm(rec: dict, i: int, stem: str) -> Problem:
         answer=gold,
         kind="entailment" if entailment else "choice",
     )
+
+
+_TEXT = re.compile(r"^\s*TEXT\s*:\s*(.*)$", re.I | re.M)
+_RAW_SUFFIX = "_generations_raw.json"
+
+
+def _linc(path: Path, records: list, full_count: int) -> list[Problem]:
+    """LINC's raw generations: problem i has K completions; its gold label is line i of the
+    sibling ``*_references.json``; its text comes from the TEXT lines (the last is the conclusion)."""
+    if not path.name.endswith(_RAW_SUFFIX):
+        raise DatasetError(f"{path}: a LINC file is named *{_RAW_SUFFIX} (its labels are in *_references.json)")
+    ref_path = path.with_name(path.name[: -len(_RAW_SUFFIX)] + "_references.json")
+    refs, _ = _records(ref_path) if ref_path.exists() else (None, None)
+    if refs is None:
+        raise DatasetError(f"{path}: gold labels not found: expected {ref_path.name} beside it")
+    if len(refs) != full_count:
+        raise DatasetError(f"{path}: {full_count} problems but {len(refs)} labels in {ref_path.name}")
+    stem = path.name[: -len(_RAW_SUFFIX)]
+    problems = []
+    for i, samples in enumerate(records):
+        pid = f"{stem}_{i}"
+        if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
+            problems.append(Problem(id=pid, load_error=f"record {i + 1}: expected a list of completion strings"))
+            continue
+        texts = next((t for t in (_TEXT.findall(s) for s in samples) if len(t) >= 2), [])
+        problems.append(Problem(
+            id=pid, premises=[t.strip() for t in texts[:-1]], conclusion=texts[-1].strip() if texts else None,
+            answer=normalise_label(refs[i]), recorded=samples,
+        ))
+    return problems

@@ -38,6 +38,8 @@ class Problem(BaseModel):
     formal: Formal | None = None
     load_error: str | None = None
     """Set by a loader when the record itself is unusable; the problem is reported, the batch goes on."""
+    recorded: list[str] | None = None
+    """Completions a real model produced for this problem (replay serves them through the LLM path)."""
 
 
 class Formalization(BaseModel):
@@ -102,6 +104,10 @@ class ProblemResult(BaseModel):
     per_backend: dict[str, str] = {}
     mismatch: str = ""
     """Why the prediction differs from the gold label (empty when it matches or there is no label)."""
+    round_errors: list[str] = []
+    """LLM parsers: each failed attempt's first located error, per sample and repair round."""
+    votes: dict[str, int] = {}
+    """LLM parsers: how many samples decided each answer."""
 
 
 class Summary(BaseModel):
@@ -118,6 +124,9 @@ class Summary(BaseModel):
     contradictory: int = 0
     disagreements: int = 0
     llm_calls: int = 0
+    llm_cached: int = 0
+    samples_total: int = 0
+    samples_failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -126,6 +135,7 @@ class Summary(BaseModel):
     dataset: str = ""
     parser: str = ""
     solver: str = ""
+    model: str = ""
     flow_run_id: str | None = None
     ui_url: str | None = None
 

@@ -13,7 +13,7 @@ from parsers.errors import FormalizationError, LocatedError, locate
 from parsers.fol_parser import parse_formula
 from parsers.fol_print import to_unicode
 from parsers.lenient import parse_lenient
-from parsers.signature import check_signature, label_of
+from parsers.signature import check_signature, close_free_variables, label_of
 from solvers import FolProblem, Limits, Status, make_solver
 
 from .cache import ProblemCache, code_version, stable_hash
@@ -24,7 +24,7 @@ __all__ = ["formalize", "check", "solve", "vote", "to_result", "PARSERS", "DEFAU
 PARSERS = ("gold", "english")
 # The logic each parser's output is meant in: gold FOL is classical first-order logic; the
 # controlled-English fragment is a rule program with strong negation (ProofWriter's semantics).
-DEFAULT_SOLVER = {"gold": "portfolio", "english": "rules"}
+DEFAULT_SOLVER = {"gold": "portfolio", "english": "rules", "llm": "portfolio", "replay": "portfolio"}
 
 
 # ---- formalize ---------------------------------------------------------------------------------
@@ -65,8 +65,11 @@ def _formalize_english(problem: Problem) -> Formalization:
 
 # ---- check -------------------------------------------------------------------------------------
 
-def check(form: Formalization) -> Checked:
-    """Parse every formula and run the signature pass; gold text is read leniently (edits noted)."""
+def check(form: Formalization, close_free: bool = False) -> Checked:
+    """Parse every formula and run the signature pass; gold text is read leniently (edits noted).
+
+    ``close_free``: when no repair round is left, a free variable is read as universally
+    quantified (Prover9's convention) and noted, instead of discarding the formalization."""
     if form.errors:
         return Checked(problem_id=form.problem_id, ok=False, errors=form.errors)
     lenient = form.source == "gold"
@@ -85,6 +88,12 @@ def check(form: Formalization) -> Checked:
             errors += exc.errors
     if errors:
         return Checked(problem_id=form.problem_id, ok=False, errors=errors, notes=notes)
+    if close_free:
+        for i, f in enumerate(parsed):
+            closed, names = close_free_variables(f)
+            if names:
+                parsed[i] = closed
+                notes.append(f"{label_of(i, n)}: free variable{'s' * (len(names) > 1)} {', '.join(names)} read as ∀{' ∀'.join(names)}")
     sig_errors = check_signature(parsed[:-1], parsed[-1])
     canon = [to_unicode(f) for f in parsed]
     return Checked(problem_id=form.problem_id, ok=not sig_errors, premises=canon[:-1], conclusion=canon[-1],

@@ -12,9 +12,10 @@ from solvers import Limits, Status
 
 from . import pipeline
 from .cache import ProblemCache, code_version, stable_hash
+from .llm import LLMRequest, LLMResponse, call_llm
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
 
-__all__ = ["formalize_task", "check_task", "solve_task", "vote_task"]
+__all__ = ["formalize_task", "check_task", "solve_task", "vote_task", "llm_task"]
 
 
 def _cache_key(context, parameters: dict) -> str:
@@ -31,11 +32,11 @@ def formalize_task(problems: list[Problem], parser: str, label: str = "") -> lis
 
 
 @task(name="check", task_run_name="check[{label}]", **_TASK_DEFAULTS)
-def check_task(forms: list[Formalization], label: str = "") -> list[Checked]:
+def check_task(forms: list[Formalization], label: str = "", close_free: bool = False) -> list[Checked]:
     out = []
     for f in forms:
         try:
-            out.append(pipeline.check(f))
+            out.append(pipeline.check(f, close_free=close_free))
         except Exception as exc:  # a bug must not lose the batch: report it on this problem
             out.append(Checked(problem_id=f.problem_id, ok=False, errors=[locate("parse", f"internal error: {exc!r}")]))
     return out
@@ -66,3 +67,28 @@ def solve_task(checked: list[Checked], solver: str, limits: Limits, cache_dir: s
 @task(name="vote", task_run_name="vote[{label}]", **_TASK_DEFAULTS)
 def vote_task(problems: list[Problem], checked: list[Checked], verdicts: list[Verdict], label: str = "") -> list[ProblemResult]:
     return [pipeline.to_result(p, c, [v]) for p, c, v in zip(problems, checked, verdicts)]
+
+
+def _llm_key(context, parameters: dict) -> str:
+    """Model, API base, prompt version, messages, temperature, seed, sample and round — not the
+    code version (a completion does not depend on our code), not the timeout, never a key."""
+    req = parameters["request"]
+    return stable_hash("llm", req.model_dump(exclude={"timeout_s"}))
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    from .llm import is_transient
+
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as err:  # the state could not give its exception back: judge what it raised
+        exc = err
+    return isinstance(exc, BaseException) and is_transient(exc)
+
+
+@task(name="llm", task_run_name="llm[{request.problem_id} s{request.sample} r{request.round}]",
+      cache_key_fn=_llm_key, persist_result=True, retries=3, retry_delay_seconds=[1, 4, 10],
+      retry_condition_fn=_retry_transient)
+def llm_task(request: LLMRequest) -> LLMResponse:
+    """One completion: its own task run, cached with persisted results; transient failures retried."""
+    return call_llm(request)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .errors import LocatedError, locate
 from .fol_ast import Atom, Const, Formula, Func, Var, free_vars, walk
 
-__all__ = ["check_signature", "LOOKS_LIKE_VARIABLE", "label_of"]
+__all__ = ["check_signature", "close_free_variables", "LOOKS_LIKE_VARIABLE", "label_of"]
 
 # A name in term position that is not bound and looks like a variable (x, y1, z'): NLTK's own
 # convention for individual variables. Longer names (y2003, xavier) are constants.
@@ -79,3 +79,15 @@ def check_signature(premises: list[Formula], conclusion: Formula | None) -> list
         for v in sorted(free_vars(f)):  # Var nodes are always bound by construction; kept as a guard
             errors.append(locate("signature", f"free variable {v}", where=where))
     return errors
+
+
+def close_free_variables(formula: Formula) -> tuple[Formula, list[str]]:
+    """Universally close the names that look like stray variables (Prover9's and clausal logic's
+    convention for free variables). Returns the closed formula and the names it bound."""
+    from .fol_ast import Forall
+    from .fol_parser import _bind
+
+    names = sorted({n.name for n in walk(formula) if isinstance(n, Const) and LOOKS_LIKE_VARIABLE.match(n.name)})
+    for name in reversed(names):
+        formula = Forall(name, _bind(formula, name))
+    return formula, names

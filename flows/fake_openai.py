@@ -1,0 +1,73 @@
+"""A minimal OpenAI-compatible chat-completions server on 127.0.0.1, for tests and benchmarks.
+
+Real HTTP (litellm's ``openai/<name>`` provider with ``api_base``), a configurable latency,
+and a responder that maps the request's messages to a completion text. Threaded, so N
+concurrent requests each wait their latency in parallel, as a real endpoint would.
+
+    with FakeOpenAI(lambda messages: "TEXT: ...", latency_s=1.0) as server:
+        server.api_base   # http://127.0.0.1:<port>/v1
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+__all__ = ["FakeOpenAI"]
+
+
+class FakeOpenAI:
+    def __init__(self, responder: Callable[[list[dict]], str], latency_s: float = 0.0):
+        self.responder = responder
+        self.latency_s = latency_s
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with outer._lock:
+                    outer.requests.append(body)
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                    return
+                time.sleep(outer.latency_s)
+                text = outer.responder(body.get("messages", []))
+                self._send(200, {
+                    "id": f"chatcmpl-{len(outer.requests)}", "object": "chat.completion", "created": int(time.time()),
+                    "model": body.get("model", "fake"),
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 120, "completion_tokens": 60, "total_tokens": 180},
+                })
+
+            def _send(self, code, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> "FakeOpenAI":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
