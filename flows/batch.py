@@ -203,12 +203,18 @@ def _quiet_heartbeat():
 
 
 def run_batch(concurrency: int | None = None, progress: ProgressFn | None = None, **params) -> BatchReport:
-    """Run the batch flow in this process with a bounded thread pool."""
+    """Run the batch flow in this process with a bounded thread pool. LLM parsers keep
+    ``concurrency`` calls in flight themselves and get two more workers for check/solve chunks."""
     concurrency = concurrency or get_settings().concurrency
     set_progress_hook(progress)
+    extra = 2 if params.get("parser") in ("llm", "replay") else 0
+    if extra:  # litellm's import (~3 s) overlaps the API calls that create the flow run
+        import threading
+
+        threading.Thread(target=lambda: __import__("litellm"), daemon=True).start()
     try:
         with _quiet_heartbeat():
-            runner = ThreadPoolTaskRunner(max_workers=concurrency)
+            runner = ThreadPoolTaskRunner(max_workers=concurrency + extra)
             return batch.with_options(task_runner=runner)(concurrency=concurrency, **params)
     finally:
         set_progress_hook(None)

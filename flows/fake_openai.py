@@ -24,6 +24,7 @@ class FakeOpenAI:
         self.responder = responder
         self.latency_s = latency_s
         self.requests: list[dict] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request, to see start-up and gaps
         self._lock = threading.Lock()
         outer = self
 
@@ -36,6 +37,7 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with outer._lock:
                     outer.requests.append(body)
+                    outer.arrivals.append(time.monotonic())
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                     return

@@ -48,6 +48,7 @@ class LLMResponse(BaseModel):
 def call_llm(req: LLMRequest) -> LLMResponse:
     import litellm  # lazy: ~5 s
 
+    litellm.suppress_debug_info = True  # no "Provider List" banners when an unknown model has no price
     kwargs = dict(
         model=req.model, messages=req.messages, temperature=req.temperature, timeout=req.timeout_s,
         max_retries=0, num_retries=0,

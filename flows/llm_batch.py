@@ -9,11 +9,11 @@ for a failed attempt, so a decided answer is never replaced by an error.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import math
 from dataclasses import dataclass, field
 
 from prefect import get_run_logger
-from prefect.futures import as_completed
 
 import prompts
 from parsers.english import split_sentences
@@ -21,10 +21,10 @@ from parsers.errors import LocatedError, locate
 from parsers.llm_output import extract
 from solvers import Limits
 
-from .llm import LLMRequest
+from .llm import LLMRequest, LLMResponse
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
 from .pipeline import DECIDED, vote
-from .tasks import check_task, llm_task, solve_task
+from .tasks import check_task, llm_cache_key, llm_task, solve_task
 
 __all__ = ["run_llm_problems", "initial_messages", "repair_messages", "Usage"]
 
@@ -107,33 +107,39 @@ def run_llm_problems(
                                           samples=0, error=err.render())
             continue
         k = min(samples, len(p.recorded)) if parser == "replay" else samples
-        states += [SampleState(p, s, initial_messages(p, prompt)) for s in range(k)]
+        first = initial_messages(p, prompt)  # one rendering per problem; samples differ by seed
+        states += [SampleState(p, s, list(first)) for s in range(k)]
 
     version = prompts.version(prompt)
     pending = list(states)
     planned, done = len(pending), 0
+    chunk = max(1, min(25, math.ceil(len(states) / (4 * concurrency)))) if states else 1
     for rnd in range(repair_rounds + 1):
         if not pending:
             break
-        futures = {}
-        for st in pending:
-            req = LLMRequest(problem_id=st.problem.id, model=model, api_base=api_base, messages=st.messages,
-                             temperature=temperature, seed=st.sample if samples > 1 else None, sample=st.sample,
-                             round=rnd, prompt_version=version, timeout_s=llm_timeout_s)
-            futures[llm_task.submit(req)] = st
-        forms: dict[str, Formalization] = {}
+        requests = [(st, LLMRequest(problem_id=st.problem.id, model=model, api_base=api_base, messages=st.messages,
+                                    temperature=temperature, seed=st.sample if samples > 1 else None, sample=st.sample,
+                                    round=rnd, prompt_version=version, timeout_s=llm_timeout_s)) for st in pending]
         outputs: dict[str, str] = {}
-        for fut in as_completed(list(futures)):
-            st = futures[fut]
+        buffer: list[Formalization] = []
+        solving: list = []  # (check future, solve future) per chunk, submitted while calls are in flight
+        close_free = rnd == repair_rounds
+
+        def flush():
+            if buffer:
+                solving.append(_submit_chunk(list(buffer), solver, limits, cache_dir, close_free))
+                buffer.clear()
+
+        for st, fut, cached in _windowed(requests, concurrency):
             sid = f"{st.key}::r{rnd}"
             try:
-                resp = fut.result()
+                resp = cached or fut.result()
             except Exception as exc:  # retries exhausted or not retryable: this sample fails, the batch goes on
                 msg = f"LLM call failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-                forms[st.key] = Formalization(problem_id=sid, source=parser, errors=[locate("formalize", msg)])
+                buffer.append(Formalization(problem_id=sid, source=parser, errors=[locate("formalize", msg)]))
                 outputs[st.key] = ""
             else:
-                if fut.state.name == "Cached":
+                if cached is not None or fut.state.name == "Cached":
                     usage.llm_cached += 1
                 else:
                     usage.llm_calls += 1
@@ -141,14 +147,19 @@ def run_llm_problems(
                     usage.completion_tokens += resp.completion_tokens
                     usage.cost_usd += resp.cost_usd
                 ex = extract(resp.text, style)
-                forms[st.key] = Formalization(problem_id=sid, source=parser, premises=ex.premises, conclusion=ex.conclusion,
-                                              errors=ex.errors)
+                buffer.append(Formalization(problem_id=sid, source=parser, premises=ex.premises, conclusion=ex.conclusion,
+                                            errors=ex.errors))
                 outputs[st.key] = resp.text
+            if len(buffer) >= chunk:
+                flush()
             done += 1
             if progress:
                 progress(done, planned)
-        verdicts = _check_and_solve([forms[st.key] for st in pending], solver, limits, concurrency, cache_dir,
-                                    close_free=rnd == repair_rounds)
+        flush()
+        verdicts = {}
+        for c_fut, s_fut in solving:
+            for checked, verdict in zip(c_fut.result(), s_fut.result()):
+                verdicts[checked.problem_id] = (checked, verdict)
         nxt = []
         for st in pending:
             checked, verdict = verdicts[f"{st.key}::r{rnd}"]
@@ -171,18 +182,59 @@ def run_llm_problems(
     return [results[p.id] for p in problems], usage
 
 
-def _check_and_solve(forms: list[Formalization], solver: str, limits: Limits, concurrency: int, cache_dir: str | None,
-                     close_free: bool) -> dict[str, tuple[Checked, Verdict]]:
-    size = max(1, min(50, math.ceil(len(forms) / (2 * concurrency))))
-    chunks = [forms[i : i + size] for i in range(0, len(forms), size)]
-    labels = [f"{c[0].problem_id}..{c[-1].problem_id}" if len(c) > 1 else c[0].problem_id for c in chunks]
-    checks = [check_task.submit(c, label=lb, close_free=close_free) for c, lb in zip(chunks, labels)]
-    solves = [solve_task.submit(c, solver, limits, cache_dir, label=lb) for c, lb in zip(checks, labels)]
-    out = {}
-    for c_fut, s_fut in zip(checks, solves):
-        for checked, verdict in zip(c_fut.result(), s_fut.result()):
-            out[checked.problem_id] = (checked, verdict)
-    return out
+def _windowed(requests, window: int):
+    """Yield (state, finished future, None) — or (state, None, cached response) — keeping at most
+    ``window`` LLM calls in flight, so check/solve chunks submitted meanwhile run beside the calls.
+
+    A call already made is read from Prefect's result store under the key the ``llm`` task writes,
+    without a task run: the server records ~15 task runs a second (DESIGN.md §9), so a rerun of
+    500 cached calls as task runs would take it half a minute to record."""
+    store = _llm_result_store()
+    todo = list(requests)
+    inflight: dict = {}
+    while todo or inflight:
+        while todo and len(inflight) < window:
+            st, req = todo.pop(0)
+            cached = _cached_response(store, req)
+            if cached is not None:
+                yield st, None, cached
+                continue
+            fut = llm_task.submit(req)
+            inflight[fut.wrapped_future] = (st, fut)
+        if not inflight:
+            continue
+        finished, _ = cf.wait(list(inflight), return_when=cf.FIRST_COMPLETED)
+        for raw in finished:
+            st, fut = inflight.pop(raw)
+            yield st, fut, None
+
+
+def _llm_result_store():
+    from prefect.results import get_result_store
+
+    try:
+        return get_result_store().update_for_task(llm_task)
+    except Exception:  # no usable store: every call goes through the task (which caches itself)
+        return None
+
+
+def _cached_response(store, req: LLMRequest) -> LLMResponse | None:
+    if store is None:
+        return None
+    key = llm_cache_key(req)
+    try:
+        if not store.exists(key):
+            return None
+        value = store.read(key).result
+    except Exception:
+        return None
+    return value if isinstance(value, LLMResponse) else None
+
+
+def _submit_chunk(forms: list[Formalization], solver: str, limits: Limits, cache_dir: str | None, close_free: bool):
+    label = f"{forms[0].problem_id}..{forms[-1].problem_id}" if len(forms) > 1 else forms[0].problem_id
+    c = check_task.submit(forms, label=label, close_free=close_free)
+    return c, solve_task.submit(c, solver, limits, cache_dir, label=label)
 
 
 def _result(states: list[SampleState], solver: str, fallback: str) -> ProblemResult:

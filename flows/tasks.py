@@ -15,7 +15,7 @@ from .cache import ProblemCache, code_version, stable_hash
 from .llm import LLMRequest, LLMResponse, call_llm
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
 
-__all__ = ["formalize_task", "check_task", "solve_task", "vote_task", "llm_task"]
+__all__ = ["formalize_task", "check_task", "solve_task", "vote_task", "llm_task", "llm_cache_key"]
 
 
 def _cache_key(context, parameters: dict) -> str:
@@ -69,11 +69,14 @@ def vote_task(problems: list[Problem], checked: list[Checked], verdicts: list[Ve
     return [pipeline.to_result(p, c, [v]) for p, c, v in zip(problems, checked, verdicts)]
 
 
-def _llm_key(context, parameters: dict) -> str:
+def llm_cache_key(req: LLMRequest) -> str:
     """Model, API base, prompt version, messages, temperature, seed, sample and round — not the
     code version (a completion does not depend on our code), not the timeout, never a key."""
-    req = parameters["request"]
     return stable_hash("llm", req.model_dump(exclude={"timeout_s"}))
+
+
+def _llm_key(context, parameters: dict) -> str:
+    return llm_cache_key(parameters["request"])
 
 
 def _retry_transient(task, task_run, state) -> bool:

@@ -73,3 +73,29 @@ def test_detect_format():
     assert detect_format([{"premises": [], "premises-FOL": [], "conclusion": "", "label": "True"}]) == "folio"
     assert detect_format([{"id": 1, "context": "", "question": "", "options": []}]) == "logic-lm"
     assert detect_format([{"id": 1, "premises": []}]) == "nesyflow"
+
+
+def test_linc_raw_generations_with_sibling_references(shared_data):
+    path = shared_data / "recorded" / "linc" / "gpt-4-0613_folio-neurosymbolic-8shot_generations_raw.json"
+    problems = load_problems(path)
+    assert len(problems) == 182
+    p = problems[0]
+    assert p.id == "gpt-4-0613_folio-neurosymbolic-8shot_0" and p.answer == "True" and len(p.recorded) == 10
+    assert p.premises[0] == "All students are humans." and p.conclusion == "Rose is a human or Jerry is a manager."
+    assert {q.answer for q in problems} == {"True", "False", "Unknown"}  # "Uncertain" → Unknown
+    assert load_problems(path, limit=3)[2].id.endswith("_2")
+
+
+def test_linc_file_without_references(tmp_path):
+    path = tmp_path / "m_folio_generations_raw.json"
+    path.write_text('[["TEXT: a\\nFOL: P(a)\\nTEXT: b\\nFOL: P(b)"]]')
+    with pytest.raises(DatasetError, match="gold labels not found: expected m_folio_references.json beside it"):
+        load_problems(path)
+    (tmp_path / "m_folio_references.json").write_text('["True", "False"]')
+    with pytest.raises(DatasetError, match="1 problems but 2 labels"):
+        load_problems(path)
+
+
+def test_logic_lm_recorded_programs(shared_data):
+    p = load_problems(shared_data / "recorded" / "logic_lm" / "FOLIO_dev_gpt-4.json", limit=1)[0]
+    assert p.recorded[0].startswith("Predicates:") and p.answer == "Unknown"
