@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from solvers import Limits
 
+from .charts import chart_series, data_url, svg_bar_chart
 from .datasets import load_problems
 from .models import BatchReport, Problem, ProblemResult
 from .pipeline import DEFAULT_SOLVER
@@ -24,7 +26,7 @@ from .report import results_table, summarize, summary_markdown
 from .settings import get_settings
 from .tasks import check_task, formalize_task, solve_task, vote_task
 
-__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "set_progress_hook", "drain"]
+__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "set_progress_hook", "drain", "task_runner_for"]
 
 ProgressFn = Callable[[int, int], None]
 _progress_hook: ProgressFn | None = None
@@ -84,14 +86,12 @@ def _run_llm(problems, path, format, parser, model, api_base, prompt, samples, r
 
     style = "auto"
     if parser == "replay":
-        from .replay import ensure_provider, recording_name, register_recording
+        from .replay import recording_name, recording_url
 
         if repair_rounds:
             get_run_logger().warning("repair rounds are unavailable in replay (no model to ask); running without")
         name = recording_name(Path(path).stem, problems)
-        register_recording(name, problems)
-        ensure_provider()
-        model, api_base, repair_rounds = f"replay/{name}", None, 0
+        model, api_base, repair_rounds = f"replay/{name}", recording_url(path, format), 0
     elif not model:
         raise ValueError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
     prompt = prompt or ("logiclm_fol" if format == "logic-lm" else "linc_fol")
@@ -107,6 +107,8 @@ def _run_llm(problems, path, format, parser, model, api_base, prompt, samples, r
 def _publish(summary: Summary, results: list[ProblemResult], results_path: str | None, summary_path: str | None) -> None:
     create_markdown_artifact(key="batch-summary", markdown=summary_markdown(summary), description="accuracy, execution rate, cost")
     create_table_artifact(key="batch-results", table=results_table(results), description="one row per problem")
+    title, groups = chart_series(results)
+    create_image_artifact(image_url=data_url(svg_bar_chart(title, groups)), key="batch-chart", description=title)
     if results_path:
         path = Path(results_path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +127,18 @@ def _flow_run_id() -> str | None:
     return str(run.id) if run else None
 
 
-@flow(name="batch", flow_run_name="batch {dataset_name}", validate_parameters=True)
+# Runs started by a deployment use this bounded pool (the CLI passes its own --concurrency).
+_DEFAULT_RUNNER = ThreadPoolTaskRunner(max_workers=max(8, (os.cpu_count() or 2) + 2))
+
+
+def _batch_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    p = flow_run.parameters
+    return f"batch {p.get('dataset_name') or Path(str(p.get('path', ''))).name} [{p.get('parser', 'gold')}]"
+
+
+@flow(name="batch", flow_run_name=_batch_run_name, validate_parameters=True, task_runner=_DEFAULT_RUNNER)
 def batch(
     path: str,
     format: str = "auto",
@@ -176,7 +189,7 @@ def batch(
     return BatchReport(summary=summary, results=results)
 
 
-@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True)
+@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True, task_runner=_DEFAULT_RUNNER)
 def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str | None = None,
            timeout_s: float | None = None, problem_id: str = "cli") -> ProblemResult:
     """Decide one problem: premises and conclusion as formulas (parser gold) or sentences (english)."""
@@ -202,9 +215,27 @@ def _quiet_heartbeat():
     return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
-def run_batch(concurrency: int | None = None, progress: ProgressFn | None = None, **params) -> BatchReport:
-    """Run the batch flow in this process with a bounded thread pool. LLM parsers keep
-    ``concurrency`` calls in flight themselves and get two more workers for check/solve chunks."""
+def task_runner_for(kind: str, concurrency: int, extra: int = 0, dask_address: str | None = None):
+    """``threads`` (default): a bounded pool in this process. ``dask``: prefect-dask's runner on the
+    cluster at ``dask_address``, or a LocalCluster of worker processes (one per core)."""
+    if kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=concurrency + extra)
+    if kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        workers = max(1, min(concurrency, os.cpu_count() or 2))
+        threads = max(1, -(-(concurrency + extra) // workers))
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": threads, "processes": True,
+                                              "dashboard_address": None})
+    raise ValueError(f"unknown task runner {kind!r}; choose threads or dask")
+
+
+def run_batch(concurrency: int | None = None, progress: ProgressFn | None = None, task_runner: str = "threads",
+              dask_address: str | None = None, **params) -> BatchReport:
+    """Run the batch flow in this process. LLM parsers keep ``concurrency`` calls in flight
+    themselves and get two more workers for check/solve chunks."""
     concurrency = concurrency or get_settings().concurrency
     set_progress_hook(progress)
     extra = 2 if params.get("parser") in ("llm", "replay") else 0
@@ -214,7 +245,7 @@ def run_batch(concurrency: int | None = None, progress: ProgressFn | None = None
         threading.Thread(target=lambda: __import__("litellm"), daemon=True).start()
     try:
         with _quiet_heartbeat():
-            runner = ThreadPoolTaskRunner(max_workers=concurrency + extra)
+            runner = task_runner_for(task_runner, concurrency, extra, dask_address)
             return batch.with_options(task_runner=runner)(concurrency=concurrency, **params)
     finally:
         set_progress_hook(None)

@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--chunk-size", type=_non_negative, default=None, metavar="N",
                    help="problems per task run in cheap stages; 0 = automatic [0]")
     b.add_argument("--limit", type=_positive("--limit"), default=None, metavar="N", help="only the first N problems")
+    b.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
+                   help="where tasks run: threads in this process, or Dask (prefect-dask) [threads]")
+    b.add_argument("--dask-address", default=None, metavar="ADDR",
+                   help="scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786; without it --task-runner dask "
+                        "starts a LocalCluster with one worker process per core")
     b.add_argument("--results", default=None, metavar="FILE.jsonl",
                    help="write one JSON line per problem: id, gold, predicted, status, solver, samples, repair_rounds, error, and the evidence")
     b.add_argument("--summary-json", default=None, metavar="FILE.json",
@@ -123,6 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser("server", help="the local Prefect server the CLI starts (status, start, stop)")
     srv.add_argument("action", choices=("status", "start", "stop"))
+
+    sv = sub.add_parser("serve", help="serve the flows as deployments (scheduled batch, on-demand batch, reason)",
+                        description="Register deployments on the Prefect server and run their flow runs until stopped "
+                                    "(Ctrl-C). Trigger them from the UI, `prefect deployment run`, or the REST API.")
+    sv.add_argument("--dataset", default=None, metavar="PATH", help="dataset of the scheduled batch (with --cron)")
+    sv.add_argument("--cron", default=None, metavar="EXPR", help="schedule of the batch, e.g. '0 3 * * *' (daily at 03:00)")
+    sv.add_argument("--format", choices=FORMATS, default="auto", help="format of --dataset [auto]")
+    sv.add_argument("--parser", choices=BATCH_PARSERS, default="gold", help="formalizer of the scheduled batch [gold]")
+    sv.add_argument("--model", default=None, metavar="M", help="litellm model string for --parser llm")
+    sv.add_argument("--solver", choices=SOLVERS, default=None, help="back end of the scheduled batch")
+    sv.add_argument("--samples", type=_positive("--samples"), default=1, metavar="K", help="samples per problem [1]")
+    sv.add_argument("--repair-rounds", type=_non_negative, default=0, metavar="R", help="repair rounds [0]")
+    sv.add_argument("--concurrency", type=_positive("--concurrency"), default=None, metavar="C", help="chunks/calls at once")
+    sv.add_argument("--max-runs", type=_positive("--max-runs"), default=None, metavar="N",
+                    help="flow runs executed at the same time (default: no limit)")
+    sv.add_argument("--verbose", action="store_true", help="show Prefect's own log lines on the console")
     return p
 
 
@@ -210,8 +231,11 @@ def _cmd_batch(args) -> int:
     from .report import summary_text
     from .server import ui_url
 
+    if args.dask_address and args.task_runner != "dask":
+        raise CliError("--dask-address goes with --task-runner dask")
     report = run_batch(
-        concurrency=args.concurrency, progress=_progress(), path=str(path), format=args.format, parser=args.parser,
+        concurrency=args.concurrency, progress=_progress(), task_runner=args.task_runner, dask_address=args.dask_address,
+        path=str(path), format=args.format, parser=args.parser,
         solver=solver, samples=samples, repair_rounds=args.repair_rounds, limit=args.limit,
         timeout_s=args.timeout, results_path=args.results, summary_path=args.summary_json,
         chunk_size=args.chunk_size, model=args.model, api_base=args.api_base, prompt=args.prompt,
@@ -271,10 +295,36 @@ def _cmd_server(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    if bool(args.dataset) != bool(args.cron):
+        raise CliError("--dataset and --cron go together (the scheduled batch needs both)")
+    if args.dataset and not Path(args.dataset).is_file():
+        raise CliError(f"{args.dataset}: no such file")
+    if args.cron:
+        from prefect.client.schemas.schedules import CronSchedule
+
+        try:
+            CronSchedule(cron=args.cron)
+        except ValueError:
+            raise CliError(f"--cron {args.cron!r} is not a valid cron expression (e.g. '0 3 * * *')") from None
+    api_url = _setup_env(args.verbose)
+    from .serve import serve_forever
+
+    params = {k: v for k, v in dict(format=args.format, parser=args.parser, model=args.model, solver=args.solver,
+                                    samples=args.samples, repair_rounds=args.repair_rounds,
+                                    concurrency=args.concurrency).items() if v is not None}
+    if args.dataset:
+        params["dataset_name"] = Path(args.dataset).name
+        args.dataset = str(Path(args.dataset).resolve())
+    print(f"serving deployments on {api_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    serve_forever(args.dataset, args.cron, params, limit=args.max_runs)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"batch": _cmd_batch, "solve": _cmd_solve, "server": _cmd_server}[args.command](args)
+        return {"batch": _cmd_batch, "solve": _cmd_solve, "server": _cmd_server, "serve": _cmd_serve}[args.command](args)
     except (CliError, NesyflowError) as exc:
         print(f"nesyflow: error: {exc}".splitlines()[0], file=sys.stderr)
         return 2

@@ -49,6 +49,10 @@ def call_llm(req: LLMRequest) -> LLMResponse:
     import litellm  # lazy: ~5 s
 
     litellm.suppress_debug_info = True  # no "Provider List" banners when an unknown model has no price
+    if req.model.startswith("replay/"):  # recorded completions, served in whichever process runs this
+        from .replay import ensure_provider
+
+        ensure_provider()
     kwargs = dict(
         model=req.model, messages=req.messages, temperature=req.temperature, timeout=req.timeout_s,
         max_retries=0, num_retries=0,
@@ -57,7 +61,7 @@ def call_llm(req: LLMRequest) -> LLMResponse:
     if req.seed is not None:
         kwargs["seed"] = req.seed
     if req.api_base:
-        kwargs["api_base"] = req.api_base
+        kwargs["api_base"] = req.api_base  # for replay: the recording file
         if req.model.startswith(("openai/", "hosted_vllm/")) and not os.environ.get("OPENAI_API_KEY"):
             kwargs["api_key"] = "no-key"  # a local endpoint without auth; the SDK insists on some key
     t0 = time.perf_counter()

@@ -9,11 +9,11 @@ for a failed attempt, so a decided answer is never replaced by an error.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import math
 from dataclasses import dataclass, field
 
 from prefect import get_run_logger
+from prefect.futures import as_completed
 
 import prompts
 from parsers.english import split_sentences
@@ -191,7 +191,7 @@ def _windowed(requests, window: int):
     500 cached calls as task runs would take it half a minute to record."""
     store = _llm_result_store()
     todo = list(requests)
-    inflight: dict = {}
+    inflight: dict[int, tuple] = {}
     while todo or inflight:
         while todo and len(inflight) < window:
             st, req = todo.pop(0)
@@ -200,13 +200,13 @@ def _windowed(requests, window: int):
                 yield st, None, cached
                 continue
             fut = llm_task.submit(req)
-            inflight[fut.wrapped_future] = (st, fut)
+            inflight[id(fut)] = (st, fut)
         if not inflight:
             continue
-        finished, _ = cf.wait(list(inflight), return_when=cf.FIRST_COMPLETED)
-        for raw in finished:
-            st, fut = inflight.pop(raw)
-            yield st, fut, None
+        # the first call to finish, whatever the task runner (threads or Dask)
+        first = next(as_completed([fut for _, fut in inflight.values()]))
+        st, fut = inflight.pop(id(first))
+        yield st, fut, None
 
 
 def _llm_result_store():

@@ -1,25 +1,29 @@
 """Recorded completions served through litellm, so replay takes the exact path a live model's
 output takes (LLM task, cache, extraction, check, solve, vote).
 
-``replay/<recording>`` is a litellm custom provider; the request's metadata (problem id,
-sample index) selects the completion. The recording name is part of the model string, so two
-recordings of the same problems never share a cache entry.
+``replay/<recording>`` is a litellm custom provider. The request's ``api_base`` is the recording
+file (``file:///…/x_generations_raw.json?format=linc``) and its metadata (problem id, sample
+index) selects the completion, so any process — a Dask worker included — can serve it: the
+provider loads the file the first time it sees it. The recording name (file stem and a hash of
+its completions) is part of the model string, so two recordings never share a cache entry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlparse
 
-__all__ = ["register_recording", "recording_name", "ensure_provider", "PROVIDER"]
+__all__ = ["recording_name", "recording_url", "ensure_provider", "PROVIDER"]
 
 PROVIDER = "replay"
 _STORE: dict[tuple[str, str], list[str]] = {}
+_LOADED: set[str] = set()
 _LOCK = threading.Lock()
 
 
 def recording_name(path_stem: str, problems) -> str:
-    """``<file stem>-<hash of the completions>``: names the recording in model strings and cache keys."""
     h = hashlib.sha256()
     for p in problems:
         for text in p.recorded or []:
@@ -27,11 +31,23 @@ def recording_name(path_stem: str, problems) -> str:
     return f"{path_stem}-{h.hexdigest()[:10]}"
 
 
-def register_recording(name: str, problems) -> None:
+def recording_url(path: str | Path, fmt: str) -> str:
+    return f"file://{quote(str(Path(path).resolve()))}?format={fmt}"
+
+
+def _load(name: str, url: str) -> None:
+    """Read the recording named in a request (once per process)."""
+    from .datasets import load_problems
+
     with _LOCK:
-        for p in problems:
+        if url in _LOADED:
+            return
+        parsed = urlparse(url)
+        fmt = parse_qs(parsed.query).get("format", ["auto"])[0]
+        for p in load_problems(parsed.path, fmt):
             if p.recorded is not None:
                 _STORE[(name, p.id)] = list(p.recorded)
+        _LOADED.add(url)
 
 
 def ensure_provider() -> None:
@@ -43,7 +59,10 @@ def ensure_provider() -> None:
                        api_key, logging_obj, optional_params, acompletion=None, litellm_params=None, logger_fn=None,
                        headers={}, timeout=None, client=None):
             meta = (litellm_params or {}).get("metadata") or {}
-            samples = _STORE.get((model, str(meta.get("problem_id"))))
+            key = (model, str(meta.get("problem_id")))
+            if key not in _STORE and api_base:
+                _load(model, api_base)
+            samples = _STORE.get(key)
             if samples is None:
                 raise litellm.exceptions.BadRequestError(
                     message=f"no recording {model!r} for problem {meta.get('problem_id')!r}", model=model,

@@ -47,9 +47,10 @@ def healthy(api_url: str, timeout: float = 2.0) -> bool:
 
 
 def ui_url(api_url: str, flow_run_id: str | None = None) -> str:
+    """The run's page in the default (V2) UI; ``/runs/flow-run/<id>`` is not a route there."""
     base = api_url.rstrip("/")
     base = base[: -len("/api")] if base.endswith("/api") else base
-    return f"{base}/runs/flow-run/{flow_run_id}" if flow_run_id else base
+    return f"{base}/v2/runs/flow-run/{flow_run_id}" if flow_run_id else f"{base}/v2/runs"
 
 
 def _port_free(port: int) -> bool:
@@ -84,6 +85,8 @@ def ensure_server(home: Path, port: int = 4200, wait_s: float = 120.0) -> str:
     api_url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, **offline_env(home)}
     env.pop("PREFECT_API_URL", None)
+    # The UI asks /ui-settings where the API is; without these it says port 4200 whatever --port is.
+    env.update({"PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": api_url})
     log = open(home / "server.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],

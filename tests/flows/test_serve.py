@@ -1,0 +1,89 @@
+"""Deployments served against a real Prefect server, triggered over HTTP (marker ``prefect``)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.prefect
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def api(base, method, path, body=None):
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def wait_for(fn, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture()
+def served(prefect_api, tmp_path):
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--dataset", str(ROOT / "examples" / "demo.jsonl"),
+                             "--cron", "0 3 * * *"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        def registered(name):
+            return wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(api(prefect_api, "GET", f"/deployments/name/{name}")),
+                            120, f"the {name} deployment")
+
+        dep = registered("reason/reason")
+        registered("batch/scheduled")  # serve registers them one after another
+        yield prefect_api, dep
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_trigger_over_http_idempotent_and_validated(served):
+    base, dep = served
+    code, sched = api(base, "GET", "/deployments/name/batch/scheduled")
+    assert code == 200 and sched["schedules"][0]["schedule"]["cron"] == "0 3 * * *"
+    assert sched["parameters"]["path"].endswith("examples/demo.jsonl")
+
+    body = {"parameters": {"premises": ["all x. (Man(x) -> Mortal(x))", "Man(socrates)"], "conclusion": "Mortal(socrates)",
+                           "problem_id": "http-socrates"}, "idempotency_key": "test-socrates-1"}
+    t0 = time.monotonic()
+    code, run = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run", body)
+    assert code in (200, 201)
+    code, again = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run", body)
+    assert again["id"] == run["id"], "a repeated idempotency key must not make a second run"
+
+    code, bad = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run",
+                    {"parameters": {"premises": "not a list", "conclusion": "x"}})
+    assert code == 409 and "premises" in bad["detail"] and "not of type 'array'" in bad["detail"]
+
+    final = wait_for(lambda: (lambda r: r[1] if r[1]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED") else None)(
+        api(base, "GET", f"/flow_runs/{run['id']}")), 180, "the triggered run to finish")
+    elapsed = time.monotonic() - t0
+    assert final["state"]["type"] == "COMPLETED", final["state"]
+    code, arts = api(base, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
+    verdict = next(a for a in arts if a["key"] == "reason-verdict")
+    assert verdict["data"].startswith("**True**")
+    print(f"\nHTTP-triggered run {run['id']} completed {elapsed:.1f} s after the trigger")
+    (ROOT / ".nesyflow").mkdir(exist_ok=True)
+    (ROOT / ".nesyflow" / "last-http-run.json").write_text(json.dumps({"flow_run_id": run["id"], "seconds": round(elapsed, 2)}))
