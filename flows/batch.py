@@ -121,6 +121,15 @@ def _publish(summary: Summary, results: list[ProblemResult], results_path: str |
         path.write_text(json.dumps(summary.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
 
 
+def _ui_link(run_id: str | None) -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    from .server import ui_url
+
+    api = PREFECT_API_URL.value()
+    return ui_url(api, run_id) if api and run_id else None
+
+
 def _flow_run_id() -> str | None:
     ctx = get_run_context()
     run = getattr(ctx, "flow_run", None)
@@ -176,8 +185,9 @@ def batch(
     else:
         results = _run_chunks(problems, parser, solver, limits, concurrency,
                               chunk_size if chunk_size is not None else settings.chunk_size, str(settings.cache_dir), _progress_hook)
+    run_id = _flow_run_id()
     summary = summarize(results, time.perf_counter() - t0, dataset=dataset_name or Path(path).name, parser=parser,
-                        solver=solver, flow_run_id=_flow_run_id(), model=model or "")
+                        solver=solver, flow_run_id=run_id, model=model or "", ui_url=_ui_link(run_id))
     if usage is not None:
         summary = summary.model_copy(update={
             "llm_calls": usage.llm_calls, "llm_cached": usage.llm_cached, "prompt_tokens": usage.prompt_tokens,

@@ -8,10 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from parsers.errors import LocatedError
 
-__all__ = ["Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Summary", "BatchReport", "LABELS"]
-
-LABELS = ("True", "False", "Unknown")
-
+__all__ = ["Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Summary", "BatchReport"]
 
 class Formal(BaseModel):
     model_config = ConfigDict(frozen=True)

@@ -59,21 +59,22 @@ def tokenize(sentence: str) -> list[Tok]:
 
 # ---- morphology --------------------------------------------------------------------------------
 
+def _add_s(word: str, takes_es: str) -> str:
+    """English -s suffix: -es after the endings in ``takes_es``, -ies after consonant + y."""
+    if re.search(takes_es, word):
+        return word + "es"
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
 def pluralize(noun: str) -> str:
-    if re.search(r"(s|x|z|ch|sh)$", noun):
-        return noun + "es"
-    if re.search(r"[^aeiou]y$", noun):
-        return noun[:-1] + "ies"
-    return noun + "s"
+    return _add_s(noun, r"(s|x|z|ch|sh)$")
 
 
 def third_person(verb: str) -> str:
-    """Base form → third person singular (the predicate name of a verb)."""
-    if re.search(r"(s|x|z|ch|sh|o)$", verb):
-        return verb + "es"
-    if re.search(r"[^aeiou]y$", verb):
-        return verb[:-1] + "ies"
-    return verb + "s"
+    """Base form → third person singular (the predicate name of a verb): goes, watches, carries."""
+    return _add_s(verb, r"(s|x|z|ch|sh|o)$")
 
 
 def _guess_singular(plural: str) -> str:

@@ -12,7 +12,7 @@ from typing import Iterator, Union
 __all__ = [
     "Term", "Var", "Const", "Func",
     "Formula", "Atom", "Eq", "Not", "And", "Or", "Xor", "Implies", "Iff", "Forall", "Exists",
-    "Quantified", "Binary", "walk", "free_vars", "Signature", "signature_of",
+    "walk", "free_vars", "bind_variable", "Signature", "signature_of",
 ]
 
 
@@ -99,8 +99,6 @@ class Exists:
 
 
 Formula = Union[Atom, Eq, Not, And, Or, Xor, Implies, Iff, Forall, Exists]
-Quantified = (Forall, Exists)
-Binary = (Xor, Implies, Iff)
 
 
 def children(node) -> tuple:
@@ -118,6 +116,29 @@ def children(node) -> tuple:
     if isinstance(node, (Forall, Exists)):
         return (node.body,)
     return ()
+
+
+def bind_variable(node, var: str):
+    """Turn free occurrences of constant ``var`` into ``Var(var)`` (respecting shadowing)."""
+    if isinstance(node, Const):
+        return Var(var) if node.name == var else node
+    if isinstance(node, Var):
+        return node
+    if isinstance(node, (Forall, Exists)):
+        if node.var == var:
+            return node
+        return type(node)(node.var, bind_variable(node.body, var))
+    if isinstance(node, (Atom,)):
+        return Atom(node.pred, tuple(bind_variable(a, var) for a in node.args))
+    if isinstance(node, Func):
+        return Func(node.name, tuple(bind_variable(a, var) for a in node.args))
+    if isinstance(node, Eq):
+        return Eq(bind_variable(node.left, var), bind_variable(node.right, var))
+    if isinstance(node, Not):
+        return Not(bind_variable(node.body, var))
+    if isinstance(node, (And, Or)):
+        return type(node)(tuple(bind_variable(a, var) for a in node.args))
+    return type(node)(bind_variable(node.left, var), bind_variable(node.right, var))
 
 
 def walk(node) -> Iterator:

@@ -14,7 +14,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .errors import FormalizationError, locate
-from .fol_ast import And, Atom, Const, Eq, Exists, Forall, Formula, Func, Iff, Implies, Not, Or, Var, Xor, children
+from .fol_ast import And, Atom, Const, Eq, Exists, Forall, Formula, Func, Iff, Implies, Not, Or, Xor, bind_variable, children
 
 __all__ = ["parse_formula", "grammar_text", "MAX_FORMULA_CHARS"]
 
@@ -41,29 +41,6 @@ def _parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", maybe_placeholders=False, propagate_positions=False)
 
 
-def _bind(node, var: str):
-    """Turn free occurrences of constant ``var`` into ``Var(var)`` (respecting shadowing)."""
-    if isinstance(node, Const):
-        return Var(var) if node.name == var else node
-    if isinstance(node, Var):
-        return node
-    if isinstance(node, (Forall, Exists)):
-        if node.var == var:
-            return node
-        return type(node)(node.var, _bind(node.body, var))
-    if isinstance(node, (Atom,)):
-        return Atom(node.pred, tuple(_bind(a, var) for a in node.args))
-    if isinstance(node, Func):
-        return Func(node.name, tuple(_bind(a, var) for a in node.args))
-    if isinstance(node, Eq):
-        return Eq(_bind(node.left, var), _bind(node.right, var))
-    if isinstance(node, Not):
-        return Not(_bind(node.body, var))
-    if isinstance(node, (And, Or)):
-        return type(node)(tuple(_bind(a, var) for a in node.args))
-    return type(node)(_bind(node.left, var), _bind(node.right, var))
-
-
 def _mentions(node, name: str) -> bool:
     stack = [node]
     while stack:
@@ -83,7 +60,7 @@ class _ToAst(Transformer):
         kind = Forall if str(tok) in ("all", "forall", "∀") else Exists
         for name in reversed(names):
             if _mentions(body, name):
-                body = _bind(body, name)
+                body = bind_variable(body, name)
             body = kind(name, body)
         return body
 

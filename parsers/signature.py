@@ -84,10 +84,9 @@ def check_signature(premises: list[Formula], conclusion: Formula | None) -> list
 def close_free_variables(formula: Formula) -> tuple[Formula, list[str]]:
     """Universally close the names that look like stray variables (Prover9's and clausal logic's
     convention for free variables). Returns the closed formula and the names it bound."""
-    from .fol_ast import Forall
-    from .fol_parser import _bind
+    from .fol_ast import Forall, bind_variable
 
     names = sorted({n.name for n in walk(formula) if isinstance(n, Const) and LOOKS_LIKE_VARIABLE.match(n.name)})
     for name in reversed(names):
-        formula = Forall(name, _bind(formula, name))
+        formula = Forall(name, bind_variable(formula, name))
     return formula, names
