@@ -1,7 +1,8 @@
 """FOLIO validation, gold FOL → label: the Prefect batch against plain loops, measured in one run.
 
 Baselines (no Prefect, sequential, one process): parse the gold FOL and call ONE prover per
-problem — Prover9 (LINC's prover), E, Z3. Then the batch flow through a real local Prefect
+problem — Prover9 (LINC's prover), E, Z3 — and, for the same work as the batch, the portfolio
+(all three, cross-checked). Then the batch flow through a real local Prefect
 server recording it (``--solver portfolio``: all three provers on every problem, cross-checked),
 from a cold cache, and its rerun (every task Cached). Ratios are batch wall / loop wall.
 
@@ -70,7 +71,7 @@ def main() -> None:
     api_url = os.environ.get("PREFECT_API_URL") or ensure_server(bench_home, port=4210)
 
     report: dict = {"problems": len(problems), "cores": os.cpu_count(), "concurrency": args.concurrency, "loops": {}}
-    for name in ("prover9", "eprover", "z3"):
+    for name in ("prover9", "eprover", "z3", "portfolio"):
         wall, correct = plain_loop(problems, name, limits)
         report["loops"][name] = {"wall_s": round(wall, 3), "correct": correct}
         print(f"plain loop, {name:8s}: {wall:6.2f} s  ({correct} correct)", flush=True)
