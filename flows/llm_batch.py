@@ -23,7 +23,7 @@ from solvers import Limits
 
 from .llm import LLMRequest, LLMResponse
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
-from .pipeline import DECIDED, vote
+from .pipeline import DECIDED, closed_world, vote
 from .tasks import check_task, llm_cache_key, llm_task, solve_task
 
 __all__ = ["run_llm_problems", "initial_messages", "repair_messages", "Usage"]
@@ -242,7 +242,7 @@ def _result(states: list[SampleState], solver: str, fallback: str) -> ProblemRes
     best = [s.best() for s in states]
     verdicts = [a.verdict for a in best if a is not None]
     status, chosen = vote(verdicts)
-    predicted = status if status in DECIDED else None
+    predicted, cw_notes = closed_world(problem, status if status in DECIDED else None)
     reason = chosen.reason
     if predicted is None and fallback == "unknown":
         predicted, reason = "Unknown", f"every sample failed; reported Unknown (--fallback unknown). Last: {chosen.reason}"
@@ -253,7 +253,7 @@ def _result(states: list[SampleState], solver: str, fallback: str) -> ProblemRes
             errs = a.verdict.errors or a.checked.errors
             if a.verdict.status == "error" and errs:
                 round_errors.append(f"sample {s.sample} round {a.round}: {errs[0].render().splitlines()[0]}")
-    notes = next((a.checked.notes for a in best if a is not None and a.verdict is chosen), [])
+    notes = next((a.checked.notes for a in best if a is not None and a.verdict is chosen), []) + cw_notes
     correct = predicted is not None and predicted == problem.answer
     decided_votes = [v.status for v in verdicts if v.status in DECIDED]
     return ProblemResult(

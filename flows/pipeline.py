@@ -143,9 +143,26 @@ def vote(verdicts: list[Verdict]) -> tuple[str, Verdict]:
 
 # ---- result ------------------------------------------------------------------------------------
 
+def binary_question(problem: Problem) -> bool:
+    """True when the problem's options are exactly True and False ("is the statement true or false?")."""
+    if not problem.options:
+        return False
+    from .datasets import normalise_label
+
+    labels = {normalise_label(o.split(")", 1)[-1]) for o in problem.options}
+    return labels == {"True", "False"}
+
+
+def closed_world(problem: Problem, predicted: str | None) -> tuple[str | None, list[str]]:
+    """A two-option question has no Unknown answer: a statement that is not derived is False
+    (the closed world the question presumes; Logic-LM scores PrOntoQA the same way)."""
+    if predicted == Status.UNKNOWN.value and binary_question(problem):
+        return "False", ["options are True/False only: not derived, so False (closed world)"]
+    return predicted, []
+
 def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> ProblemResult:
     status, chosen = vote(verdicts)
-    predicted = status if status in DECIDED else None
+    predicted, cw_notes = closed_world(problem, status if status in DECIDED else None)
     errors: list[LocatedError] = [e for v in verdicts for e in v.errors]
     correct = predicted is not None and predicted == problem.answer
     return ProblemResult(
@@ -159,12 +176,12 @@ def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> Pr
         error=errors[-1].render() if errors else None,
         correct=correct,
         reason=chosen.reason,
-        notes=list(checked.notes),
+        notes=list(checked.notes) + cw_notes,
         disagreement=chosen.disagreement,
         used_premises=chosen.used_premises,
         explanation=chosen.explanation,
         per_backend=chosen.per_backend,
-        mismatch="" if correct or problem.answer is None else _mismatch(problem.answer, status, chosen, errors, checked.notes),
+        mismatch="" if correct or problem.answer is None else _mismatch(problem.answer, predicted or status, chosen, errors, checked.notes),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .errors import LocatedError, locate
 
-__all__ = ["Extracted", "extract_linc", "extract_logiclm", "extract", "clean_formula"]
+__all__ = ["Extracted", "extract_linc", "extract_logiclm", "extract_logic_program", "extract", "clean_formula"]
 
 _FENCE = re.compile(r"^\s*```")
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
@@ -129,8 +129,30 @@ def extract_logiclm(output: str) -> Extracted:
     return res
 
 
+def extract_logic_program(output: str) -> Extracted:
+    """Logic-LM's Facts/Rules/Query programs, printed as Unicode FOL for the check stage."""
+    from .fol_print import to_unicode
+    from .logic_program import parse_logic_program
+
+    prog = parse_logic_program(output)
+    res = Extracted(errors=list(prog.errors))
+    if not prog.errors:
+        res.premises = [to_unicode(f) for f in prog.premises]
+        res.conclusion = to_unicode(prog.conclusion)
+    return res
+
+
 def extract(output: str, style: str = "auto") -> Extracted:
-    """``style``: linc, logiclm, or auto (by the output's own markers)."""
+    """``style``: linc, logiclm (FOL sections), program (Facts/Rules/Query), or auto (by markers)."""
     if style == "auto":
-        style = "logiclm" if re.search(r"^\s*#*\s*premises\s*[:：]", output, re.I | re.M) else "linc"
+        from .logic_program import looks_like_logic_program
+
+        if looks_like_logic_program(output):
+            style = "program"
+        elif re.search(r"^\s*#*\s*premises\s*[:：]", output, re.I | re.M):
+            style = "logiclm"
+        else:
+            style = "linc"
+    if style == "program":
+        return extract_logic_program(output)
     return extract_logiclm(output) if style == "logiclm" else extract_linc(output)

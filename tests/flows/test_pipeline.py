@@ -61,3 +61,16 @@ def test_vote_majority_over_decided_answers():
     assert pipeline.vote([v("error"), v("undetermined")])[0] == "undetermined"
     assert pipeline.vote([v("error"), v("error")])[0] == "error"
     assert pipeline.vote([v("Unknown"), v("False")])[0] == "Unknown"  # tie: first seen
+
+
+def test_two_option_questions_read_not_derived_as_false():
+    from flows.models import Formal
+
+    options = ["A) True", "B) False"]
+    p = Problem(id="q", answer="False", options=options,
+                formal=Formal(premises=["all x. (Cat(x) -> Mammal(x))", "Cat(tom)"], conclusion="Sour(tom)"))
+    r = run(p)
+    assert r.status == "Unknown" and r.predicted == "False" and r.correct
+    assert r.notes == ["options are True/False only: not derived, so False (closed world)"]
+    three = p.model_copy(update={"options": ["A) True", "B) False", "C) Unknown"], "answer": "Unknown"})
+    assert run(three).predicted == "Unknown"

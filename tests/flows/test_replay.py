@@ -27,3 +27,27 @@ def test_logic_lm_replay_reads_programs(prefect_api, shared_data):
     assert report.summary.n == 8 and report.summary.samples_total == 8
     assert report.summary.exe_rate >= 0.75
     assert all(r.repair_rounds == 0 for r in report.results)
+
+
+def test_logic_lm_logic_programs_replay_with_rules(prefect_api, shared_data):
+    from flows.batch import run_batch
+
+    path = shared_data / "recorded" / "logic_lm" / "ProntoQA_dev_gpt-4.json"
+    report = run_batch(path=str(path), format="logic-lm", parser="replay", solver="rules", limit=12, concurrency=2)
+    assert report.summary.n == 12 and report.summary.exe_rate == 1.0
+    assert all(r.predicted in ("True", "False") for r in report.results)  # two options: closed world
+
+    # the same programs through the plain-Python stages, without Prefect or litellm
+    from flows import pipeline
+    from flows.datasets import load_problems
+    from flows.models import Formalization
+    from parsers.llm_output import extract
+    from solvers import Limits
+
+    expected = []
+    for p in load_problems(path, "logic-lm", limit=12):
+        ex = extract(p.recorded[0])
+        checked = pipeline.check(Formalization(problem_id=p.id, source="replay", premises=ex.premises,
+                                               conclusion=ex.conclusion, errors=ex.errors), close_free=True)
+        expected.append(pipeline.to_result(p, checked, [pipeline.solve(checked, "rules", Limits())]).predicted)
+    assert [r.predicted for r in report.results] == expected
