@@ -224,19 +224,21 @@ class _Sentence:
             return False
         return w.low in INDEFINITE or w.low in PRONOUNS or w.low == "the" or (w.text[0].isupper() and w.low not in FUNCTION_WORDS)
 
-    def subject(self):
+    def _noun_phrase(self, what: str, description):
+        """someone/something/pronoun → x; ``the …`` → ``description()``; a capitalised name → constant."""
         t = self.peek()
-        if t is None:
-            raise _Fail(t, "a subject")
-        if t.low in INDEFINITE or t.low in PRONOUNS:
+        if t is not None and (t.low in INDEFINITE or t.low in PRONOUNS):
             self.i += 1
             self.uses_var = True
             return X
-        if t.low == "the":
-            return self.description()
-        if t.text[0].isupper() and t.low not in FUNCTION_WORDS:
+        if t is not None and t.low == "the":
+            return description()
+        if t is not None and t.text[0].isupper() and t.low not in FUNCTION_WORDS:
             return self.name()
-        raise _Fail(t, "a subject (a name, the …, someone, something, it, they)")
+        raise _Fail(t, what)
+
+    def subject(self):
+        return self._noun_phrase("a subject (a name, the …, someone, something, it, they)", self.description)
 
     def name(self) -> Const:
         words = [self.take().text]
@@ -261,22 +263,15 @@ class _Sentence:
         return Const("the_" + "_".join(words))
 
     def obj(self):
-        t = self.peek()
-        if t is None:
-            raise _Fail(t, "an object (the …, a name, someone, something, it)")
-        if t.low in INDEFINITE or t.low in PRONOUNS:
-            self.i += 1
-            self.uses_var = True
-            return X
-        if t.low == "the":
-            self.take("the")
-            words = [self.content("a noun after 'the'").low]
-            while self.peek() is not None and self.low() not in FUNCTION_WORDS and self.low() not in STOP:
-                words.append(self.take().low)
-            return Const("the_" + "_".join(words))
-        if t.text[0].isupper() and t.low not in FUNCTION_WORDS:
-            return self.name()
-        raise _Fail(t, "an object (the …, a name, someone, something, it)")
+        return self._noun_phrase("an object (the …, a name, someone, something, it)", self._object_description)
+
+    def _object_description(self) -> Const:
+        """``the`` + words up to a function word or the end: "the bald eagle"."""
+        self.take("the")
+        words = [self.content("a noun after 'the'").low]
+        while self.peek() is not None and self.low() not in FUNCTION_WORDS and self.low() not in STOP:
+            words.append(self.take().low)
+        return Const("the_" + "_".join(words))
 
     # -- verb phrases: is [not] ADJ [and [not] ADJ]* | is [not] a NOUN | [does not] VERB OBJ
     def vp(self, subj) -> Formula:
