@@ -1,5 +1,5 @@
-"""The flows: ``reason`` decides one problem, ``batch`` a dataset. Both write their results as
-Prefect artifacts (a markdown summary and a per-problem table) and, when asked, as files."""
+"""The flows: ``reason`` decides one problem, ``batch`` a dataset. A batch writes its results as
+Prefect artifacts (a markdown summary, a per-problem table, a chart) and, when asked, as files."""
 
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ def chunked(problems: list[Problem], concurrency: int, chunk_size: int = 0) -> l
         return []
     size = chunk_size or max(1, min(50, math.ceil(len(problems) / (2 * concurrency))))
     return [problems[i : i + size] for i in range(0, len(problems), size)]
+
+
+def _limits(settings, timeout_s: float | None) -> Limits:
+    """Per prover run: ``timeout_s`` bounds wall clock and CPU alike; otherwise the settings."""
+    return Limits(timeout_s=timeout_s or settings.timeout_s, cpu_s=max(1, math.ceil(timeout_s or settings.cpu_s)),
+                  memory_mb=settings.memory_mb)
 
 
 def _label(chunk: list[Problem]) -> str:
@@ -173,7 +179,7 @@ def batch(
     settings = get_settings()
     t0 = time.perf_counter()
     solver = solver or DEFAULT_SOLVER[parser]
-    limits = Limits(timeout_s=timeout_s or settings.timeout_s, cpu_s=max(1, math.ceil(timeout_s or settings.cpu_s)), memory_mb=settings.memory_mb)
+    limits = _limits(settings, timeout_s)
     problems = load_problems(path, format, limit)
     get_run_logger().info("%d problems from %s (parser %s, solver %s)", len(problems), path, parser, solver)
     concurrency = concurrency or settings.concurrency
@@ -207,7 +213,7 @@ def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: s
 
     settings = get_settings()
     solver = solver or DEFAULT_SOLVER[parser]
-    limits = Limits(timeout_s=timeout_s or settings.timeout_s, cpu_s=max(1, math.ceil(timeout_s or settings.cpu_s)), memory_mb=settings.memory_mb)
+    limits = _limits(settings, timeout_s)
     formal = Formal(premises=premises, conclusion=conclusion) if parser == "gold" else None
     problem = Problem(id=problem_id, premises=premises, conclusion=conclusion, formal=formal)
     f = formalize_task.submit([problem], parser, label=problem_id)
