@@ -21,7 +21,7 @@ from solvers import Limits
 from .charts import chart_series, data_url, svg_bar_chart
 from .datasets import load_problems
 from .models import BatchReport, Problem, ProblemResult
-from .pipeline import DEFAULT_SOLVER
+from .pipeline import DEFAULT_SOLVER, chunk_label
 from .report import results_table, summarize, summary_markdown
 from .settings import get_settings
 from .tasks import check_task, formalize_task, solve_task, vote_task
@@ -54,15 +54,11 @@ def _limits(settings, timeout_s: float | None) -> Limits:
                   memory_mb=settings.memory_mb)
 
 
-def _label(chunk: list[Problem]) -> str:
-    return chunk[0].id if len(chunk) == 1 else f"{chunk[0].id}..{chunk[-1].id}"
-
-
 def _run_chunks(problems, parser, solver, limits, concurrency, chunk_size, cache_dir, progress: ProgressFn | None):
     # Submitted stage by stage, not chunk by chunk: a task waiting on an upstream future holds a
     # worker thread, so chunk-major order would run the chunks one after another.
     chunks = chunked(problems, concurrency, chunk_size)
-    labels = [_label(chunk) for chunk in chunks]
+    labels = [chunk_label([p.id for p in chunk]) for chunk in chunks]
     forms = [formalize_task.submit(chunk, parser, label=lb) for chunk, lb in zip(chunks, labels)]
     checks = [check_task.submit(f, label=lb) for f, lb in zip(forms, labels)]
     solves = [solve_task.submit(c, solver, limits, cache_dir, label=lb) for c, lb in zip(checks, labels)]
@@ -76,7 +72,7 @@ def _run_chunks(problems, parser, solver, limits, concurrency, chunk_size, cache
             for r in fut.result():
                 by_id[r.id] = r
         except Exception as exc:  # one broken chunk is reported, the rest go on
-            get_run_logger().error("chunk %s failed: %r", _label(chunk), exc)
+            get_run_logger().error("chunk %s failed: %r", chunk_label([p.id for p in chunk]), exc)
             for p in chunk:
                 by_id[p.id] = ProblemResult(id=p.id, gold=p.answer, predicted=None, status="error", solver=solver,
                                             error=f"internal error in chunk: {exc!r}")
@@ -90,7 +86,6 @@ def _run_llm(problems, path, format, parser, model, api_base, prompt, samples, r
              limits, concurrency, cache_dir, fallback, llm_timeout_s):
     from .llm_batch import run_llm_problems
 
-    style = "auto"
     if parser == "replay":
         from .replay import recording_name, recording_url
 
@@ -104,7 +99,7 @@ def _run_llm(problems, path, format, parser, model, api_base, prompt, samples, r
     if temperature is None:
         temperature = 0.0 if samples == 1 else 0.8
     results, usage = run_llm_problems(
-        problems, parser=parser, model=model, api_base=api_base, prompt=prompt, style=style, samples=samples,
+        problems, parser=parser, model=model, api_base=api_base, prompt=prompt, samples=samples,
         repair_rounds=repair_rounds, temperature=temperature, solver=solver, limits=limits, concurrency=concurrency,
         cache_dir=cache_dir, fallback=fallback, llm_timeout_s=llm_timeout_s, progress=_progress_hook)
     return results, usage, model

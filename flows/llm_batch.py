@@ -23,7 +23,7 @@ from solvers import Limits
 
 from .llm import LLMRequest, LLMResponse
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
-from .pipeline import DECIDED, closed_world, vote
+from .pipeline import DECIDED, chunk_label, closed_world, unusable, vote
 from .tasks import check_task, llm_cache_key, llm_task, solve_task
 
 __all__ = ["run_llm_problems", "initial_messages", "repair_messages", "Usage"]
@@ -78,20 +78,8 @@ class Usage:
     cost_usd: float = 0.0
 
 
-def _problem_error(problem: Problem, parser: str) -> str | None:
-    if problem.load_error:
-        return problem.load_error
-    if problem.kind != "entailment":
-        return f"the {parser} parser decides entailment problems, not {problem.kind!r} ones"
-    if not problem.conclusion or not (problem.premises or problem.context):
-        return "the problem has no premises or no conclusion"
-    if parser == "replay" and not problem.recorded:
-        return "no recorded completion for this problem"
-    return None
-
-
 def run_llm_problems(
-    problems: list[Problem], *, parser: str, model: str, api_base: str | None, prompt: str, style: str, samples: int,
+    problems: list[Problem], *, parser: str, model: str, api_base: str | None, prompt: str, samples: int,
     repair_rounds: int, temperature: float, solver: str, limits: Limits, concurrency: int, cache_dir: str | None,
     fallback: str, llm_timeout_s: float, progress=None,
 ) -> tuple[list[ProblemResult], Usage]:
@@ -100,9 +88,8 @@ def run_llm_problems(
     results: dict[str, ProblemResult] = {}
     states: list[SampleState] = []
     for p in problems:
-        why = _problem_error(p, parser)
-        if why:
-            err = locate("formalize", why, where="input record")
+        err = unusable(p, parser)
+        if err is not None:
             results[p.id] = ProblemResult(id=p.id, gold=p.answer, predicted=None, status="error", solver=solver,
                                           samples=0, error=err.render())
             continue
@@ -146,7 +133,7 @@ def run_llm_problems(
                     usage.prompt_tokens += resp.prompt_tokens
                     usage.completion_tokens += resp.completion_tokens
                     usage.cost_usd += resp.cost_usd
-                ex = extract(resp.text, style)
+                ex = extract(resp.text)  # the style is read from the output's own markers
                 buffer.append(Formalization(problem_id=sid, source=parser, premises=ex.premises, conclusion=ex.conclusion,
                                             errors=ex.errors))
                 outputs[st.key] = resp.text
@@ -232,7 +219,7 @@ def _cached_response(store, req: LLMRequest) -> LLMResponse | None:
 
 
 def _submit_chunk(forms: list[Formalization], solver: str, limits: Limits, cache_dir: str | None, close_free: bool):
-    label = f"{forms[0].problem_id}..{forms[-1].problem_id}" if len(forms) > 1 else forms[0].problem_id
+    label = chunk_label([f.problem_id for f in forms])
     c = check_task.submit(forms, label=label, close_free=close_free)
     return c, solve_task.submit(c, solver, limits, cache_dir, label=label)
 

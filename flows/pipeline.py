@@ -19,7 +19,7 @@ from solvers import FolProblem, Limits, Status, make_solver
 from .cache import ProblemCache, code_version, stable_hash
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
 
-__all__ = ["formalize", "check", "solve", "vote", "to_result", "PARSERS", "DEFAULT_SOLVER"]
+__all__ = ["formalize", "check", "solve", "vote", "to_result", "unusable", "chunk_label", "PARSERS", "DEFAULT_SOLVER"]
 
 PARSERS = ("gold", "english")
 # The logic each parser's output is meant in: gold FOL is classical first-order logic; the
@@ -47,20 +47,36 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
     raise ValueError(f"unknown parser {parser!r}; available: {', '.join(PARSERS)}")
 
 
+def unusable(problem: Problem, parser: str) -> LocatedError | None:
+    """Why a text parser (english, llm, replay) cannot take this problem, or None."""
+    why, hint = None, ""
+    if problem.load_error:
+        why = problem.load_error
+    elif problem.kind != "entailment":
+        why = f"the {parser} parser decides entailment problems, not {problem.kind!r} ones"
+        hint = "multiple-choice problems need another formal language (not yet available)"
+    elif not problem.conclusion or not (problem.premises or problem.context):
+        why = "the problem has no premises or no conclusion"
+    elif parser == "replay" and not problem.recorded:
+        why = "no recorded completion for this problem"
+    return locate("formalize", why, where="input record", hint=hint) if why else None
+
+
 def _formalize_english(problem: Problem) -> Formalization:
-    if problem.kind != "entailment":
-        return Formalization(problem_id=problem.id, source="english", errors=[locate(
-            "formalize", f"the english parser decides entailment problems, not {problem.kind!r} ones", where="input record",
-            hint="use --parser llm for multiple-choice problems")])
-    premises = list(problem.premises) or ([problem.context] if problem.context else [])
-    if not premises or not problem.conclusion:
-        return Formalization(problem_id=problem.id, source="english", errors=[locate(
-            "formalize", "the problem has no premises or no conclusion", where="input record")])
+    err = unusable(problem, "english")
+    if err is not None:
+        return Formalization(problem_id=problem.id, source="english", errors=[err])
+    premises = list(problem.premises) or [problem.context]
     res = parse_problem_english(premises, problem.conclusion)
     if res.errors:
         return Formalization(problem_id=problem.id, source="english", errors=res.errors)
     return Formalization(problem_id=problem.id, source="english", premises=[to_unicode(f) for f in res.premises],
                          conclusion=to_unicode(res.conclusion))
+
+
+def chunk_label(ids: list[str]) -> str:
+    """Task-run label of a chunk: its first and last problem ids."""
+    return ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1]}"
 
 
 # ---- check -------------------------------------------------------------------------------------
@@ -159,6 +175,7 @@ def closed_world(problem: Problem, predicted: str | None) -> tuple[str | None, l
     if predicted == Status.UNKNOWN.value and binary_question(problem):
         return "False", ["options are True/False only: not derived, so False (closed world)"]
     return predicted, []
+
 
 def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> ProblemResult:
     status, chosen = vote(verdicts)

@@ -107,6 +107,8 @@ class Solver(ABC):
     """Base of the first-order back ends."""
 
     name: str = "solver"
+    binary = None
+    """The back end's binary finder (raises BackendUnavailable); None for in-process back ends."""
 
     def solve(self, problem: FolProblem, limits: Limits | None = None) -> SolverResult:
         limits = limits or Limits()
@@ -124,4 +126,10 @@ class Solver(ABC):
 
     def available(self) -> bool:
         """True when the back end's binary can be found (no process started)."""
-        return True
+        if self.binary is None:
+            return True
+        try:
+            self.binary()
+            return True
+        except BackendUnavailable:
+            return False

@@ -87,13 +87,7 @@ _SZS = re.compile(r"SZS status (\w+)")
 
 class EProver(Solver):
     name = "eprover"
-
-    def available(self) -> bool:
-        try:
-            eprover_binary()
-            return True
-        except Exception:
-            return False
+    binary = staticmethod(eprover_binary)
 
     def _run(self, tptp: str, limits: Limits) -> Run:
         cpu = max(1, int(min(limits.cpu_s, limits.timeout_s)))

@@ -91,13 +91,7 @@ def to_ladr(problem: FolProblem, limits: Limits, negate_goal: bool = False) -> s
 
 class Prover9(Solver):
     name = "prover9"
-
-    def available(self) -> bool:
-        try:
-            prover9_binary()
-            return True
-        except Exception:
-            return False
+    binary = staticmethod(prover9_binary)
 
     def _run(self, text: str, limits: Limits) -> Run:
         proc = run_limited([prover9_binary()], text, wall_s=limits.timeout_s + 1, cpu_s=limits.cpu_s + 1, memory_mb=limits.memory_mb + 256)

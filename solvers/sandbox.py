@@ -15,7 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-__all__ = ["ProcOutcome", "run_limited", "spawn_count", "note_spawn"]
+__all__ = ["ProcOutcome", "run_limited", "spawn_count", "note_spawn", "apply_limits", "kill_group"]
 
 _SPAWNS = 0
 
@@ -72,29 +72,35 @@ def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memor
         encoding="utf-8",
         errors="replace",
     )
-    try:
-        cpu = max(1, int(cpu_s))
-        resource.prlimit(proc.pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
-        mem = int(memory_mb) * 1024 * 1024
-        resource.prlimit(proc.pid, resource.RLIMIT_AS, (mem, mem))
-        resource.prlimit(proc.pid, resource.RLIMIT_CORE, (0, 0))
-    except (ProcessLookupError, PermissionError, ValueError, OSError):
-        pass  # already exited (fast solvers do) or not permitted: the wall clock still applies
+    apply_limits(proc.pid, memory_mb, cpu_s)
     timed_out = False
     try:
         out, err = proc.communicate(stdin, timeout=wall_s)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _kill_group(proc)
+        kill_group(proc)
         out, err = proc.communicate()
     except BaseException:
-        _kill_group(proc)
+        kill_group(proc)
         proc.wait()
         raise
     return ProcOutcome(out or "", err or "", proc.returncode, time.perf_counter() - t0, timed_out)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def apply_limits(pid: int, memory_mb: int, cpu_s: int | None = None) -> None:
+    """Address space, no core files, and (for one-shot processes) CPU seconds, on a started child."""
+    try:
+        if cpu_s is not None:
+            cpu = max(1, int(cpu_s))
+            resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
+        mem = int(memory_mb) * 1024 * 1024
+        resource.prlimit(pid, resource.RLIMIT_AS, (mem, mem))
+        resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+    except (ProcessLookupError, PermissionError, ValueError, OSError):
+        pass  # already exited (fast solvers do) or not permitted: the wall clock still applies
+
+
+def kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

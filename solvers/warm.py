@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import atexit
 import os
-import resource
 import select
-import signal
 import subprocess
 import threading
 import time
 import weakref
 
-from .sandbox import ProcOutcome, note_spawn
+from .sandbox import ProcOutcome, apply_limits, kill_group, note_spawn
 
 __all__ = ["WarmZ3", "MAX_USES"]
 
@@ -32,12 +30,7 @@ class _Worker:
         note_spawn()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True, bufsize=0)
-        try:
-            mem = memory_mb * 1024 * 1024
-            resource.prlimit(self.proc.pid, resource.RLIMIT_AS, (mem, mem))
-            resource.prlimit(self.proc.pid, resource.RLIMIT_CORE, (0, 0))
-        except (ProcessLookupError, PermissionError, ValueError, OSError):
-            pass
+        apply_limits(self.proc.pid, memory_mb)  # no CPU rlimit: it would accumulate over problems
         self.uses = 0
         self.memory_mb = memory_mb
         _ALL.add(self)
@@ -46,10 +39,7 @@ class _Worker:
         return self.proc.poll() is None
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_group(self.proc)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

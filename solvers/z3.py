@@ -146,16 +146,10 @@ class Z3Solver(Solver):
     """``warm=True`` (default) reuses one Z3 process per thread; ``False`` starts one per problem."""
 
     name = "z3"
+    binary = staticmethod(z3_binary)
 
     def __init__(self, warm: bool = True):
         self.warm = warm
-
-    def available(self) -> bool:
-        try:
-            z3_binary()
-            return True
-        except Exception:
-            return False
 
     def _solve(self, problem: FolProblem, limits: Limits) -> SolverResult:
         per_check_ms = int(limits.timeout_s * 1000)
