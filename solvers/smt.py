@@ -1,0 +1,172 @@
+"""Constraint programs (``parsers.smt_program.SmtProgram``) decided by the ``z3`` binary.
+
+One limited process per problem: the script's declarations and assertions, one ``check-sat`` for
+their consistency, then for every query the checks it needs inside ``push``/``pop``. Z3 reports a
+bad script as ``(error "line L column C: …")``; those lines become located errors against the
+script, which for SMT-LIB written by a model is the model's own text, line for line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from pydantic import BaseModel, ConfigDict
+
+from parsers.errors import LocatedError, caret_snippet, locate
+from parsers.smt_program import Query, SmtProgram
+
+from .base import Limits, Status
+from .binaries import z3_binary
+from .sandbox import run_limited
+
+__all__ = ["SmtSolver", "SmtOutcome", "ANSWERED"]
+
+ANSWERED = "answered"
+_ERROR = re.compile(r'\(error "(?:line (\d+) column (\d+): )?((?:[^"]|"")*)"\)', re.S)
+
+
+class SmtOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: str
+    """True / False / Unknown for an entailment query; ``answered`` with ``answer`` set for a choice;
+    contradictory, undetermined or error otherwise."""
+    answer: str | None = None
+    reason: str = ""
+    errors: list[LocatedError] = []
+    per_option: dict[str, str] = {}
+    """Each option's judgement: holds / fails / unknown, with the raw check results."""
+    wall_s: float = 0.0
+
+
+def _checks(q: Query) -> list[tuple[str, str]]:
+    """(kind, term) pairs: ``neg`` asks whether the assertions allow the term to fail."""
+    if q.check == "accurate_list":
+        disj = q.terms[0] if len(q.terms) == 1 else f"(or {' '.join(q.terms)})"
+        return [("neg", disj)] + [("pos", t) for t in q.terms]
+    return [("neg", q.terms[0]), ("pos", q.terms[0])]
+
+
+def build_script(program: SmtProgram) -> tuple[str, list[tuple[int, str]]]:
+    """The full SMT-LIB input and, per check-sat after the first, (query index, kind)."""
+    lines = [program.script, "(check-sat)"]
+    plan = []
+    for i, q in enumerate(program.queries):
+        for kind, term in _checks(q):
+            asserted = f"(not {term})" if kind == "neg" else term
+            lines.append(f"(push 1)\n(assert {asserted})\n(check-sat)\n(pop 1)")
+            plan.append((i, kind))
+    return "\n".join(lines) + "\n", plan
+
+
+def _holds(q: Query, results: list[str]) -> bool | None:
+    """Whether the query's check passes given its check-sat answers (None: a check was unknown)."""
+    if q.check == "accurate_list":
+        neg, pos = results[0], results[1:]
+        if neg == "unknown" or "unknown" in pos:
+            return None
+        value = neg == "unsat" and all(r == "sat" for r in pos)
+    else:
+        neg, pos = results
+        needed = {"valid": neg, "sat": pos, "unsat": pos, "entail": neg}[q.check]
+        if needed == "unknown":
+            return None
+        value = {"valid": neg == "unsat", "sat": pos == "sat", "unsat": pos == "unsat", "entail": neg == "unsat"}[q.check]
+    return value != q.negate
+
+
+class SmtSolver:
+    """The back end for constraint programs (one interface: ``solve(program, limits)``)."""
+
+    name = "z3-smt"
+
+    def available(self) -> bool:
+        try:
+            z3_binary()
+            return True
+        except Exception:
+            return False
+
+    def solve(self, program: SmtProgram, limits: Limits) -> SmtOutcome:
+        t0 = time.perf_counter()
+        script, plan = build_script(program)
+        per_check_ms = max(100, int(limits.timeout_s * 1000))
+        total_s = max(1, int(limits.timeout_s * (1 + len(plan))))
+        argv = [z3_binary(), "-in", "-smt2", f"-t:{per_check_ms}", f"-T:{total_s}", f"-memory:{limits.memory_mb}"]
+        proc = run_limited(argv, script, wall_s=total_s + 2, cpu_s=total_s + 1, memory_mb=limits.memory_mb + 256)
+        wall = time.perf_counter() - t0
+        errors = [self._error(m, program, script) for m in _ERROR.finditer(proc.stdout)]  # messages may span lines
+        rest = _ERROR.sub("", proc.stdout)
+        answers = [ln.strip() for ln in rest.splitlines() if ln.strip() in ("sat", "unsat", "unknown")]
+        if errors:
+            own = [e for e in errors if e.line is None or not program.user_lines or e.line <= program.user_lines]
+            return SmtOutcome(status=Status.ERROR.value, errors=(own or errors)[:5], wall_s=wall,
+                              reason=f"z3 rejected the script: {(own or errors)[0].message}")
+        if len(answers) < 1 + len(plan):
+            why = proc.limit_reason() or f"z3 stopped early ({proc.stderr.strip()[:120] or proc.returncode})"
+            return SmtOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall)
+        if answers[0] == "unsat":
+            return SmtOutcome(status=Status.CONTRADICTORY.value, wall_s=wall,
+                              reason="the constraints contradict each other, so every option follows from them",
+                              errors=[locate("solve", "the constraints are unsatisfiable together", where="constraints",
+                                             hint="one constraint is mistranslated: check directions (<, >) and numbers")])
+        return self._judge(program, plan, answers[1:], wall)
+
+    def _error(self, m: re.Match, program: SmtProgram, script: str) -> LocatedError:
+        line, col, msg = m.group(1), m.group(2), " ".join(m.group(3).replace('""', '"').split())
+        if line is None:
+            return locate("parse", f"z3: {msg}", where="script")
+        line_i, col_i = int(line), int(col)
+        if program.user_lines and line_i <= program.user_lines:
+            return locate("parse", msg, text=script, line=line_i, column=col_i, where="SMT-LIB")
+        return LocatedError(stage="parse", where=f"generated SMT-LIB line {line_i}", message=msg,
+                            snippet=caret_snippet(script, line_i, col_i), line=line_i, column=col_i)
+
+    def _judge(self, program: SmtProgram, plan, results: list[str], wall: float) -> SmtOutcome:
+        by_query: dict[int, list[str]] = {}
+        for (i, _), r in zip(plan, results):
+            by_query.setdefault(i, []).append(r)
+        queries = program.queries
+        if len(queries) == 1 and queries[0].check == "entail":
+            neg, pos = by_query[0]
+            if neg == "unsat":
+                status = Status.TRUE
+            elif pos == "unsat":
+                status = Status.FALSE
+            elif neg == "sat" and pos == "sat":
+                status = Status.UNKNOWN
+            else:
+                status = Status.UNDETERMINED
+            return SmtOutcome(status=status.value, reason=f"z3: P∧¬C {neg}, P∧C {pos}", wall_s=wall,
+                              per_option={"conclusion": f"P∧¬C {neg}, P∧C {pos}"})
+        per, holding, unknown = {}, [], []
+        for i, q in enumerate(queries):
+            h = _holds(q, by_query[i])
+            per[q.label] = ("holds" if h else "fails" if h is False else "unknown") + f" ({q.check}{', negated' if q.negate else ''}: {' '.join(by_query[i])})"
+            if h:
+                holding.append(q.label)
+            elif h is None:
+                unknown.append(q.label)
+        check = queries[0].check + (" (negated)" if queries[0].negate else "")
+        if len(holding) == 1 and not unknown:
+            return SmtOutcome(status=ANSWERED, answer=holding[0], per_option=per, wall_s=wall,
+                              reason=f"only option {holding[0]} passes the check ({check})")
+        if unknown:
+            return SmtOutcome(status=Status.UNDETERMINED.value, per_option=per, wall_s=wall,
+                              reason=f"z3 could not decide option(s) {', '.join(unknown)} within the limits")
+        if not holding and queries[0].check == "valid" and not queries[0].negate:
+            possible = [q.label for i, q in enumerate(queries) if len(by_query[i]) == 2 and by_query[i][1] == "sat"]
+            if len(possible) == 1:  # the question presupposes one true option: the only possible one is it
+                return SmtOutcome(status=ANSWERED, answer=possible[0], per_option=per, wall_s=wall,
+                                  reason=f"no option is entailed, but only {possible[0]} is consistent with the constraints "
+                                         "(and the question presupposes one true option)")
+        # No option, or several, pass: the program ran but does not answer the question. That is a
+        # failed formalization (Logic-LM counts it as not executed), and the repair loop gets it.
+        if not holding:
+            err = locate("solve", f"no option passes the check ({check}) under the constraints", where="options",
+                         hint="a constraint or an option is mistranslated; compare each with its sentence")
+            return SmtOutcome(status=Status.ERROR.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
+        err = locate("solve", f"options {', '.join(holding)} all pass the check ({check}): the constraints leave the answer open",
+                     where="options", hint="a constraint from the problem is likely missing or too weak")
+        return SmtOutcome(status=Status.ERROR.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
