@@ -83,7 +83,8 @@ def _run_chunks(problems, parser, solver, limits, concurrency, chunk_size, cache
 
 
 def _run_llm(problems, path, format, parser, model, api_base, prompt, samples, repair_rounds, temperature, solver,
-             limits, concurrency, cache_dir, fallback, llm_timeout_s):
+             limits, concurrency, cache_dir, fallback, llm_timeout_s, language="auto"):
+    from .languages import language_plans
     from .llm_batch import run_llm_problems
 
     if parser == "replay":
@@ -95,11 +96,15 @@ def _run_llm(problems, path, format, parser, model, api_base, prompt, samples, r
         model, api_base, repair_rounds = f"replay/{name}", recording_url(path, format), 0
     elif not model:
         raise ValueError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
-    prompt = prompt or ("logiclm_fol" if format == "logic-lm" else "linc_fol")
+    plans = language_plans(language, {p.kind for p in problems}, Path(path).name, format, prompt)
+    if parser == "replay" and language == "auto":  # a recording is read by its own markers
+        plans = {k: plan.__class__("auto", plan.prompt) for k, plan in plans.items()}
+    get_run_logger().info("formal language per problem kind: %s",
+                          ", ".join(f"{k}: {p.style} (prompt {p.prompt})" for k, p in sorted(plans.items())))
     if temperature is None:
         temperature = 0.0 if samples == 1 else 0.8
     results, usage = run_llm_problems(
-        problems, parser=parser, model=model, api_base=api_base, prompt=prompt, samples=samples,
+        problems, parser=parser, model=model, api_base=api_base, plans=plans, samples=samples,
         repair_rounds=repair_rounds, temperature=temperature, solver=solver, limits=limits, concurrency=concurrency,
         cache_dir=cache_dir, fallback=fallback, llm_timeout_s=llm_timeout_s, progress=_progress_hook)
     return results, usage, model
@@ -169,6 +174,7 @@ def batch(
     temperature: float | None = None,
     fallback: str = "none",
     llm_timeout_s: float = 120.0,
+    language: str = "auto",
 ) -> BatchReport:
     """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
     settings = get_settings()
@@ -182,7 +188,7 @@ def batch(
     if parser in ("llm", "replay"):
         results, usage, model = _run_llm(problems, path, format, parser, model, api_base, prompt, samples, repair_rounds,
                                          temperature, solver, limits, concurrency, str(settings.cache_dir), fallback,
-                                         llm_timeout_s)
+                                         llm_timeout_s, language)
     else:
         results = _run_chunks(problems, parser, solver, limits, concurrency,
                               chunk_size if chunk_size is not None else settings.chunk_size, str(settings.cache_dir), _progress_hook)

@@ -14,13 +14,17 @@ import sys
 from pathlib import Path
 
 from parsers.errors import NesyflowError
+from prompts import PROMPTS as _PROMPTS
+
+from .datasets import FORMATS
+from .languages import LANGUAGE_CHOICES
 
 __all__ = ["main", "build_parser"]
 
 SOLVERS = ("z3", "eprover", "prover9", "portfolio", "rules")
+PROMPT_NAMES = tuple(_PROMPTS)
 BATCH_PARSERS = ("gold", "english", "llm", "replay")
 SOLVE_PARSERS = ("fol", "english")
-FORMATS = ("auto", "nesyflow", "logic-lm", "folio", "linc")
 
 
 class CliError(Exception):
@@ -99,9 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="formalizer: gold (the formalization the problem carries, e.g. FOLIO's premises-FOL), "
                         "english (the offline controlled-English parser), llm (a model through litellm, --model), "
                         "or replay (the completions recorded in the input file, through the same LLM path) [gold]")
-    b.add_argument("--prompt", choices=("linc_fol", "logiclm_fol"), default=None,
-                   help="prompt template in prompts/: linc_fol (TEXT/FOL lines, NLTK syntax) or logiclm_fol "
-                        "(Predicates/Premises/Conclusion, Unicode) [logiclm_fol for --format logic-lm, else linc_fol]")
+    b.add_argument("--language", choices=LANGUAGE_CHOICES, default="auto",
+                   help="formal language the LLM writes (llm/replay parsers): fol, logic-program (Facts/Rules/Query), "
+                        "smtlib, csp (Domain/Variables/Constraints/Query), z3dsl (# Declarations/# Constraints/# Options), "
+                        "sympy (equations), python (Program-of-Thought, run sandboxed); logic-lm = Logic-LM's format for "
+                        "the dataset named in the file name; auto = by problem kind (entailment fol, choice z3dsl, "
+                        "math sympy), and for replay each recorded output's own format [auto]")
+    b.add_argument("--prompt", choices=tuple(n for n in PROMPT_NAMES if n != "repair"), default=None,
+                   help="override the prompt template in prompts/ that --language picks")
     b.add_argument("--temperature", type=float, default=None, metavar="T",
                    help="sampling temperature [0 with one sample, 0.8 with several]")
     b.add_argument("--fallback", choices=("none", "unknown"), default="none",
@@ -238,7 +247,7 @@ def _cmd_batch(args) -> int:
         path=str(path), format=args.format, parser=args.parser,
         solver=solver, samples=samples, repair_rounds=args.repair_rounds, limit=args.limit,
         timeout_s=args.timeout, results_path=args.results, summary_path=args.summary_json,
-        chunk_size=args.chunk_size, model=args.model, api_base=args.api_base, prompt=args.prompt,
+        chunk_size=args.chunk_size, model=args.model, api_base=args.api_base, prompt=args.prompt, language=args.language,
         temperature=args.temperature, fallback=args.fallback, llm_timeout_s=args.llm_timeout,
     )
     drain()

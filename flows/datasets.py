@@ -21,7 +21,7 @@ from .models import Formal, Problem
 
 __all__ = ["DatasetError", "load_problems", "detect_format", "FORMATS", "normalise_label"]
 
-FORMATS = ("auto", "nesyflow", "logic-lm", "folio", "linc")
+FORMATS = ("auto", "nesyflow", "logic-lm", "folio", "linc", "gsm8k")
 _LABEL = {"true": "True", "false": "False", "unknown": "Unknown", "uncertain": "Unknown"}
 
 
@@ -76,6 +76,8 @@ def detect_format(records: list[Any]) -> str:
         return "folio"
     if "context" in keys and "question" in keys and "options" in keys:
         return "logic-lm"
+    if keys >= {"question", "answer"} and "#### " in str(first.get("answer", "")) and "id" not in keys:
+        return "gsm8k"
     if "id" in keys and ("premises" in keys or "context" in keys or "formal" in keys):
         return "nesyflow"
     raise DatasetError(f"cannot tell the format from the keys {sorted(keys)}; pass --format")
@@ -95,7 +97,7 @@ def load_problems(path: str | Path, fmt: str = "auto", limit: int | None = None)
         fmt = detect_format(records)
     if fmt == "linc":
         return _linc(path, records, full_count)
-    reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio}[fmt]
+    reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio, "gsm8k": _gsm8k}[fmt]
     stem = path.stem
     problems = []
     for i, rec in enumerate(records):
@@ -191,6 +193,18 @@ def _logic_lm(rec: dict, i: int, stem: str) -> Problem:
         answer=gold,
         kind="entailment" if entailment else "choice",
     )
+
+
+_FINAL = re.compile(r"####\s*([-+]?[\d,]*\.?\d+)\s*$")
+
+
+def _gsm8k(rec: dict, i: int, stem: str) -> Problem:
+    """GSM8K: the worked solution ends with ``#### <number>``; only that number is kept as the label."""
+    m = _FINAL.search(str(rec["answer"]).strip())
+    if not m:
+        raise ValueError("the answer does not end with '#### <number>'")
+    return Problem(id=str(rec.get("id", f"{stem}_{i}")), question=str(rec["question"]), context=str(rec["question"]),
+                   answer=m.group(1).replace(",", ""), kind="math")
 
 
 _TEXT = re.compile(r"^\s*TEXT\s*:\s*(.*)$", re.I | re.M)

@@ -21,9 +21,10 @@ from parsers.errors import LocatedError, locate
 from parsers.llm_output import extract
 from solvers import Limits
 
+from .languages import Plan
 from .llm import LLMRequest, LLMResponse
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
-from .pipeline import DECIDED, chunk_label, closed_world, unusable, vote
+from .pipeline import DECIDED, answers_match, ballot, chunk_label, closed_world, predicted_of, unusable, vote
 from .tasks import check_task, llm_cache_key, llm_task, solve_task
 
 __all__ = ["run_llm_problems", "initial_messages", "repair_messages", "Usage"]
@@ -33,7 +34,9 @@ REPAIRABLE_STAGES = {"parse", "signature", "solve"}
 
 def initial_messages(problem: Problem, prompt: str) -> list[dict[str, str]]:
     premises = list(problem.premises) or split_sentences(problem.context or "")
-    return [{"role": "user", "content": prompts.render(prompt, premises=premises, conclusion=problem.conclusion or "")}]
+    content = prompts.render(prompt, premises=premises, conclusion=problem.conclusion or "", context=problem.context or
+                             " ".join(problem.premises), question=problem.question or "", options=list(problem.options or []))
+    return [{"role": "user", "content": content}]
 
 
 def repair_messages(messages: list[dict[str, str]], last_output: str, errors: list[LocatedError]) -> list[dict[str, str]]:
@@ -79,10 +82,11 @@ class Usage:
 
 
 def run_llm_problems(
-    problems: list[Problem], *, parser: str, model: str, api_base: str | None, prompt: str, samples: int,
+    problems: list[Problem], *, parser: str, model: str, api_base: str | None, plans: dict[str, Plan], samples: int,
     repair_rounds: int, temperature: float, solver: str, limits: Limits, concurrency: int, cache_dir: str | None,
     fallback: str, llm_timeout_s: float, progress=None,
 ) -> tuple[list[ProblemResult], Usage]:
+    """``plans``: per problem kind, the prompt to ask with and the output format to read."""
     logger = get_run_logger()
     usage = Usage()
     results: dict[str, ProblemResult] = {}
@@ -94,10 +98,9 @@ def run_llm_problems(
                                           samples=0, error=err.render())
             continue
         k = min(samples, len(p.recorded)) if parser == "replay" else samples
-        first = initial_messages(p, prompt)  # one rendering per problem; samples differ by seed
+        first = initial_messages(p, plans[p.kind].prompt)  # one rendering per problem; samples differ by seed
         states += [SampleState(p, s, list(first)) for s in range(k)]
 
-    version = prompts.version(prompt)
     pending = list(states)
     planned, done = len(pending), 0
     chunk = max(1, min(25, math.ceil(len(states) / (4 * concurrency)))) if states else 1
@@ -106,7 +109,8 @@ def run_llm_problems(
             break
         requests = [(st, LLMRequest(problem_id=st.problem.id, model=model, api_base=api_base, messages=st.messages,
                                     temperature=temperature, seed=st.sample if samples > 1 else None, sample=st.sample,
-                                    round=rnd, prompt_version=version, timeout_s=llm_timeout_s)) for st in pending]
+                                    round=rnd, prompt_version=prompts.version(plans[st.problem.kind].prompt),
+                                    timeout_s=llm_timeout_s)) for st in pending]
         outputs: dict[str, str] = {}
         buffer: list[Formalization] = []
         solving: list = []  # (check future, solve future) per chunk, submitted while calls are in flight
@@ -133,9 +137,11 @@ def run_llm_problems(
                     usage.prompt_tokens += resp.prompt_tokens
                     usage.completion_tokens += resp.completion_tokens
                     usage.cost_usd += resp.cost_usd
-                ex = extract(resp.text)  # the style is read from the output's own markers
-                buffer.append(Formalization(problem_id=sid, source=parser, premises=ex.premises, conclusion=ex.conclusion,
-                                            errors=ex.errors))
+                p = st.problem
+                ex = extract(resp.text, plans[p.kind].style)
+                buffer.append(Formalization(problem_id=sid, source=parser, language=ex.language, premises=ex.premises,
+                                            conclusion=ex.conclusion, program=ex.program, question=p.question or "",
+                                            options=list(p.options or []) if p.kind == "choice" else [], errors=ex.errors))
                 outputs[st.key] = resp.text
             if len(buffer) >= chunk:
                 flush()
@@ -152,7 +158,9 @@ def run_llm_problems(
             checked, verdict = verdicts[f"{st.key}::r{rnd}"]
             st.attempts.append(Attempt(rnd, outputs[st.key], checked, verdict))
             errors = verdict.errors or checked.errors
-            repairable = verdict.status == "error" and errors and all(e.stage in REPAIRABLE_STAGES for e in errors)
+            # a puzzle's constraints are consistent, so contradictory ones are a mistranslation
+            retry = {"error", "contradictory"} if st.problem.kind == "choice" else {"error"}
+            repairable = verdict.status in retry and errors and all(e.stage in REPAIRABLE_STAGES for e in errors)
             if repairable and rnd < repair_rounds:
                 st.messages = repair_messages(st.messages, outputs[st.key], errors)
                 nxt.append(st)
@@ -229,7 +237,7 @@ def _result(states: list[SampleState], solver: str, fallback: str) -> ProblemRes
     best = [s.best() for s in states]
     verdicts = [a.verdict for a in best if a is not None]
     status, chosen = vote(verdicts)
-    predicted, cw_notes = closed_world(problem, status if status in DECIDED else None)
+    predicted, cw_notes = closed_world(problem, predicted_of(status, chosen, problem.kind))
     reason = chosen.reason
     if predicted is None and fallback == "unknown":
         predicted, reason = "Unknown", f"every sample failed; reported Unknown (--fallback unknown). Last: {chosen.reason}"
@@ -241,14 +249,15 @@ def _result(states: list[SampleState], solver: str, fallback: str) -> ProblemRes
             if a.verdict.status == "error" and errs:
                 round_errors.append(f"sample {s.sample} round {a.round}: {errs[0].render().splitlines()[0]}")
     notes = next((a.checked.notes for a in best if a is not None and a.verdict is chosen), []) + cw_notes
-    correct = predicted is not None and predicted == problem.answer
-    decided_votes = [v.status for v in verdicts if v.status in DECIDED]
+    correct = answers_match(problem, predicted)
+    decided_votes = [ballot(v) for v in verdicts if v.status in DECIDED]
     return ProblemResult(
         id=problem.id, gold=problem.answer, predicted=predicted, status=status,
         solver=chosen.solver, samples=len(states), repair_rounds=max((len(s.attempts) - 1 for s in states), default=0),
         error=errors[-1].render() if errors else None, correct=correct, reason=reason, notes=list(notes),
         disagreement=chosen.disagreement, used_premises=chosen.used_premises, explanation=chosen.explanation,
-        per_backend=chosen.per_backend, round_errors=round_errors,
+        per_backend=chosen.per_backend, per_option=chosen.per_option, round_errors=round_errors,
+        language=next((a.checked.language for a in best if a is not None), "fol"),
         votes=dict(sorted({s: decided_votes.count(s) for s in set(decided_votes)}.items())),
         mismatch="" if correct or problem.answer is None else
         f"predicted {predicted or status} (votes {decided_votes or 'none'}), label {problem.answer}: {reason}",

@@ -7,13 +7,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parsers.errors import LocatedError
+from parsers.math_program import MathProgram
+from parsers.smt_program import SmtProgram
 
 __all__ = ["Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Summary", "BatchReport"]
+
+LANGUAGES = ("fol", "logic-program", "smtlib", "csp", "z3dsl", "sympy", "python")
+"""Formal languages a formalization can be written in (``--language`` also takes ``auto`` and
+``logic-lm``, which pick Logic-LM's format for the problem's dataset)."""
+
 
 class Formal(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    language: Literal["fol", "smtlib", "lean", "sympy"] = "fol"
+    language: Literal["fol", "smtlib", "lean", "sympy", "python", "csp", "z3dsl"] = "fol"
     premises: list[str]
     conclusion: str
 
@@ -30,7 +37,8 @@ class Problem(BaseModel):
     question: str | None = None
     options: list[str] | None = None
     answer: str | None = None
-    """Gold label, normalised: True / False / Unknown for entailment problems."""
+    """Gold label, normalised: True / False / Unknown for entailment problems, an option letter for
+    choice problems, a number for math problems."""
     kind: Literal["entailment", "choice", "math", "theorem"] = "entailment"
     formal: Formal | None = None
     load_error: str | None = None
@@ -47,6 +55,12 @@ class Formalization(BaseModel):
     language: str = "fol"
     premises: list[str] = []
     conclusion: str = ""
+    program: str = ""
+    """Languages other than FOL: the whole formal text (a constraint program, SMT-LIB, equations, Python)."""
+    question: str = ""
+    """Choice problems: the question, whose wording says how options are judged ("must" / "could" / "EXCEPT")."""
+    options: list[str] = []
+    """Choice problems: the options ("A) …"), so a script can be checked for one definition per option."""
     errors: list[LocatedError] = []
 
 
@@ -57,8 +71,14 @@ class Checked(BaseModel):
 
     problem_id: str
     ok: bool
+    language: str = "fol"
     premises: list[str] = []
     conclusion: str = ""
+    smt: SmtProgram | None = None
+    """Constraint languages (smtlib, csp, z3dsl): the compiled script and its queries."""
+    math: MathProgram | None = None
+    program: str = ""
+    """Program-of-Thought: the program text (checked for syntax only; it runs in the sandbox)."""
     errors: list[LocatedError] = []
     notes: list[str] = []
     """Edits the lenient gold reader made (each one located), shown in the results."""
@@ -72,12 +92,15 @@ class Verdict(BaseModel):
     problem_id: str
     status: str
     solver: str
+    answer: str | None = None
+    """Choice and math problems: the option letter or number decided (status ``answered``)."""
     reason: str = ""
     errors: list[LocatedError] = []
     used_premises: list[int] = []
     per_backend: dict[str, str] = {}
     disagreement: str = ""
     explanation: str = ""
+    per_option: dict[str, str] = {}
     wall_s: float = 0.0
 
 
@@ -99,6 +122,9 @@ class ProblemResult(BaseModel):
     used_premises: list[int] = []
     explanation: str = ""
     per_backend: dict[str, str] = {}
+    per_option: dict[str, str] = {}
+    """Choice problems: how each option fared (holds / fails, with the raw checks)."""
+    language: str = "fol"
     mismatch: str = ""
     """Why the prediction differs from the gold label (empty when it matches or there is no label)."""
     round_errors: list[str] = []

@@ -6,20 +6,29 @@ directly. A bad formalization never raises; it travels as located errors to the 
 
 from __future__ import annotations
 
+import ast
+import math
 from collections import Counter
 
+from parsers.csp_program import parse_csp_program
 from parsers.english import parse_problem_english
 from parsers.errors import FormalizationError, LocatedError, locate
 from parsers.fol_parser import parse_formula
 from parsers.fol_print import to_unicode
 from parsers.lenient import parse_lenient
+from parsers.math_program import parse_math_program
 from parsers.signature import check_signature, close_free_variables, label_of
+from parsers.smtlib import parse_smtlib_program
+from parsers.z3_dsl import parse_z3_dsl
 from solvers import FolProblem, Limits, Status, make_solver
+from solvers.math import PythonSandbox, SympySolver
+from solvers.smt import ANSWERED, SmtSolver
 
 from .cache import ProblemCache, code_version, stable_hash
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
 
-__all__ = ["formalize", "check", "solve", "vote", "to_result", "unusable", "chunk_label", "PARSERS", "DEFAULT_SOLVER"]
+__all__ = ["formalize", "check", "check_program", "solve", "vote", "ballot", "predicted_of", "answers_match", "to_result",
+           "unusable", "chunk_label", "gold_program", "PARSERS", "DEFAULT_SOLVER"]
 
 PARSERS = ("gold", "english")
 # The logic each parser's output is meant in: gold FOL is classical first-order logic; the
@@ -38,13 +47,27 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
                 "formalize", "the problem carries no gold formalization", where="input record",
                 hint="use a file with premises-FOL/conclusion-FOL or a 'formal' field, or another --parser")])
         f = problem.formal
-        if f.language != "fol":
+        if f.language == "fol":
+            return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion)
+        if f.language == "lean":
             return Formalization(problem_id=problem.id, source=parser, language=f.language, errors=[locate(
-                "formalize", f"gold formalization is in {f.language!r}; this pipeline decides 'fol'", where="formal.language")])
-        return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion)
+                "formalize", "Lean formalizations are not decided by this pipeline", where="formal.language",
+                hint="use fol, smtlib, csp, z3dsl, sympy or python")])
+        return Formalization(problem_id=problem.id, source=parser, language=f.language, question=problem.question or "",
+                             options=list(problem.options or []), program=gold_program(f.language, f.premises, f.conclusion))
     if parser == "english":
         return _formalize_english(problem)
     raise ValueError(f"unknown parser {parser!r}; available: {', '.join(PARSERS)}")
+
+
+def gold_program(language: str, premises: list[str], conclusion: str) -> str:
+    """A gold formalization's parts as one program text of its language."""
+    body = "\n".join(premises)
+    if language == "smtlib" and conclusion.strip():
+        return f"{body}\n(define-fun conclusion () Bool {conclusion})"
+    if language == "sympy" and conclusion.strip():
+        return f"{body}\nAnswer: {conclusion}"
+    return body
 
 
 def unusable(problem: Problem, parser: str) -> LocatedError | None:
@@ -52,10 +75,14 @@ def unusable(problem: Problem, parser: str) -> LocatedError | None:
     why, hint = None, ""
     if problem.load_error:
         why = problem.load_error
-    elif problem.kind != "entailment":
-        why = f"the {parser} parser decides entailment problems, not {problem.kind!r} ones"
-        hint = "multiple-choice problems need another formal language (not yet available)"
-    elif not problem.conclusion or not (problem.premises or problem.context):
+    elif problem.kind == "theorem" or (parser == "english" and problem.kind != "entailment"):
+        why = f"the {parser} parser does not take {problem.kind!r} problems"
+        hint = "choice and math problems need an LLM parser (--parser llm or replay) and --language"
+    elif problem.kind == "choice" and not problem.options:
+        why = "a multiple-choice problem without options"
+    elif problem.kind == "math" and not (problem.question or problem.context):
+        why = "a math problem without a question"
+    elif problem.kind == "entailment" and (not problem.conclusion or not (problem.premises or problem.context)):
         why = "the problem has no premises or no conclusion"
     elif parser == "replay" and not problem.recorded:
         why = "no recorded completion for this problem"
@@ -87,7 +114,9 @@ def check(form: Formalization, close_free: bool = False) -> Checked:
     ``close_free``: when no repair round is left, a free variable is read as universally
     quantified (Prover9's convention) and noted, instead of discarding the formalization."""
     if form.errors:
-        return Checked(problem_id=form.problem_id, ok=False, errors=form.errors)
+        return Checked(problem_id=form.problem_id, ok=False, language=form.language, errors=form.errors)
+    if form.language not in ("fol", "logic-program"):
+        return check_program(form)
     lenient = form.source == "gold"
     n = len(form.premises)
     parsed, errors, notes = [], [], []
@@ -116,45 +145,117 @@ def check(form: Formalization, close_free: bool = False) -> Checked:
                    errors=sig_errors, notes=notes)
 
 
+def check_program(form: Formalization) -> Checked:
+    """Languages other than FOL: read the whole program (located errors), compile what has a compiler."""
+    base = dict(problem_id=form.problem_id, language=form.language)
+    kind = "choice" if form.options else "entailment"
+    try:
+        if form.language == "csp":
+            return Checked(ok=True, smt=parse_csp_program(form.program, form.question), **base)
+        if form.language == "z3dsl":
+            return Checked(ok=True, smt=parse_z3_dsl(form.program), **base)
+        if form.language == "smtlib":
+            return Checked(ok=True, smt=parse_smtlib_program(form.program, kind=kind, question=form.question,
+                                                               options=form.options), **base)
+        if form.language == "sympy":
+            return Checked(ok=True, math=parse_math_program(form.program), **base)
+        if form.language == "python":
+            return Checked(ok=True, program=_python_syntax(form.program), **base)
+    except FormalizationError as exc:
+        return Checked(ok=False, errors=exc.errors, **base)
+    return Checked(ok=False, errors=[locate("formalize", f"unknown formal language {form.language!r}")], **base)
+
+
+def _python_syntax(code: str) -> str:
+    """Parsing is safe (``ast.parse`` compiles nothing and runs nothing); running happens in the sandbox."""
+    if not code.strip():
+        raise FormalizationError(locate("parse", "the program is empty", where="program"))
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:
+        raise FormalizationError(locate("parse", f"Python syntax error: {exc.msg}", text=code, line=exc.lineno or 1,
+                                        column=exc.offset or 1, where="program")) from None
+    return code
+
+
 # ---- solve -------------------------------------------------------------------------------------
 
 def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | None = None) -> Verdict:
     if not checked.ok:
         return Verdict(problem_id=checked.problem_id, status=Status.ERROR.value, solver=solver, errors=checked.errors,
                        reason=checked.errors[0].render().splitlines()[0] if checked.errors else "")
-    key = stable_hash("solve", code_version(), solver, limits, checked.premises, checked.conclusion)
+    fol = checked.language in ("fol", "logic-program")
+    key = stable_hash("solve", code_version(), solver if fol else "", limits,
+                      checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
     if cache is not None:
         hit = cache.get("solve", key)
         if hit is not None:
             return Verdict.model_validate({**hit, "problem_id": checked.problem_id})
-    problem = FolProblem(tuple(parse_formula(p) for p in checked.premises), parse_formula(checked.conclusion))
-    result = make_solver(solver).solve(problem, limits)
-    verdict = Verdict(
-        problem_id=checked.problem_id, status=result.status.value, solver=result.backend, reason=result.reason,
-        errors=result.errors, used_premises=result.used_premises, per_backend=result.per_backend,
-        disagreement=result.disagreement, explanation=result.explanation, wall_s=result.wall_s,
-    )
-    if cache is not None and result.status is not Status.UNDETERMINED:  # a timeout may pass next time
+    if checked.smt is not None:
+        o = SmtSolver().solve(checked.smt, limits)
+        verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver="z3", answer=o.answer, reason=o.reason,
+                          errors=o.errors, per_option=o.per_option, wall_s=o.wall_s)
+    elif checked.math is not None or checked.language == "python":
+        o = SympySolver().solve(checked.math, limits) if checked.math is not None else PythonSandbox().solve(checked.program, limits)
+        verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver="sympy" if checked.math else "python",
+                          answer=o.answer, reason=o.reason, errors=o.errors, wall_s=o.wall_s)
+    else:
+        problem = FolProblem(tuple(parse_formula(p) for p in checked.premises), parse_formula(checked.conclusion))
+        result = make_solver(solver).solve(problem, limits)
+        verdict = Verdict(
+            problem_id=checked.problem_id, status=result.status.value, solver=result.backend, reason=result.reason,
+            errors=result.errors, used_premises=result.used_premises, per_backend=result.per_backend,
+            disagreement=result.disagreement, explanation=result.explanation, wall_s=result.wall_s,
+        )
+    if cache is not None and verdict.status != Status.UNDETERMINED.value:  # a timeout may pass next time
         cache.put("solve", key, verdict.model_dump(mode="json"))
     return verdict
 
 
 # ---- vote --------------------------------------------------------------------------------------
 
-DECIDED = {s.value for s in (Status.TRUE, Status.FALSE, Status.UNKNOWN, Status.CONTRADICTORY)}
+DECIDED = {s.value for s in (Status.TRUE, Status.FALSE, Status.UNKNOWN, Status.CONTRADICTORY)} | {ANSWERED}
+
+
+def ballot(v: Verdict) -> str:
+    """What a verdict votes for: its answer (an option letter, a number) or its status."""
+    return v.answer if v.status == ANSWERED and v.answer is not None else v.status
 
 
 def vote(verdicts: list[Verdict]) -> tuple[str, Verdict]:
-    """Majority over decided answers; errors don't vote. Ties go to the answer seen first."""
+    """Majority over decided answers; errors don't vote. Ties go to the answer seen first.
+    Returns the winning verdict's status and the first verdict that voted for the winner."""
     decided = [v for v in verdicts if v.status in DECIDED]
     if not decided:
         undetermined = [v for v in verdicts if v.status == Status.UNDETERMINED.value]
         chosen = (undetermined or verdicts)[-1]
         return chosen.status, chosen
-    counts = Counter(v.status for v in decided)
+    counts = Counter(ballot(v) for v in decided)
     best = max(counts.values())
-    status = next(v.status for v in decided if counts[v.status] == best)
-    return status, next(v for v in decided if v.status == status)
+    winner = next(ballot(v) for v in decided if counts[ballot(v)] == best)
+    chosen = next(v for v in decided if ballot(v) == winner)
+    return chosen.status, chosen
+
+
+def predicted_of(status: str, chosen: Verdict, kind: str = "entailment") -> str | None:
+    """The answer a result reports: an entailment status, or a choice/math answer (a choice problem
+    with contradictory constraints has no answer)."""
+    if status == ANSWERED:
+        return chosen.answer
+    return status if status in DECIDED and kind == "entailment" else None
+
+
+def answers_match(problem: Problem, predicted: str | None) -> bool:
+    """Option letters and labels exactly; math answers as numbers (relative tolerance 1e-6)."""
+    if predicted is None or problem.answer is None:
+        return False
+    if problem.kind == "math":
+        try:
+            a, b = float(predicted), float(problem.answer.replace(",", ""))
+        except ValueError:
+            return False
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+    return predicted == problem.answer
 
 
 # ---- result ------------------------------------------------------------------------------------
@@ -179,9 +280,9 @@ def closed_world(problem: Problem, predicted: str | None) -> tuple[str | None, l
 
 def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> ProblemResult:
     status, chosen = vote(verdicts)
-    predicted, cw_notes = closed_world(problem, status if status in DECIDED else None)
+    predicted, cw_notes = closed_world(problem, predicted_of(status, chosen, problem.kind))
     errors: list[LocatedError] = [e for v in verdicts for e in v.errors]
-    correct = predicted is not None and predicted == problem.answer
+    correct = answers_match(problem, predicted)
     return ProblemResult(
         id=problem.id,
         gold=problem.answer,
@@ -198,6 +299,8 @@ def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> Pr
         used_premises=chosen.used_premises,
         explanation=chosen.explanation,
         per_backend=chosen.per_backend,
+        per_option=chosen.per_option,
+        language=checked.language,
         mismatch="" if correct or problem.answer is None else _mismatch(problem.answer, predicted or status, chosen, errors, checked.notes),
     )
 

@@ -3,6 +3,12 @@ few-shot data, and goes into every LLM cache key: edit a prompt and its calls ar
 
     linc_fol      LINC-style NL→FOL few-shot prompt (TEXT/FOL lines, NLTK syntax)
     logiclm_fol   Logic-LM-style prompt (Predicates / Premises / Conclusion, Unicode FOL)
+    logic_program Logic-LM logic programs (Predicates / Facts / Rules / Query), ProntoQA and ProofWriter
+    csp           Logic-LM constraint problems (Domain / Variables / Constraints / Query), LogicalDeduction
+    z3dsl         Logic-LM's Z3-flavoured DSL (# Declarations / # Constraints / # Options), AR-LSAT
+    smtlib        SMT-LIB 2 (declarations, asserts, and a define-fun per conclusion or option)
+    sympy         equations for math word problems (``Answer:`` line), solved by SymPy
+    pot           Program-of-Thought: a Python ``solution()`` run in the sandbox
     repair        the repair message: the located errors and a one-line instruction
 """
 
@@ -19,7 +25,9 @@ __all__ = ["PROMPTS", "render", "version", "prompt_names", "fewshot_examples", "
 
 PROMPT_DIR = Path(__file__).resolve().parent
 FEWSHOT = PROMPT_DIR / "fewshot_folio_train.jsonl"
-PROMPTS = {"linc_fol": "linc_fol.jinja", "logiclm_fol": "logiclm_fol.jinja", "repair": "repair.jinja"}
+PROMPTS = {"linc_fol": "linc_fol.jinja", "logiclm_fol": "logiclm_fol.jinja", "logic_program": "logic_program.jinja",
+           "csp": "csp.jinja", "z3dsl": "z3dsl.jinja", "smtlib": "smtlib.jinja", "sympy": "sympy.jinja", "pot": "pot.jinja",
+           "repair": "repair.jinja"}
 
 
 def prompt_names() -> list[str]:

@@ -1,0 +1,59 @@
+"""Which formal language (output format and prompt) a problem is translated into.
+
+``--language`` names one for the whole run, or ``auto`` (the default) picks by problem kind:
+entailment → FOL, choice → the Z3 DSL, math → SymPy equations. ``logic-lm`` picks Logic-LM's own
+format for the dataset (its name is in the file name, as Logic-LM's releases are): logic programs for
+ProntoQA/ProofWriter, FOL sections for FOLIO, CSP for LogicalDeduction, the Z3 DSL for AR-LSAT.
+Replay always reads each recorded output's own markers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LANGUAGE_CHOICES", "Plan", "plan_for", "language_plans"]
+
+LANGUAGE_CHOICES = ("auto", "logic-lm", "fol", "logic-program", "smtlib", "csp", "z3dsl", "sympy", "python")
+
+
+@dataclass(frozen=True)
+class Plan:
+    style: str
+    """How outputs are read (``parsers.llm_output.STYLES``)."""
+    prompt: str
+    """Template in ``prompts/``."""
+
+
+_BY_LANGUAGE = {
+    "fol": Plan("auto", "linc_fol"),
+    "logic-program": Plan("program", "logic_program"),
+    "smtlib": Plan("smtlib", "smtlib"),
+    "csp": Plan("csp", "csp"),
+    "z3dsl": Plan("z3dsl", "z3dsl"),
+    "sympy": Plan("sympy", "sympy"),
+    "python": Plan("python", "pot"),
+}
+_AUTO = {"entailment": "fol", "choice": "z3dsl", "math": "sympy"}
+_LOGIC_LM = (("prontoqa", "logic-program"), ("proofwriter", "logic-program"), ("folio", "fol-sections"),
+             ("logicaldeduction", "csp"), ("logical_deduction", "csp"), ("ar-lsat", "z3dsl"), ("ar_lsat", "z3dsl"))
+
+
+def plan_for(language: str, kind: str, dataset: str = "", fmt: str = "auto", prompt: str | None = None) -> Plan:
+    if language not in LANGUAGE_CHOICES:
+        raise ValueError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGE_CHOICES)}")
+    if language == "logic-lm":
+        name = dataset.lower()
+        language = next((lang for key, lang in _LOGIC_LM if key in name), None) or \
+            {"entailment": "fol-sections", "choice": "z3dsl", "math": "sympy"}.get(kind, "fol-sections")
+    elif language == "auto":
+        language = _AUTO.get(kind, "fol")
+        if language == "fol" and fmt == "logic-lm":
+            language = "fol-sections"
+    plan = Plan("auto", "logiclm_fol") if language == "fol-sections" else _BY_LANGUAGE[language]
+    return Plan(plan.style, prompt) if prompt else plan
+
+
+def language_plans(language: str, kinds: set[str], dataset: str = "", fmt: str = "auto",
+                   prompt: str | None = None) -> dict[str, Plan]:
+    """One plan per problem kind present in the run."""
+    return {k: plan_for(language, k, dataset, fmt, prompt) for k in kinds}
