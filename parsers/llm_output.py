@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from .errors import LocatedError, locate
 
-__all__ = ["Extracted", "extract_linc", "extract_logiclm", "extract_logic_program", "extract", "clean_formula"]
+__all__ = ["Extracted", "extract_linc", "extract_logiclm", "extract_logic_program", "extract", "clean_formula", "detect_style",
+           "unfence", "STYLES"]
 
 _FENCE = re.compile(r"^\s*```")
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
@@ -28,6 +29,44 @@ class Extracted:
     conclusion: str = ""
     texts: list[str] = field(default_factory=list)
     errors: list[LocatedError] = field(default_factory=list)
+    language: str = "fol"
+    program: str = ""
+    """Languages read as a whole program (csp, z3dsl, smtlib, sympy, python): the text to check."""
+
+
+_FENCED = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n(.*?)```", re.S)
+STYLES = ("auto", "linc", "logiclm", "program", "csp", "z3dsl", "smtlib", "sympy", "python")
+
+
+def unfence(output: str) -> str:
+    """The first fenced code block's body, or the whole output. Line numbers inside the block are
+    then the block's own, which is what a repair prompt quotes back."""
+    m = _FENCED.search(output)
+    return m.group(1) if m else output
+
+
+def detect_style(output: str) -> str:
+    """The format an output is written in, by its own markers."""
+    from .csp_program import looks_like_csp
+    from .logic_program import looks_like_logic_program
+    from .smtlib import looks_like_smtlib
+    from .z3_dsl import looks_like_z3_dsl
+
+    if looks_like_z3_dsl(output):
+        return "z3dsl"
+    if looks_like_csp(output):
+        return "csp"
+    if looks_like_logic_program(output):
+        return "program"
+    if looks_like_smtlib(output):
+        return "smtlib"
+    if re.search(r"^\s*#*\s*premises\s*[:：]", output, re.I | re.M):
+        return "logiclm"
+    if re.search(r"^\s*(def solution\s*\(|answer\s*=)", output, re.M) and re.search(r"```python|^\s*(def |return\b)", output, re.M):
+        return "python"
+    if re.search(r"^\s*answer\s*[:：]", output, re.I | re.M) and not re.search(r"^\s*FOL\s*[:：]", output, re.I | re.M):
+        return "sympy"
+    return "linc"
 
 
 def clean_formula(text: str) -> str:
@@ -143,16 +182,14 @@ def extract_logic_program(output: str) -> Extracted:
 
 
 def extract(output: str, style: str = "auto") -> Extracted:
-    """``style``: linc, logiclm (FOL sections), program (Facts/Rules/Query), or auto (by markers)."""
+    """``style``: one of ``STYLES``; ``auto`` reads it from the output's own markers. FOL styles
+    give premises and a conclusion; program languages give the program text, checked later."""
     if style == "auto":
-        from .logic_program import looks_like_logic_program
-
-        if looks_like_logic_program(output):
-            style = "program"
-        elif re.search(r"^\s*#*\s*premises\s*[:：]", output, re.I | re.M):
-            style = "logiclm"
-        else:
-            style = "linc"
+        style = detect_style(output)
+    if style in ("csp", "z3dsl"):
+        return Extracted(language=style, program=output)
+    if style in ("smtlib", "sympy", "python"):
+        return Extracted(language=style, program=unfence(output))
     if style == "program":
         return extract_logic_program(output)
     return extract_logiclm(output) if style == "logiclm" else extract_linc(output)
