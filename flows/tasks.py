@@ -54,9 +54,12 @@ def solve_task(checked: list[Checked], solver: str, limits: Limits, cache_dir: s
             logger.error("%s: internal error\n%s", c.problem_id, traceback.format_exc(limit=3))
             v = Verdict(problem_id=c.problem_id, status=Status.UNDETERMINED.value, solver=solver, reason=f"internal error: {exc!r}")
         out.append(v)
-        if c.ok:
+        if c.ok and c.language in ("fol", "logic-program"):
             lines.append(f"{c.problem_id} → {v.status} ({v.solver})\n  premises: {' ; '.join(c.premises)}\n"
                          f"  conclusion: {c.conclusion}\n  {v.reason}")
+        elif c.ok:
+            answer = f"{v.answer} " if v.answer else ""
+            lines.append(f"{c.problem_id} → {answer}{v.status} ({c.language} → {v.solver})\n  {v.reason}")
         else:
             lines.append(f"{c.problem_id} → error: {v.reason}")
     # One record per chunk: the formal text and verdict of every problem, without a log call each.

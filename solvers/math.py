@@ -7,11 +7,14 @@ process group is killed on the wall clock. One interface: ``solve(program, limit
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,11 +53,87 @@ def _last_json(stdout: str) -> dict | None:
     return None
 
 
+MAX_MAGNITUDE = Fraction(10) ** 60
+
+
+class _NotExact(Exception):
+    """The program needs SymPy (an unknown, an irrational value, a huge number)."""
+
+
+def _exact_value(node, known: dict[str, Fraction]) -> Fraction:
+    from parsers.expr import BinOp, Call, Name, Num, Unary
+
+    if isinstance(node, Num):
+        v = Fraction(node.text)
+    elif isinstance(node, Name):
+        if node.id not in known:
+            raise _NotExact(node.id)
+        v = known[node.id]
+    elif isinstance(node, Unary):
+        v = _exact_value(node.operand, known)
+        v = -v if node.op == "-" else v
+    elif isinstance(node, BinOp):
+        a, b = _exact_value(node.left, known), _exact_value(node.right, known)
+        if node.op in ("/", "//", "%") and b == 0:
+            raise _NotExact("division by zero")
+        if node.op == "**":
+            if b.denominator != 1 or (a == 0 and b < 0):
+                raise _NotExact("root")
+            v = a ** int(b)
+        else:
+            v = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
+                 "//": lambda: Fraction(math.floor(a / b)), "%": lambda: a - b * math.floor(a / b)}[node.op]()
+    elif isinstance(node, Call):
+        args = [_exact_value(x, known) for x in node.args]
+        f = node.func
+        if f in ("Abs", "abs"):
+            v = abs(args[0])
+        elif f == "floor":
+            v = Fraction(math.floor(args[0]))
+        elif f in ("ceiling", "ceil"):
+            v = Fraction(math.ceil(args[0]))
+        elif f in ("Min", "min"):
+            v = min(args)
+        elif f in ("Max", "max"):
+            v = max(args)
+        elif f == "Rational" and args[1] != 0:
+            v = args[0] / args[1]
+        else:
+            raise _NotExact(f)  # sqrt, round: left to SymPy (same semantics in one place)
+    else:
+        raise _NotExact(type(node).__name__)
+    if abs(v) > MAX_MAGNITUDE or v.denominator > MAX_MAGNITUDE:
+        raise _NotExact("magnitude")
+    return v
+
+
+def exact_answer(program: MathProgram) -> str | None:
+    """Programs that only assign known values in order (most word problems) are evaluated here with
+    exact fractions over the parsed tree — bounded in magnitude, no process, no SymPy import. Anything
+    else (unknowns, reassignments, roots) returns None and goes to the SymPy process."""
+    from parsers.expr import parse_expression
+
+    known: dict[str, Fraction] = {}
+    try:
+        for lhs, rhs in program.equations:
+            if not re.fullmatch(r"[A-Za-z_]\w*", lhs) or lhs in known:
+                return None
+            known[lhs] = _exact_value(parse_expression(rhs), known)
+        value = _exact_value(parse_expression(program.answer), known)
+    except _NotExact:
+        return None
+    return str(value.numerator) if value.denominator == 1 else repr(float(value))
+
+
 class SympySolver:
     name = "sympy"
 
     def solve(self, program: MathProgram, limits: Limits) -> MathOutcome:
         t0 = time.perf_counter()
+        fast = exact_answer(program)
+        if fast is not None:
+            return MathOutcome(status="answered", answer=fast, reason=f"exact arithmetic: answer = {fast}",
+                               wall_s=time.perf_counter() - t0)
         proc = run_limited([sys.executable, "-I", str(_WORKER)], program.model_dump_json(),
                            wall_s=limits.timeout_s + 5, cpu_s=limits.cpu_s + 2, memory_mb=max(limits.memory_mb, 512))
         wall = time.perf_counter() - t0

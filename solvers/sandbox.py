@@ -37,6 +37,8 @@ class ProcOutcome:
     returncode: int
     wall_s: float
     timed_out: bool = False
+    line_offset: int = 0
+    """Warm workers: input lines before this problem's first line (z3 numbers lines across its whole stdin)."""
 
     @property
     def signal_name(self) -> str:

@@ -19,6 +19,7 @@ from parsers.smt_program import Query, SmtProgram
 from .base import Limits, Status
 from .binaries import z3_binary
 from .sandbox import run_limited
+from .warm import WarmZ3
 
 __all__ = ["SmtSolver", "SmtOutcome", "ANSWERED"]
 
@@ -76,10 +77,19 @@ def _holds(q: Query, results: list[str]) -> bool | None:
     return value != q.negate
 
 
+_WARM: dict[str, WarmZ3] = {}
+
+
 class SmtSolver:
-    """The back end for constraint programs (one interface: ``solve(program, limits)``)."""
+    """The back end for constraint programs (one interface: ``solve(program, limits)``).
+
+    ``warm=True`` (default) reuses one z3 process per thread (``solvers.warm``): a z3 start costs
+    more than most of these problems."""
 
     name = "z3-smt"
+
+    def __init__(self, warm: bool = True):
+        self.warm = warm
 
     def available(self) -> bool:
         try:
@@ -93,10 +103,14 @@ class SmtSolver:
         script, plan = build_script(program)
         per_check_ms = max(100, int(limits.timeout_s * 1000))
         total_s = max(1, int(limits.timeout_s * (1 + len(plan))))
-        argv = [z3_binary(), "-in", "-smt2", f"-t:{per_check_ms}", f"-T:{total_s}", f"-memory:{limits.memory_mb}"]
-        proc = run_limited(argv, script, wall_s=total_s + 2, cpu_s=total_s + 1, memory_mb=limits.memory_mb + 256)
+        if self.warm:
+            pool = _WARM.setdefault(z3_binary(), WarmZ3(z3_binary()))
+            proc = pool.run(script, wall_s=total_s + 2, memory_mb=limits.memory_mb, prelude=f"(set-option :timeout {per_check_ms})")
+        else:
+            argv = [z3_binary(), "-in", "-smt2", f"-t:{per_check_ms}", f"-T:{total_s}", f"-memory:{limits.memory_mb}"]
+            proc = run_limited(argv, script, wall_s=total_s + 2, cpu_s=total_s + 1, memory_mb=limits.memory_mb + 256)
         wall = time.perf_counter() - t0
-        errors = [self._error(m, program, script) for m in _ERROR.finditer(proc.stdout)]  # messages may span lines
+        errors = [self._error(m, program, script, proc.line_offset) for m in _ERROR.finditer(proc.stdout)]  # may span lines
         rest = _ERROR.sub("", proc.stdout)
         answers = [ln.strip() for ln in rest.splitlines() if ln.strip() in ("sat", "unsat", "unknown")]
         if errors:
@@ -113,11 +127,11 @@ class SmtSolver:
                                              hint="one constraint is mistranslated: check directions (<, >) and numbers")])
         return self._judge(program, plan, answers[1:], wall)
 
-    def _error(self, m: re.Match, program: SmtProgram, script: str) -> LocatedError:
+    def _error(self, m: re.Match, program: SmtProgram, script: str, offset: int = 0) -> LocatedError:
         line, col, msg = m.group(1), m.group(2), " ".join(m.group(3).replace('""', '"').split())
         if line is None:
             return locate("parse", f"z3: {msg}", where="script")
-        line_i, col_i = int(line), int(col)
+        line_i, col_i = int(line) - offset, int(col)
         if program.user_lines and line_i <= program.user_lines:
             return locate("parse", msg, text=script, line=line_i, column=col_i, where="SMT-LIB")
         return LocatedError(stage="parse", where=f"generated SMT-LIB line {line_i}", message=msg,

@@ -32,6 +32,7 @@ class _Worker:
                                      start_new_session=True, bufsize=0)
         apply_limits(self.proc.pid, memory_mb)  # no CPU rlimit: it would accumulate over problems
         self.uses = 0
+        self.lines_sent = 0
         self.memory_mb = memory_mb
         _ALL.add(self)
 
@@ -45,10 +46,14 @@ class _Worker:
         except subprocess.TimeoutExpired:
             pass
 
-    def run(self, script: str, wall_s: float) -> ProcOutcome:
+    def run(self, script: str, wall_s: float, prelude: str = "") -> ProcOutcome:
+        """``prelude``: commands on the reset line (options), so the script's own lines keep their numbers."""
         self.uses += 1
         t0 = time.perf_counter()
-        data = f"(reset)\n{script}(echo \"{END}\")\n".encode("utf-8")
+        offset = self.lines_sent + 1
+        text = f"(reset){prelude}\n{script}(echo \"{END}\")\n"
+        self.lines_sent += text.count("\n")
+        data = text.encode("utf-8")
         try:
             self.proc.stdin.write(data)
             self.proc.stdin.flush()
@@ -73,7 +78,7 @@ class _Worker:
                 return ProcOutcome(buf.decode("utf-8", "replace"), "", self.proc.returncode, time.perf_counter() - t0)
             buf += chunk
         out = buf[: buf.index(marker)].decode("utf-8", "replace")
-        return ProcOutcome(out, "", 0, time.perf_counter() - t0)
+        return ProcOutcome(out, "", 0, time.perf_counter() - t0, line_offset=offset)
 
 
 class WarmZ3:
@@ -83,7 +88,7 @@ class WarmZ3:
         self.binary = binary
         self._local = threading.local()
 
-    def run(self, script: str, *, wall_s: float, memory_mb: int) -> ProcOutcome:
+    def run(self, script: str, *, wall_s: float, memory_mb: int, prelude: str = "") -> ProcOutcome:
         w: _Worker | None = getattr(self._local, "worker", None)
         if w is None or not w.alive() or w.uses >= MAX_USES or w.memory_mb != memory_mb:
             if w is not None:
@@ -91,7 +96,7 @@ class WarmZ3:
             w = _Worker([self.binary, "-smt2", "-in", f"-memory:{memory_mb}"], memory_mb + 256)
             w.memory_mb = memory_mb
             self._local.worker = w
-        out = w.run(script, wall_s)
+        out = w.run(script, wall_s, prelude)
         if out.timed_out or out.returncode != 0:
             w.kill()
             self._local.worker = None

@@ -73,3 +73,28 @@ def test_pot_has_no_network():
     code = "import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', 9))\nanswer = 1\n"
     out = PythonSandbox().solve(code, LIMITS)
     assert out.status == "error" and ("unreachable" in out.reason or "refused" in out.reason)
+
+
+@pytest.mark.parametrize("text", [
+    "eggs = 16 - 3 - 4\nrevenue = eggs * 2\nAnswer: revenue",
+    "a = 7 / 2\nb = a // 1 + a % 2\nAnswer: b * 3",
+    "a = -2 ** 2\nb = (-2) ** 3\nAnswer: a - b",
+    "a = 10 / 4\nAnswer: Max(a, 2) + floor(a) + ceiling(a) + abs(-a)",
+    "price = 80000 + 50000\nvalue = 80000 * (1 + 150 / 100)\nAnswer: value - price",
+])
+def test_exact_fast_path_agrees_with_the_sympy_process(text, monkeypatch):
+    from solvers import math as m
+
+    program = parse_math_program(text)
+    fast = m.exact_answer(program)
+    assert fast is not None
+    monkeypatch.setattr(m, "exact_answer", lambda program: None)  # force the SymPy process
+    slow = SympySolver().solve(program, LIMITS)
+    assert slow.status == "answered" and float(slow.answer) == pytest.approx(float(fast)), (fast, slow)
+
+
+def test_exact_fast_path_declines_what_needs_sympy():
+    from solvers.math import exact_answer
+
+    for text in ("2 * x = 6\nAnswer: x", "a = sqrt(2)\nAnswer: a", "a = 1\na = 2\nAnswer: a", "a = 10 ** 100\nAnswer: a"):
+        assert exact_answer(parse_math_program(text)) is None
