@@ -26,6 +26,8 @@ demo: install
 		--results .nesyflow/demo-results.jsonl --summary-json .nesyflow/demo-summary.json
 	$(BIN)/nesyflow batch examples/demo-english.jsonl --parser english \
 		--results .nesyflow/demo-english-results.jsonl --summary-json .nesyflow/demo-english-summary.json
+	$(BIN)/nesyflow batch examples/demo-languages.jsonl --parser gold \
+		--results .nesyflow/demo-languages-results.jsonl --summary-json .nesyflow/demo-languages-summary.json
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

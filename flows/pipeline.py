@@ -180,9 +180,14 @@ def _python_syntax(code: str) -> str:
 
 # ---- solve -------------------------------------------------------------------------------------
 
+_BACKEND_OF = {"smtlib": "z3", "csp": "z3", "z3dsl": "z3", "sympy": "sympy", "python": "python"}
+
+
 def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | None = None) -> Verdict:
+    """``solver`` names the FOL back end; other languages have one back end each (``_BACKEND_OF``)."""
     if not checked.ok:
-        return Verdict(problem_id=checked.problem_id, status=Status.ERROR.value, solver=solver, errors=checked.errors,
+        return Verdict(problem_id=checked.problem_id, status=Status.ERROR.value,
+                       solver=_BACKEND_OF.get(checked.language, solver), errors=checked.errors,
                        reason=checked.errors[0].render().splitlines()[0] if checked.errors else "")
     fol = checked.language in ("fol", "logic-program")
     key = stable_hash("solve", code_version(), solver if fol else "", limits,

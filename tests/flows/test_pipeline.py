@@ -74,3 +74,26 @@ def test_two_option_questions_read_not_derived_as_false():
     assert r.notes == ["options are True/False only: not derived, so False (closed world)"]
     three = p.model_copy(update={"options": ["A) True", "B) False", "C) Unknown"], "answer": "Unknown"})
     assert run(three).predicted == "Unknown"
+
+
+def test_demo_languages_gold_without_prefect(tmp_path):
+    """Gold formalizations in SMT-LIB, CSP, the Z3 DSL and SymPy equations, and one refused payload."""
+    problems = load_problems(DEMO.with_name("demo-languages.jsonl"))
+    results = {p.id: run(p) for p in problems}
+    assert {k: r.predicted for k, r in results.items()} == {
+        "smtlib-entailment": "True", "smtlib-unknown": "Unknown", "csp-birds": "A", "z3dsl-slots": "C",
+        "sympy-eggs": "18", "sympy-system": "21", "sympy-payload": None}
+    assert all(r.correct for k, r in results.items() if k != "sympy-payload")
+    payload = results["sympy-payload"]
+    assert payload.status == "error" and payload.solver == "sympy" and "'__' are not allowed" in payload.error
+    assert results["csp-birds"].per_option["A"].startswith("holds")
+
+
+def test_choice_and_math_votes_count_answers():
+    v = lambda s, a=None: Verdict(problem_id="p", status=s, solver="z3", answer=a)  # noqa: E731
+    status, chosen = pipeline.vote([v("answered", "B"), v("error"), v("answered", "C"), v("answered", "B")])
+    assert (status, chosen.answer) == ("answered", "B")
+    math_problem = Problem(id="m", question="q", answer="70,000", kind="math")
+    assert pipeline.answers_match(math_problem, "70000.0000001") and not pipeline.answers_match(math_problem, "7000")
+    choice = Problem(id="c", context="x", question="q", options=["A) a", "B) b"], answer="B", kind="choice")
+    assert pipeline.predicted_of("contradictory", v("contradictory"), choice.kind) is None
