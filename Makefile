@@ -35,6 +35,7 @@ test: install
 bench: install
 	$(BIN)/python bench/bench_folio_gold.py
 	$(BIN)/python bench/bench_english.py
+	$(BIN)/python bench/bench_logic_lm.py
 
 clean:
 	rm -rf .nesyflow .pytest_cache

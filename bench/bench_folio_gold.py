@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _common import bench_server, cli_batch  # noqa: E402
 
 from flows.datasets import load_problems  # noqa: E402
 from parsers.errors import FormalizationError  # noqa: E402
@@ -43,16 +45,7 @@ def plain_loop(problems, solver_name: str, limits: Limits) -> tuple[float, int]:
     return time.perf_counter() - t0, correct
 
 
-def cli_batch(path: Path, home: Path, api_url: str, concurrency: int, summary: Path) -> tuple[float, dict]:
-    env = {**os.environ, "NESYFLOW_HOME": str(home), "PREFECT_API_URL": api_url}
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "batch", str(path), "--parser", "gold", "--solver", "portfolio",
-                          "--concurrency", str(concurrency), "--summary-json", str(summary)],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if out.returncode != 0:
-        raise SystemExit(f"batch failed: {out.stderr[-2000:]}")
-    return wall, json.loads(summary.read_text())
+OPTIONS = ["--parser", "gold", "--solver", "portfolio"]
 
 
 def main() -> None:
@@ -64,11 +57,7 @@ def main() -> None:
     problems = load_problems(path)
     limits = Limits()
 
-    from flows.server import ensure_server, offline_env
-
-    bench_home = ROOT / ".nesyflow" / "bench"
-    os.environ.update({k: v for k, v in offline_env(bench_home).items() if k not in os.environ})
-    api_url = os.environ.get("PREFECT_API_URL") or ensure_server(bench_home, port=4210)
+    api_url = bench_server()
 
     report: dict = {"problems": len(problems), "cores": os.cpu_count(), "concurrency": args.concurrency, "loops": {}}
     for name in ("prover9", "eprover", "z3", "portfolio"):
@@ -78,8 +67,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="nesyflow-bench-") as tmp:
         home = Path(tmp)
-        cold_wall, cold = cli_batch(path, home, api_url, args.concurrency, home / "s1.json")
-        warm_wall, warm = cli_batch(path, home, api_url, args.concurrency, home / "s2.json")
+        cold_wall, cold = cli_batch(path, OPTIONS, home, api_url, args.concurrency, home / "s1.json")
+        warm_wall, warm = cli_batch(path, OPTIONS, home, api_url, args.concurrency, home / "s2.json")
     report["batch_cold"] = {"cli_wall_s": round(cold_wall, 3), "flow_wall_s": cold["wall_s"], "correct": cold["correct"]}
     report["batch_cached"] = {"cli_wall_s": round(warm_wall, 3), "flow_wall_s": warm["wall_s"], "correct": warm["correct"]}
     print(f"Prefect batch (portfolio, cold cache): flow {cold['wall_s']:.2f} s, whole CLI {cold_wall:.2f} s ({cold['correct']} correct)")

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import LocatedError, locate
-from .fol_ast import Atom, Const, Formula, Func, Var, free_vars, walk
+from .fol_ast import Atom, Const, Formula, Func, free_vars, walk
 
 __all__ = ["check_signature", "close_free_variables", "LOOKS_LIKE_VARIABLE", "label_of"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Func, Iff, Implies, Not, Or, Var, Xor
+from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor
 
-from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, Status, combine
+from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, combine
 from .binaries import eprover_binary
 from .sandbox import run_limited
 from .symbols import SymbolTable, ascii_ident

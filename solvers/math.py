@@ -24,7 +24,7 @@ from parsers.errors import LocatedError, locate
 from parsers.math_program import MathProgram
 
 from .base import Limits, Status
-from .sandbox import ProcOutcome, apply_limits, kill_group, note_spawn, run_limited
+from .sandbox import ProcOutcome, run_limited
 
 __all__ = ["MathOutcome", "SympySolver", "PythonSandbox", "run_sandboxed", "network_isolation"]
 
@@ -191,39 +191,15 @@ def network_isolation() -> list[str]:
 
 def run_sandboxed(code: str, limits: Limits, memory_mb: int = 512) -> ProcOutcome:
     """Generated Python in a fresh interpreter: isolated mode, empty environment, a private empty
-    working directory, rlimits (CPU, address space, file size, open files), no network when the
-    machine allows it, and the process group killed on the wall clock."""
-    note_spawn()
-    with tempfile.TemporaryDirectory(prefix="nesyflow-pot-") as cwd:
-        argv = [*network_isolation(), sys.executable, "-I", "-S", "-c", _RUNNER]
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
-                                env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"}, start_new_session=True, text=True,
-                                encoding="utf-8", errors="replace")
-        apply_limits(proc.pid, memory_mb, limits.cpu_s)
-        _extra_limits(proc.pid)
-        timed_out = False
-        try:
-            out, err = proc.communicate(code, timeout=limits.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            kill_group(proc)
-            out, err = proc.communicate()
-        except BaseException:
-            kill_group(proc)
-            proc.wait()
-            raise
-        return ProcOutcome(out or "", err or "", proc.returncode, time.perf_counter() - t0, timed_out)
-
-
-def _extra_limits(pid: int) -> None:
+    working directory, rlimits (CPU, address space, file size, open files, processes), no network
+    when the machine allows it, and the process group killed on the wall clock."""
     import resource
 
-    for res, value in ((resource.RLIMIT_FSIZE, 1 << 20), (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_NPROC, 256)):
-        try:
-            resource.prlimit(pid, res, (value, value))
-        except (ProcessLookupError, PermissionError, ValueError, OSError):
-            pass
+    extra = ((resource.RLIMIT_FSIZE, 1 << 20), (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_NPROC, 256))
+    with tempfile.TemporaryDirectory(prefix="nesyflow-pot-") as cwd:
+        argv = [*network_isolation(), sys.executable, "-I", "-S", "-c", _RUNNER]
+        return run_limited(argv, code, wall_s=limits.timeout_s, cpu_s=limits.cpu_s, memory_mb=memory_mb, cwd=cwd,
+                           env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"}, extra_limits=extra)
 
 
 def _number(text: str) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Func, Iff, Implies, Not, Or, Var, Xor
+from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor
 
 from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, combine
 from .binaries import prover9_binary

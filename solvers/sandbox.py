@@ -61,7 +61,9 @@ class ProcOutcome:
         return ""
 
 
-def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memory_mb: int) -> ProcOutcome:
+def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memory_mb: int, cwd: str | None = None,
+                env: dict[str, str] | None = None, extra_limits: tuple[tuple[int, int], ...] = ()) -> ProcOutcome:
+    """``extra_limits``: further (resource, value) rlimits, e.g. file size for generated programs."""
     note_spawn()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -73,8 +75,15 @@ def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memor
         text=True,
         encoding="utf-8",
         errors="replace",
+        cwd=cwd,
+        env=env,
     )
     apply_limits(proc.pid, memory_mb, cpu_s)
+    for res, value in extra_limits:
+        try:
+            resource.prlimit(proc.pid, res, (value, value))
+        except (ProcessLookupError, PermissionError, ValueError, OSError):
+            pass
     timed_out = False
     try:
         out, err = proc.communicate(stdin, timeout=wall_s)

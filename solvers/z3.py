@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Func, Iff, Implies, Not, Or, Var, Xor, signature_of, walk
+from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor, signature_of, walk
 from parsers.fol_print import to_unicode
 
 from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, Status, combine
