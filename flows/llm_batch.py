@@ -112,14 +112,20 @@ def run_llm_problems(
                                     round=rnd, prompt_version=prompts.version(plans[st.problem.kind].prompt),
                                     timeout_s=llm_timeout_s)) for st in pending]
         outputs: dict[str, str] = {}
-        buffer: list[Formalization] = []
         solving: list = []  # (check future, solve future) per chunk, submitted while calls are in flight
         close_free = rnd == repair_rounds
+        # Chunks are fixed by request order, not by the order calls finish, so a rerun forms the same
+        # chunks and its check/solve task runs are Cached; a chunk is submitted once all its calls are in.
+        position = {id(st): i for i, (st, _) in enumerate(requests)}
+        slots: dict[int, dict[int, Formalization]] = {}
 
-        def flush():
-            if buffer:
-                solving.append(_submit_chunk(list(buffer), solver, limits, cache_dir, close_free))
-                buffer.clear()
+        def add(st: SampleState, form: Formalization) -> None:
+            i = position[id(st)]
+            c = i // chunk
+            slot = slots.setdefault(c, {})
+            slot[i] = form
+            if len(slot) == min(chunk, len(requests) - c * chunk):
+                solving.append(_submit_chunk([slot[k] for k in sorted(slot)], solver, limits, cache_dir, close_free))
 
         for st, fut, cached in _windowed(requests, concurrency):
             sid = f"{st.key}::r{rnd}"
@@ -127,7 +133,7 @@ def run_llm_problems(
                 resp = cached or fut.result()
             except Exception as exc:  # retries exhausted or not retryable: this sample fails, the batch goes on
                 msg = f"LLM call failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-                buffer.append(Formalization(problem_id=sid, source=parser, errors=[locate("formalize", msg)]))
+                add(st, Formalization(problem_id=sid, source=parser, errors=[locate("formalize", msg)]))
                 outputs[st.key] = ""
             else:
                 if cached is not None or fut.state.name == "Cached":
@@ -139,16 +145,13 @@ def run_llm_problems(
                     usage.cost_usd += resp.cost_usd
                 p = st.problem
                 ex = extract(resp.text, plans[p.kind].style)
-                buffer.append(Formalization(problem_id=sid, source=parser, language=ex.language, premises=ex.premises,
-                                            conclusion=ex.conclusion, program=ex.program, question=p.question or "",
-                                            options=list(p.options or []) if p.kind == "choice" else [], errors=ex.errors))
+                add(st, Formalization(problem_id=sid, source=parser, language=ex.language, premises=ex.premises,
+                                      conclusion=ex.conclusion, program=ex.program, question=p.question or "",
+                                      options=list(p.options or []) if p.kind == "choice" else [], errors=ex.errors))
                 outputs[st.key] = resp.text
-            if len(buffer) >= chunk:
-                flush()
             done += 1
             if progress:
                 progress(done, planned)
-        flush()
         verdicts = {}
         for c_fut, s_fut in solving:
             for checked, verdict in zip(c_fut.result(), s_fut.result()):
