@@ -7,7 +7,7 @@
     Answer: revenue
 
 One equation per line (``lhs = rhs``); ``Answer:`` names the expression asked for (default: the
-last name assigned). Allowed: numbers, names, ``+ - * / // % **`` (``**`` with a literal exponent
+last name assigned). ``$80,000`` reads as 80000 and ``15%`` as 15/100. Allowed: numbers, names, ``+ - * / // % **`` (``**`` with a literal exponent
 of at most ``MAX_EXPONENT``), and the functions in ``FUNCTIONS``. ``sympify``/``parse_expr`` would
 ``eval`` the text (DESIGN.md §6); here the text goes through ``parsers.expr``'s grammar, and the
 solver builds SymPy objects from the tree with constructors only.
@@ -31,6 +31,18 @@ MAX_EQUATIONS = 200
 _EQUALS = re.compile(r"(?<![=!<>])=(?!=)")
 _ANSWER = re.compile(r"^\s*(?:answer|final answer|solve for|target)\s*[:：]\s*(.*)$", re.I)
 _SECTION = re.compile(r"^\s*(equations|variables|let)\s*[:：]\s*$", re.I)
+_THOUSANDS = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+)(?![\d,])")
+_CURRENCY = re.compile(r"[$€£](?=\s*\d)")
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)%(?!\s*[\w(])")
+
+
+def _normalise(line: str) -> str:
+    """What models write in word-problem arithmetic: ``$80,000`` and ``15%`` (a number directly
+    followed by % and no operand is a percentage; ``a % b`` stays the remainder). Widths are kept
+    where possible so columns still point into the model's text."""
+    line = _CURRENCY.sub(" ", line)
+    line = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), line)
+    return _PERCENT.sub(lambda m: f"({m.group(1)}/100)", line)
 
 
 class MathProgram(BaseModel):
@@ -106,7 +118,7 @@ def parse_math_program(text: str) -> MathProgram:
     answer: str | None = None
     last_assigned: str | None = None
     for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].rstrip()
+        line = _normalise(raw.split("#", 1)[0]).rstrip()
         stripped = line.strip().rstrip(".").strip("`").strip()
         if not stripped or _SECTION.match(line) or stripped.startswith("```"):
             continue

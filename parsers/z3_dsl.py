@@ -29,7 +29,7 @@ from .smt_program import Query, SmtProgram
 __all__ = ["parse_z3_dsl", "looks_like_z3_dsl", "OPTION_CHECKS"]
 
 _SECTION = re.compile(r"^\s*#+\s*(declarations|constraints|options)\s*:?\s*$", re.I)
-_LABEL = re.compile(r"\(?\b([A-E])\b\)?")
+_LABEL = re.compile(r"^\s*\(?([A-J])\)|^\s*\(?([A-J])\s*$")
 OPTION_CHECKS = {"is_valid": "valid", "is_sat": "sat", "is_unsat": "unsat", "is_accurate_list": "accurate_list"}
 MAX_MEMBERS = 200
 
@@ -117,6 +117,8 @@ class _Reader:
     def _sort_of(self, node: Node) -> tuple[str, Domain | None]:
         if isinstance(node, ListLit) and len(node.items) == 1:
             node = node.items[0]
+        if isinstance(node, Call) and not node.args and node.func in ("BoolSort", "IntSort"):
+            node = Name(node.func, line=node.line, col=node.col)
         if not isinstance(node, Name):
             raise self.err(node, "expected a sort name (a declared domain, int or bool)")
         if node.id in ("bool", "Bool", "BoolSort"):
@@ -159,7 +161,7 @@ class _Reader:
     def option(self, node: Node, raw: str, index: int) -> None:
         gloss = raw.split(":::", 1)[1] if ":::" in raw else ""
         m = _LABEL.search(gloss)
-        label = m.group(1) if m else "ABCDEFGHIJ"[index]
+        label = (m.group(1) or m.group(2)) if m else "ABCDEFGHIJ"[index]
         negate = False
         if isinstance(node, Call) and node.func == "is_exception":
             if len(node.args) != 1:

@@ -206,3 +206,11 @@ def test_recorded_programs_parse_or_fail_with_located_errors(shared_data):
                 assert all(e.where for e in exc.errors)
                 assert any("output line" in e.where or e.where == "output" for e in exc.errors)
         assert compiled >= (55 if ds == "LogicalDeduction" else 25), (ds, compiled)
+
+
+def test_dsl_variants_other_models_write():
+    variant = DSL.replace("slot = Function([people] -> [slots])", "slot = Function(people, slots)\nfree = Function([people] -> [BoolSort()])") \
+                 .replace("::: (A)", "::: A) Ann is in slot 1").replace("::: (B)", "::: (B) Bo is in slot 1").replace("::: (C)", "")
+    program = parse_z3_dsl(variant)
+    assert [q.label for q in program.queries] == ["A", "B", "C"]
+    assert solve(program).answer == "A"

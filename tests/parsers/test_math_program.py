@@ -49,3 +49,8 @@ def test_sympify_payloads_are_rejected_and_nothing_runs(payload, tmp_path):
         parse_math_program(payload.format(marker=marker) + "\nAnswer: x")
     assert exc.value.errors[0].stage == "parse" and exc.value.errors[0].where.startswith("output line 1")
     assert not marker.exists()
+
+
+def test_currency_thousands_and_percentages():
+    p = parse_math_program("cost = $80,000 + $50,000\nrise = 150%\nrest = 17 % 5\nAnswer: cost * rise")
+    assert p.equations == [("cost", "(80000 + 50000)"), ("rise", "(150 / 100)"), ("rest", "(17 % 5)")]
