@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("batch", parents=[common], help="decide every problem of a dataset",
                        description="Run the batch flow over a dataset and report accuracy, execution rate and per-problem results.")
-    b.add_argument("path", help="problem file: nesyflow JSONL, Logic-LM JSON, or FOLIO JSONL")
+    b.add_argument("path", help="problem file: nesyflow JSONL, Logic-LM JSON (with recorded programs for replay), FOLIO JSONL, "
+                               "LINC *_generations_raw.json, or GSM8K JSONL")
     b.add_argument("--format", choices=FORMATS, default="auto", help="input format; auto detects it from the records [auto]")
     b.add_argument("--parser", choices=BATCH_PARSERS, default="gold",
                    help="formalizer: gold (the formalization the problem carries, e.g. FOLIO's premises-FOL), "
