@@ -25,7 +25,9 @@ def bench_server() -> str:
 
 def cli_batch(path: Path, options: list[str], home: Path, api_url: str, concurrency: int, summary: Path) -> tuple[float, dict]:
     """One ``nesyflow batch`` in a subprocess with its own NESYFLOW_HOME: (whole CLI wall, summary)."""
-    env = {**os.environ, "NESYFLOW_HOME": str(home), "PREFECT_API_URL": api_url, "LITELLM_OFFLINE_MODE": "true"}
+    # its own result storage too: a "cold" run must not read results a previous benchmark stored
+    env = {**os.environ, "NESYFLOW_HOME": str(home), "PREFECT_API_URL": api_url, "LITELLM_OFFLINE_MODE": "true",
+           "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(home / "results")}
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "flows.cli", "batch", str(path), *options, "--concurrency", str(concurrency),
                           "--summary-json", str(summary)], cwd=ROOT, env=env, capture_output=True, text=True)

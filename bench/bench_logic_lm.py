@@ -84,12 +84,14 @@ def main() -> None:
             home = Path(tmp)
             cold_cli, cold = cli_batch(path, OPTIONS, home, api_url, args.concurrency, home / "s1.json")
             warm_cli, warm = cli_batch(path, OPTIONS, home, api_url, args.concurrency, home / "s2.json")
-        row["flow_cold"] = {"flow_wall_s": cold["wall_s"], "cli_wall_s": round(cold_cli, 3), "correct": cold["correct"]}
+        row["flow_cold"] = {"flow_wall_s": cold["wall_s"], "cli_wall_s": round(cold_cli, 3), "correct": cold["correct"],
+                            "llm_calls": cold["llm_calls"], "llm_cached": cold["llm_cached"]}
         row["flow_cached"] = {"flow_wall_s": warm["wall_s"], "cli_wall_s": round(warm_cli, 3), "correct": warm["correct"],
                               "llm_calls": warm["llm_calls"]}
         row["ratio_flow_vs_loop"] = round(cold["wall_s"] / wall, 3)
         row["ratio_cached_vs_cold"] = round(warm["wall_s"] / cold["wall_s"], 3)
-        print(f"{ds:17s} flow cold {cold['wall_s']:6.2f} s (ratio to loop {row['ratio_flow_vs_loop']:.2f}), "
+        print(f"{ds:17s} flow cold {cold['wall_s']:6.2f} s ({cold['llm_calls']} LLM calls, {cold['llm_cached']} cached; "
+              f"ratio to loop {row['ratio_flow_vs_loop']:.2f}), "
               f"rerun {warm['wall_s']:.2f} s ({warm['llm_calls']} LLM calls), correct {cold['correct']}", flush=True)
         report["datasets"][ds] = row
     out = ROOT / "bench" / "results"
