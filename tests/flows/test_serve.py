@@ -70,7 +70,12 @@ def test_trigger_over_http_idempotent_and_validated(served):
     t0 = time.monotonic()
     code, run = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run", body)
     assert code in (200, 201)
-    code, again = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run", body)
+    for _ in range(3):  # SQLite under a loaded CI machine can answer a transient 5xx
+        code, again = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run", body)
+        if code < 500:
+            break
+        time.sleep(1)
+    assert code in (200, 201), (code, again)
     assert again["id"] == run["id"], "a repeated idempotency key must not make a second run"
 
     code, bad = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run",
