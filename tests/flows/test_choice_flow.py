@@ -4,25 +4,15 @@ import json
 
 import pytest
 
+from sample_programs import DSL as SLOTS_DSL
+
 pytestmark = pytest.mark.prefect
 
 PROBLEM = {"id": "slots", "kind": "choice", "answer": "A",
            "context": "Ann, Bo and Cy each take one of the slots 1, 2 and 3, one person per slot. Ann is earlier than Bo. Cy is not in slot 1.",
            "question": "Which one of the following must be true?", "options": ["A) Ann is in slot 1.", "B) Bo is in slot 1."]}
 
-DSL = """# Declarations
-people = EnumSort([Ann, Bo, Cy])
-slots = EnumSort([1, 2, 3])
-slot = Function([people] -> [slots])
-# Constraints
-Distinct([p:people], slot(p)) ::: one person per slot
-slot(Ann) < slot(Bo) ::: Ann is earlier than Bo
-slot(Cy) != 1 ::: Cy is not in slot 1
-# Options
-Question ::: Which one of the following must be true?
-is_valid(slot(Ann) == 1) ::: (A)
-is_valid(slot(Bo) == 1) ::: (B)
-"""
+DSL = SLOTS_DSL.replace("is_valid(slot(Cy) == 1) ::: (C)\n", "")  # the two options of PROBLEM
 
 SMT_BAD = """(declare-datatype Person ((Ann) (Bo) (Cy)))
 (declare-fun slot (Person) Int)
@@ -57,7 +47,7 @@ def test_dsl_repair_carries_the_located_error(prefect_api, tmp_path):
     (r,) = report.results
     assert (r.predicted, r.correct, r.repair_rounds, r.language) == ("A", True, 1, "z3dsl")
     repair = model.calls[1][0][2]["content"]
-    assert "output line 8, col 13: unknown name 'one'" in repair and "slot(Cy) != one" in repair and "^" in repair
+    assert "output line 9, col 13: unknown name 'one'" in repair and "slot(Cy) != one" in repair and "^" in repair
     assert "# Declarations" in model.calls[0][0][0]["content"]  # the z3dsl prompt, picked for a choice problem
 
 

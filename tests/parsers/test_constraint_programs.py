@@ -12,6 +12,8 @@ from parsers.z3_dsl import parse_z3_dsl
 from solvers.base import Limits
 from solvers.smt import SmtSolver
 
+from sample_programs import DSL  # noqa: E402  (tests/ is on sys.path)
+
 LIMITS = Limits(timeout_s=5, cpu_s=5, memory_mb=1024)
 
 CSP = """Domain:
@@ -31,22 +33,6 @@ B) jay == 1 ::: The jay is the leftmost.
 C) crow == 1 ::: The crow is the leftmost.
 """
 
-DSL = """# Declarations
-people = EnumSort([Ann, Bo, Cy])
-slots = EnumSort([1, 2, 3])
-slot = Function([people] -> [slots])
-
-# Constraints
-Distinct([p:people], slot(p)) ::: one person per slot
-slot(Ann) < slot(Bo) ::: Ann is earlier than Bo
-slot(Cy) != 1 ::: Cy is not in slot 1
-
-# Options
-Question ::: Which one of the following must be true?
-is_valid(slot(Ann) == 1) ::: (A)
-is_valid(slot(Bo) == 1) ::: (B)
-is_valid(slot(Cy) == 1) ::: (C)
-"""
 
 
 def solve(program):
