@@ -109,7 +109,7 @@ def solve(program: dict) -> dict:
         unknowns = sorted(set().union(*(e.free_symbols for e in pending)), key=str)
         solutions = sp.solve(pending, unknowns, dict=True)
         if not solutions:
-            return {"status": "error", "message": f"the equations have no solution for {', '.join(map(str, unknowns)) or 'their unknowns'}"}
+            return {"status": "error", "message": f"SymPy found no closed-form solution for {', '.join(map(str, unknowns)) or 'their unknowns'}"}
         values, open_symbols = set(), set()
         for sol in solutions:
             v = answer.subs({**known, **sol})

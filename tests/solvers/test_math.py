@@ -98,3 +98,11 @@ def test_exact_fast_path_declines_what_needs_sympy():
 
     for text in ("2 * x = 6\nAnswer: x", "a = sqrt(2)\nAnswer: a", "a = 1\na = 2\nAnswer: a", "a = 10 ** 100\nAnswer: a"):
         assert exact_answer(parse_math_program(text)) is None
+
+
+def test_sympy_hard_system_stops_at_its_limit():
+    program = parse_math_program("(x + 1)**100 * (x + 2)**100 * (x + 3)**100 = 5 * x + 7\nAnswer: x")
+    t0 = time.perf_counter()
+    out = SympySolver().solve(program, Limits(timeout_s=2, cpu_s=2, memory_mb=1024))
+    assert out.status == "undetermined" and ("CPU" in out.reason or "wall" in out.reason), out.reason
+    assert time.perf_counter() - t0 < 12
