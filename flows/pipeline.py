@@ -16,18 +16,19 @@ from parsers.errors import FormalizationError, LocatedError, locate
 from parsers.fol_parser import parse_formula
 from parsers.fol_print import to_unicode
 from parsers.lenient import parse_lenient
+from parsers.llm_output import extract
 from parsers.math_program import parse_math_program
 from parsers.signature import check_signature, close_free_variables, label_of
 from parsers.smtlib import parse_smtlib_program
 from parsers.z3_dsl import parse_z3_dsl
 from solvers import FolProblem, Limits, Status, make_solver
 from solvers.math import PythonSandbox, SympySolver
-from solvers.smt import ANSWERED, SmtSolver
+from solvers.smt import SmtSolver
 
 from .cache import ProblemCache, code_version, stable_hash
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
 
-__all__ = ["formalize", "check", "check_program", "solve", "vote", "ballot", "predicted_of", "answers_match", "to_result",
+__all__ = ["formalize", "formalize_output", "check", "check_program", "solve", "vote", "ballot", "predicted_of", "answers_match", "to_result",
            "unusable", "chunk_label", "gold_program", "PARSERS", "DEFAULT_SOLVER"]
 
 PARSERS = ("gold", "english")
@@ -58,6 +59,14 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
     if parser == "english":
         return _formalize_english(problem)
     raise ValueError(f"unknown parser {parser!r}; available: {', '.join(PARSERS)}")
+
+
+def formalize_output(problem: Problem, text: str, style: str, problem_id: str, source: str) -> Formalization:
+    """A model's output (live or recorded) read as the formalization of ``problem`` (``style``: how to read it)."""
+    ex = extract(text, style)
+    return Formalization(problem_id=problem_id, source=source, language=ex.language, premises=ex.premises,
+                         conclusion=ex.conclusion, program=ex.program, question=problem.question or "",
+                         options=list(problem.options or []) if problem.kind == "choice" else [], errors=ex.errors)
 
 
 def gold_program(language: str, premises: list[str], conclusion: str) -> str:
@@ -115,7 +124,7 @@ def check(form: Formalization, close_free: bool = False) -> Checked:
     quantified (Prover9's convention) and noted, instead of discarding the formalization."""
     if form.errors:
         return Checked(problem_id=form.problem_id, ok=False, language=form.language, errors=form.errors)
-    if form.language not in ("fol", "logic-program"):
+    if form.language != "fol":
         return check_program(form)
     lenient = form.source == "gold"
     n = len(form.premises)
@@ -189,21 +198,23 @@ def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | N
         return Verdict(problem_id=checked.problem_id, status=Status.ERROR.value,
                        solver=_BACKEND_OF.get(checked.language, solver), errors=checked.errors,
                        reason=checked.errors[0].render().splitlines()[0] if checked.errors else "")
-    fol = checked.language in ("fol", "logic-program")
+    fol = checked.language == "fol"
     key = stable_hash("solve", code_version(), solver if fol else "", limits,
                       checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
     if cache is not None:
         hit = cache.get("solve", key)
         if hit is not None:
             return Verdict.model_validate({**hit, "problem_id": checked.problem_id})
-    if checked.smt is not None:
-        o = SmtSolver().solve(checked.smt, limits)
-        verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver="z3", answer=o.answer, reason=o.reason,
-                          errors=o.errors, per_option=o.per_option, wall_s=o.wall_s)
-    elif checked.math is not None or checked.language == "python":
-        o = SympySolver().solve(checked.math, limits) if checked.math is not None else PythonSandbox().solve(checked.program, limits)
-        verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver="sympy" if checked.math else "python",
-                          answer=o.answer, reason=o.reason, errors=o.errors, wall_s=o.wall_s)
+    if not fol:
+        if checked.smt is not None:
+            o = SmtSolver().solve(checked.smt, limits)
+        elif checked.math is not None:
+            o = SympySolver().solve(checked.math, limits)
+        else:
+            o = PythonSandbox().solve(checked.program, limits)
+        verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver=_BACKEND_OF[checked.language],
+                          answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
+                          wall_s=o.wall_s)
     else:
         problem = FolProblem(tuple(parse_formula(p) for p in checked.premises), parse_formula(checked.conclusion))
         result = make_solver(solver).solve(problem, limits)
@@ -219,7 +230,8 @@ def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | N
 
 # ---- vote --------------------------------------------------------------------------------------
 
-DECIDED = {s.value for s in (Status.TRUE, Status.FALSE, Status.UNKNOWN, Status.CONTRADICTORY)} | {ANSWERED}
+ANSWERED = Status.ANSWERED.value
+DECIDED = {s.value for s in (Status.TRUE, Status.FALSE, Status.UNKNOWN, Status.CONTRADICTORY, Status.ANSWERED)}
 
 
 def ballot(v: Verdict) -> str:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from parsers.errors import BackendUnavailable, LocatedError
 from parsers.fol_ast import Formula
 
-__all__ = ["Status", "Limits", "SolverResult", "FolProblem", "Solver", "Run", "RunKind", "combine", "DEFINITIVE"]
+__all__ = ["Status", "Limits", "SolverResult", "ProgramOutcome", "FolProblem", "Solver", "Run", "RunKind", "combine", "DEFINITIVE"]
 
 
 class Status(str, Enum):
@@ -28,6 +28,8 @@ class Status(str, Enum):
     FALSE = "False"
     UNKNOWN = "Unknown"
     CONTRADICTORY = "contradictory"
+    ANSWERED = "answered"
+    """Choice and math problems: an option letter or a number was decided (carried beside the status)."""
     UNDETERMINED = "undetermined"
     ERROR = "error"
 
@@ -62,6 +64,22 @@ class SolverResult(BaseModel):
     """Portfolio only: each back end's status."""
     disagreement: str = ""
     """Portfolio only: set when two back ends gave different definitive answers."""
+
+
+class ProgramOutcome(BaseModel):
+    """What a back end for a whole program (constraint program, equations, Python) decides."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: str
+    """True / False / Unknown for an entailment query; ``answered`` with ``answer`` set for a choice
+    or math problem; contradictory, undetermined or error otherwise."""
+    answer: str | None = None
+    reason: str = ""
+    errors: list[LocatedError] = []
+    per_option: dict[str, str] = {}
+    """Choice problems: each option's judgement (holds / fails / unknown, with the raw check results)."""
+    wall_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Math back ends: SymPy on whitelisted equations, and Program-of-Thought in a sandbox.
 
 Both run in a separate Python process under CPU, memory and wall-clock limits; the whole
-process group is killed on the wall clock. One interface: ``solve(program, limits) -> MathOutcome``.
+process group is killed on the wall clock. One interface: ``solve(program, limits) -> ProgramOutcome`` (``solvers.base``).
 """
 
 from __future__ import annotations
@@ -18,28 +18,15 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
-from parsers.errors import LocatedError, locate
+from parsers.errors import locate
 from parsers.math_program import MathProgram
 
-from .base import Limits, Status
+from .base import Limits, ProgramOutcome, Status
 from .sandbox import ProcOutcome, run_limited
 
-__all__ = ["MathOutcome", "SympySolver", "PythonSandbox", "run_sandboxed", "network_isolation"]
+__all__ = ["SympySolver", "PythonSandbox", "run_sandboxed", "network_isolation"]
 
 _WORKER = Path(__file__).with_name("math_worker.py")
-
-
-class MathOutcome(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    status: str
-    """``answered`` with ``answer`` set, or error / undetermined."""
-    answer: str | None = None
-    reason: str = ""
-    errors: list[LocatedError] = []
-    wall_s: float = 0.0
 
 
 def _last_json(stdout: str) -> dict | None:
@@ -128,11 +115,11 @@ def exact_answer(program: MathProgram) -> str | None:
 class SympySolver:
     name = "sympy"
 
-    def solve(self, program: MathProgram, limits: Limits) -> MathOutcome:
+    def solve(self, program: MathProgram, limits: Limits) -> ProgramOutcome:
         t0 = time.perf_counter()
         fast = exact_answer(program)
         if fast is not None:
-            return MathOutcome(status="answered", answer=fast, reason=f"exact arithmetic: answer = {fast}",
+            return ProgramOutcome(status=Status.ANSWERED.value, answer=fast, reason=f"exact arithmetic: answer = {fast}",
                                wall_s=time.perf_counter() - t0)
         proc = run_limited([sys.executable, "-I", str(_WORKER)], program.model_dump_json(),
                            wall_s=limits.timeout_s + 5, cpu_s=limits.cpu_s + 2, memory_mb=max(limits.memory_mb, 512))
@@ -140,11 +127,11 @@ class SympySolver:
         out = _last_json(proc.stdout)
         if out is None:
             why = proc.limit_reason() or f"the SymPy process ended without an answer ({proc.stderr.strip()[-160:]})"
-            return MathOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall)
+            return ProgramOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall)
         if out["status"] != "ok":
             err = locate("solve", out["message"], where="equations", hint="check each equation against its sentence")
-            return MathOutcome(status=Status.ERROR.value, reason=out["message"], errors=[err], wall_s=wall)
-        return MathOutcome(status="answered", answer=out["value"], reason=f"sympy: answer = {out['value']}", wall_s=wall)
+            return ProgramOutcome(status=Status.ERROR.value, reason=out["message"], errors=[err], wall_s=wall)
+        return ProgramOutcome(status=Status.ANSWERED.value, answer=out["value"], reason=f"sympy: answer = {out['value']}", wall_s=wall)
 
 
 # ---- Program-of-Thought ----------------------------------------------------------------------
@@ -215,22 +202,22 @@ class PythonSandbox:
 
     name = "python"
 
-    def solve(self, code: str, limits: Limits) -> MathOutcome:
+    def solve(self, code: str, limits: Limits) -> ProgramOutcome:
         t0 = time.perf_counter()
         proc = run_sandboxed(code, limits)
         wall = time.perf_counter() - t0
         out = _last_json(proc.stdout)
         if out is None:
             why = proc.limit_reason() or f"the program ended without an answer (exit {proc.returncode}: {proc.stderr.strip()[-160:]})"
-            return MathOutcome(status=Status.ERROR.value, reason=why, wall_s=wall,
+            return ProgramOutcome(status=Status.ERROR.value, reason=why, wall_s=wall,
                                errors=[locate("solve", f"the program was stopped: {why}", where="program",
                                               hint="avoid unbounded loops and huge data")])
         if out["status"] != "ok":
             where = f"program line {out['line']}" if out.get("line") else "program"
-            return MathOutcome(status=Status.ERROR.value, reason=out["message"], wall_s=wall,
+            return ProgramOutcome(status=Status.ERROR.value, reason=out["message"], wall_s=wall,
                                errors=[locate("solve", out["message"], where=where)])
         value = _number(out["value"].strip("'\""))
         if value is None:
             msg = f"the program's answer {out['value'][:60]} is not a number"
-            return MathOutcome(status=Status.ERROR.value, reason=msg, wall_s=wall, errors=[locate("solve", msg, where="program")])
-        return MathOutcome(status="answered", answer=value, reason=f"python: answer = {value}", wall_s=wall)
+            return ProgramOutcome(status=Status.ERROR.value, reason=msg, wall_s=wall, errors=[locate("solve", msg, where="program")])
+        return ProgramOutcome(status=Status.ANSWERED.value, answer=value, reason=f"python: answer = {value}", wall_s=wall)

@@ -11,34 +11,18 @@ from __future__ import annotations
 import re
 import time
 
-from pydantic import BaseModel, ConfigDict
-
 from parsers.errors import LocatedError, caret_snippet, locate
 from parsers.smt_program import Query, SmtProgram
 
-from .base import Limits, Status
+from .base import Limits, ProgramOutcome, Status
 from .binaries import z3_binary
 from .sandbox import run_limited
 from .warm import WarmZ3
 
-__all__ = ["SmtSolver", "SmtOutcome", "ANSWERED"]
+__all__ = ["SmtSolver"]
 
-ANSWERED = "answered"
+ANSWERED = Status.ANSWERED.value
 _ERROR = re.compile(r'\(error "(?:line (\d+) column (\d+): )?((?:[^"]|"")*)"\)', re.S)
-
-
-class SmtOutcome(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    status: str
-    """True / False / Unknown for an entailment query; ``answered`` with ``answer`` set for a choice;
-    contradictory, undetermined or error otherwise."""
-    answer: str | None = None
-    reason: str = ""
-    errors: list[LocatedError] = []
-    per_option: dict[str, str] = {}
-    """Each option's judgement: holds / fails / unknown, with the raw check results."""
-    wall_s: float = 0.0
 
 
 def _checks(q: Query) -> list[tuple[str, str]]:
@@ -98,7 +82,7 @@ class SmtSolver:
         except Exception:
             return False
 
-    def solve(self, program: SmtProgram, limits: Limits) -> SmtOutcome:
+    def solve(self, program: SmtProgram, limits: Limits) -> ProgramOutcome:
         t0 = time.perf_counter()
         script, plan = build_script(program)
         per_check_ms = max(100, int(limits.timeout_s * 1000))
@@ -115,13 +99,13 @@ class SmtSolver:
         answers = [ln.strip() for ln in rest.splitlines() if ln.strip() in ("sat", "unsat", "unknown")]
         if errors:
             own = [e for e in errors if e.line is None or not program.user_lines or e.line <= program.user_lines]
-            return SmtOutcome(status=Status.ERROR.value, errors=(own or errors)[:5], wall_s=wall,
+            return ProgramOutcome(status=Status.ERROR.value, errors=(own or errors)[:5], wall_s=wall,
                               reason=f"z3 rejected the script: {(own or errors)[0].message}")
         if len(answers) < 1 + len(plan):
             why = proc.limit_reason() or f"z3 stopped early ({proc.stderr.strip()[:120] or proc.returncode})"
-            return SmtOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall)
+            return ProgramOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall)
         if answers[0] == "unsat":
-            return SmtOutcome(status=Status.CONTRADICTORY.value, wall_s=wall,
+            return ProgramOutcome(status=Status.CONTRADICTORY.value, wall_s=wall,
                               reason="the constraints contradict each other, so every option follows from them",
                               errors=[locate("solve", "the constraints are unsatisfiable together", where="constraints",
                                              hint="one constraint is mistranslated: check directions (<, >) and numbers")])
@@ -137,7 +121,7 @@ class SmtSolver:
         return LocatedError(stage="parse", where=f"generated SMT-LIB line {line_i}", message=msg,
                             snippet=caret_snippet(script, line_i, col_i), line=line_i, column=col_i)
 
-    def _judge(self, program: SmtProgram, plan, results: list[str], wall: float) -> SmtOutcome:
+    def _judge(self, program: SmtProgram, plan, results: list[str], wall: float) -> ProgramOutcome:
         by_query: dict[int, list[str]] = {}
         for (i, _), r in zip(plan, results):
             by_query.setdefault(i, []).append(r)
@@ -152,7 +136,7 @@ class SmtSolver:
                 status = Status.UNKNOWN
             else:
                 status = Status.UNDETERMINED
-            return SmtOutcome(status=status.value, reason=f"z3: P∧¬C {neg}, P∧C {pos}", wall_s=wall,
+            return ProgramOutcome(status=status.value, reason=f"z3: P∧¬C {neg}, P∧C {pos}", wall_s=wall,
                               per_option={"conclusion": f"P∧¬C {neg}, P∧C {pos}"})
         per, holding, unknown = {}, [], []
         for i, q in enumerate(queries):
@@ -164,15 +148,15 @@ class SmtSolver:
                 unknown.append(q.label)
         check = queries[0].check + (" (negated)" if queries[0].negate else "")
         if len(holding) == 1 and not unknown:
-            return SmtOutcome(status=ANSWERED, answer=holding[0], per_option=per, wall_s=wall,
+            return ProgramOutcome(status=ANSWERED, answer=holding[0], per_option=per, wall_s=wall,
                               reason=f"only option {holding[0]} passes the check ({check})")
         if unknown:
-            return SmtOutcome(status=Status.UNDETERMINED.value, per_option=per, wall_s=wall,
+            return ProgramOutcome(status=Status.UNDETERMINED.value, per_option=per, wall_s=wall,
                               reason=f"z3 could not decide option(s) {', '.join(unknown)} within the limits")
         if not holding and queries[0].check == "valid" and not queries[0].negate:
             possible = [q.label for i, q in enumerate(queries) if len(by_query[i]) == 2 and by_query[i][1] == "sat"]
             if len(possible) == 1:  # the question presupposes one true option: the only possible one is it
-                return SmtOutcome(status=ANSWERED, answer=possible[0], per_option=per, wall_s=wall,
+                return ProgramOutcome(status=ANSWERED, answer=possible[0], per_option=per, wall_s=wall,
                                   reason=f"no option is entailed, but only {possible[0]} is consistent with the constraints "
                                          "(and the question presupposes one true option)")
         # No option, or several, pass: the program ran but does not answer the question. That is a
@@ -180,7 +164,7 @@ class SmtSolver:
         if not holding:
             err = locate("solve", f"no option passes the check ({check}) under the constraints", where="options",
                          hint="a constraint or an option is mistranslated; compare each with its sentence")
-            return SmtOutcome(status=Status.ERROR.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
+            return ProgramOutcome(status=Status.ERROR.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
         err = locate("solve", f"options {', '.join(holding)} all pass the check ({check}): the constraints leave the answer open",
                      where="options", hint="a constraint from the problem is likely missing or too weak")
-        return SmtOutcome(status=Status.ERROR.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
+        return ProgramOutcome(status=Status.ERROR.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
