@@ -28,8 +28,6 @@ from _common import bench_server, cli_batch  # noqa: E402
 
 from flows import pipeline  # noqa: E402
 from flows.datasets import load_problems  # noqa: E402
-from flows.models import Formalization  # noqa: E402
-from parsers.llm_output import extract  # noqa: E402
 from solvers import Limits  # noqa: E402
 from solvers.smt import SmtSolver  # noqa: E402
 
@@ -41,10 +39,7 @@ def plain_loop(problems, limits: Limits, warm: bool = True) -> tuple[float, int]
     t0 = time.perf_counter()
     correct = 0
     for p in problems:
-        ex = extract(p.recorded[0])
-        form = Formalization(problem_id=p.id, source="replay", language=ex.language, premises=ex.premises,
-                             conclusion=ex.conclusion, program=ex.program, question=p.question or "",
-                             options=list(p.options or []) if p.kind == "choice" else [], errors=ex.errors)
+        form = pipeline.formalize_output(p, p.recorded[0], "auto", p.id, "replay")
         checked = pipeline.check(form, close_free=True)
         if not warm and checked.smt is not None:
             correct += cold_solver.solve(checked.smt, limits).answer == p.answer

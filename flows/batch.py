@@ -3,6 +3,7 @@ Prefect artifacts (a markdown summary, a per-problem table, a chart) and, when a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -98,7 +99,7 @@ def _run_llm(problems, path, format, parser, model, api_base, prompt, samples, r
         raise ValueError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
     plans = language_plans(language, {p.kind for p in problems}, Path(path).name, format, prompt)
     if parser == "replay" and language == "auto":  # a recording is read by its own markers
-        plans = {k: plan.__class__("auto", plan.prompt) for k, plan in plans.items()}
+        plans = {k: dataclasses.replace(plan, style="auto") for k, plan in plans.items()}
     get_run_logger().info("formal language per problem kind: %s",
                           ", ".join(f"{k}: {p.style} (prompt {p.prompt})" for k, p in sorted(plans.items())))
     if temperature is None:

@@ -32,6 +32,7 @@ _BY_LANGUAGE = {
     "z3dsl": Plan("z3dsl", "z3dsl"),
     "sympy": Plan("sympy", "sympy"),
     "python": Plan("python", "pot"),
+    "fol-sections": Plan("auto", "logiclm_fol"),  # Logic-LM's Predicates/Premises/Conclusion FOL
 }
 _AUTO = {"entailment": "fol", "choice": "z3dsl", "math": "sympy"}
 _LOGIC_LM = (("prontoqa", "logic-program"), ("proofwriter", "logic-program"), ("folio", "fol-sections"),
@@ -41,15 +42,14 @@ _LOGIC_LM = (("prontoqa", "logic-program"), ("proofwriter", "logic-program"), ("
 def plan_for(language: str, kind: str, dataset: str = "", fmt: str = "auto", prompt: str | None = None) -> Plan:
     if language not in LANGUAGE_CHOICES:
         raise ValueError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGE_CHOICES)}")
-    if language == "logic-lm":
-        name = dataset.lower()
-        language = next((lang for key, lang in _LOGIC_LM if key in name), None) or \
-            {"entailment": "fol-sections", "choice": "z3dsl", "math": "sympy"}.get(kind, "fol-sections")
-    elif language == "auto":
+    if language == "logic-lm":  # the dataset's own Logic-LM format, else what auto picks in Logic-LM style
+        language = next((lang for key, lang in _LOGIC_LM if key in dataset.lower()), "auto")
+        fmt = "logic-lm"
+    if language == "auto":
         language = _AUTO.get(kind, "fol")
         if language == "fol" and fmt == "logic-lm":
             language = "fol-sections"
-    plan = Plan("auto", "logiclm_fol") if language == "fol-sections" else _BY_LANGUAGE[language]
+    plan = _BY_LANGUAGE[language]
     return Plan(plan.style, prompt) if prompt else plan
 
 

@@ -18,13 +18,13 @@ from prefect.futures import as_completed
 import prompts
 from parsers.english import split_sentences
 from parsers.errors import LocatedError, locate
-from parsers.llm_output import extract
 from solvers import Limits
 
 from .languages import Plan
 from .llm import LLMRequest, LLMResponse
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
-from .pipeline import DECIDED, answers_match, ballot, chunk_label, closed_world, predicted_of, unusable, vote
+from .pipeline import (DECIDED, answers_match, ballot, chunk_label, closed_world, formalize_output, predicted_of, unusable,
+                       vote)
 from .tasks import check_task, llm_cache_key, llm_task, solve_task
 
 __all__ = ["run_llm_problems", "initial_messages", "repair_messages", "Usage"]
@@ -143,11 +143,7 @@ def run_llm_problems(
                     usage.prompt_tokens += resp.prompt_tokens
                     usage.completion_tokens += resp.completion_tokens
                     usage.cost_usd += resp.cost_usd
-                p = st.problem
-                ex = extract(resp.text, plans[p.kind].style)
-                add(st, Formalization(problem_id=sid, source=parser, language=ex.language, premises=ex.premises,
-                                      conclusion=ex.conclusion, program=ex.program, question=p.question or "",
-                                      options=list(p.options or []) if p.kind == "choice" else [], errors=ex.errors))
+                add(st, formalize_output(st.problem, resp.text, plans[st.problem.kind].style, sid, parser))
                 outputs[st.key] = resp.text
             done += 1
             if progress:

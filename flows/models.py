@@ -12,11 +12,6 @@ from parsers.smt_program import SmtProgram
 
 __all__ = ["Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Summary", "BatchReport"]
 
-LANGUAGES = ("fol", "logic-program", "smtlib", "csp", "z3dsl", "sympy", "python")
-"""Formal languages a formalization can be written in (``--language`` also takes ``auto`` and
-``logic-lm``, which pick Logic-LM's format for the problem's dataset)."""
-
-
 class Formal(BaseModel):
     model_config = ConfigDict(frozen=True)
 

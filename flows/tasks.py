@@ -54,7 +54,7 @@ def solve_task(checked: list[Checked], solver: str, limits: Limits, cache_dir: s
             logger.error("%s: internal error\n%s", c.problem_id, traceback.format_exc(limit=3))
             v = Verdict(problem_id=c.problem_id, status=Status.UNDETERMINED.value, solver=solver, reason=f"internal error: {exc!r}")
         out.append(v)
-        if c.ok and c.language in ("fol", "logic-program"):
+        if c.ok and c.language == "fol":
             lines.append(f"{c.problem_id} → {v.status} ({v.solver})\n  premises: {' ; '.join(c.premises)}\n"
                          f"  conclusion: {c.conclusion}\n  {v.reason}")
         elif c.ok:

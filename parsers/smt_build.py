@@ -242,7 +242,7 @@ def _compare(node: Compare, env: Env, bound) -> str:
                     raise _err(env, n, f"'{op}' compares integers, found a value of sort {type_name(side[1])}")
             parts.append(f"({_CMP[op]} {left[0]} {right[0]})")
         left = right
-    return parts[0] if len(parts) == 1 else f"(and {' '.join(parts)})"
+    return _nary("and", parts, "true")
 
 
 def _index(env: Env, term: tuple[str, str]) -> str:
@@ -299,14 +299,24 @@ def _varargs(node: Call) -> tuple[Node, ...]:
     return node.args
 
 
+def _nary(op: str, parts: list[str], empty: str) -> str:
+    """``(op a b …)``; one part is itself, none is the operator's unit."""
+    if not parts:
+        return empty
+    return parts[0] if len(parts) == 1 else f"({op} {' '.join(parts)})"
+
+
+def _over_binders(node: Call) -> bool:
+    """``F([x:sort, …], body)``: the call ranges over declared domains."""
+    return len(node.args) == 2 and isinstance(node.args[0], ListLit) and bool(node.args[0].items) \
+        and all(isinstance(b, Binder) for b in node.args[0].items)
+
+
 def _call(node: Call, env: Env, bound) -> tuple[str, str]:
     f = node.func
     if f in _BOOL_OPS:
-        items = _varargs(node)
-        if not items:
-            return ("true" if f == "And" else "false"), BOOL
-        parts = [elaborate_bool(a, env, bound) for a in items]
-        return (parts[0] if len(parts) == 1 else f"({_BOOL_OPS[f]} {' '.join(parts)})"), BOOL
+        parts = [elaborate_bool(a, env, bound) for a in _varargs(node)]
+        return _nary(_BOOL_OPS[f], parts, "true" if f == "And" else "false"), BOOL
     if f == "Not":
         _args(node, env, 1)
         return f"(not {elaborate_bool(node.args[0], env, bound)})", BOOL
@@ -326,29 +336,23 @@ def _call(node: Call, env: Env, bound) -> tuple[str, str]:
         _args(node, env, 2)
         binders = _binders(node.args[0], env, f)
         parts = [elaborate_bool(node.args[1], env, b) for b in _expand(binders, bound)]
-        if not parts:
-            return ("true" if f == "ForAll" else "false"), BOOL
-        return (parts[0] if len(parts) == 1 else f"({'and' if f == 'ForAll' else 'or'} {' '.join(parts)})"), BOOL
+        return _nary("and" if f == "ForAll" else "or", parts, "true" if f == "ForAll" else "false"), BOOL
     if f == "Count":
         _args(node, env, 2)
         binders = _binders(node.args[0], env, f)
         parts = [f"(ite {elaborate_bool(node.args[1], env, b)} 1 0)" for b in _expand(binders, bound)]
-        return (f"(+ {' '.join(parts)})" if len(parts) > 1 else (parts[0] if parts else "0")), INT
-    if f == "Sum" and len(node.args) == 2 and isinstance(node.args[0], ListLit) and node.args[0].items \
-            and all(isinstance(b, Binder) for b in node.args[0].items):
+        return _nary("+", parts, "0"), INT
+    if f == "Sum" and _over_binders(node):
         binders = _binders(node.args[0], env, f)
-        parts = [_int_term(node.args[1], env, b) for b in _expand(binders, bound)]
-        return (f"(+ {' '.join(parts)})" if len(parts) > 1 else (parts[0] if parts else "0")), INT
-    if f in ("Sum",):
-        items = _varargs(node)
-        parts = [_int_term(a, env, bound) for a in items]
-        return (f"(+ {' '.join(parts)})" if len(parts) > 1 else (parts[0] if parts else "0")), INT
+        return _nary("+", [_int_term(node.args[1], env, b) for b in _expand(binders, bound)], "0"), INT
+    if f == "Sum":
+        return _nary("+", [_int_term(a, env, bound) for a in _varargs(node)], "0"), INT
     if f in ("Abs", "abs"):
         _args(node, env, 1)
         t = _int_term(node.args[0], env, bound)
         return f"(abs {t})", INT
     if f in ("Distinct", "AllDifferentConstraint", "AllDifferent"):
-        if len(node.args) == 2 and isinstance(node.args[0], ListLit) and node.args[0].items and all(isinstance(b, Binder) for b in node.args[0].items):
+        if _over_binders(node):
             binders = _binders(node.args[0], env, f)
             terms = [elaborate(node.args[1], env, b) for b in _expand(binders, bound)]
         else:
