@@ -23,6 +23,7 @@ from parsers.smtlib import parse_smtlib_program
 from parsers.z3_dsl import parse_z3_dsl
 from solvers import FolProblem, Limits, Status, make_solver
 from solvers.math import PythonSandbox, SympySolver
+from solvers.sandbox import SandboxUnavailable
 from solvers.smt import SmtSolver
 
 from .cache import ProblemCache, code_version, stable_hash
@@ -206,12 +207,16 @@ def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | N
         if hit is not None:
             return Verdict.model_validate({**hit, "problem_id": checked.problem_id})
     if not fol:
-        if checked.smt is not None:
-            o = SmtSolver().solve(checked.smt, limits)
-        elif checked.math is not None:
-            o = SympySolver().solve(checked.math, limits)
-        else:
-            o = PythonSandbox().solve(checked.program, limits)
+        try:
+            if checked.smt is not None:
+                o = SmtSolver().solve(checked.smt, limits)
+            elif checked.math is not None:
+                o = SympySolver().solve(checked.math, limits)
+            else:
+                o = PythonSandbox().solve(checked.program, limits)
+        except SandboxUnavailable as exc:  # infrastructure: reported, never cached, never run unconfined
+            return Verdict(problem_id=checked.problem_id, status=Status.UNDETERMINED.value,
+                           solver=_BACKEND_OF[checked.language], reason=str(exc))
         verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver=_BACKEND_OF[checked.language],
                           answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
                           wall_s=o.wall_s)

@@ -1,7 +1,10 @@
-"""Math back ends: SymPy on whitelisted equations, and Program-of-Thought in a sandbox.
+"""Math back ends: SymPy on whitelisted equations, and Program-of-Thought in the sandbox.
 
-Both run in a separate Python process under CPU, memory and wall-clock limits; the whole
-process group is killed on the wall clock. One interface: ``solve(program, limits) -> ProgramOutcome`` (``solvers.base``).
+Both run in a fresh Python process inside ``solvers.sandbox`` (bubblewrap: no network, no view
+of the project or its state, uid 65534, rlimits, killed whole on the wall clock). The SymPy
+worker only ever receives equations our own grammar accepted, but it runs confined all the
+same: a grammar bug must not become an escape. One interface:
+``solve(program, limits) -> ProgramOutcome`` (``solvers.base``).
 """
 
 from __future__ import annotations
@@ -9,10 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from fractions import Fraction
 from functools import lru_cache
@@ -22,9 +21,10 @@ from parsers.errors import locate
 from parsers.math_program import MathProgram
 
 from .base import Limits, ProgramOutcome, Status
-from .sandbox import ProcOutcome, run_limited
+from .process import ProcOutcome
+from .sandbox import SITE, Sandbox, python_sandbox, run_sandboxed
 
-__all__ = ["SympySolver", "PythonSandbox", "run_sandboxed", "network_isolation"]
+__all__ = ["SympySolver", "PythonSandbox", "run_python", "sympy_sandbox", "pot_sandbox"]
 
 _WORKER = Path(__file__).with_name("math_worker.py")
 
@@ -121,8 +121,9 @@ class SympySolver:
         if fast is not None:
             return ProgramOutcome(status=Status.ANSWERED.value, answer=fast, reason=f"exact arithmetic: answer = {fast}",
                                wall_s=time.perf_counter() - t0)
-        proc = run_limited([sys.executable, "-I", str(_WORKER)], program.model_dump_json(),
-                           wall_s=limits.timeout_s + 5, cpu_s=limits.cpu_s + 2, memory_mb=max(limits.memory_mb, 512))
+        box, python = sympy_sandbox()
+        proc = run_sandboxed([python, "-I", "-S", "-B", f"{SITE}/{_WORKER.name}"], program.model_dump_json(), box,
+                             wall_s=limits.timeout_s + 5, cpu_s=limits.cpu_s + 2, memory_mb=max(limits.memory_mb, 512))
         wall = time.perf_counter() - t0
         out = _last_json(proc.stdout)
         if out is None:
@@ -162,31 +163,28 @@ sys.stdout.write("\n" + json.dumps(out) + "\n")
 
 
 @lru_cache(maxsize=1)
-def network_isolation() -> list[str]:
-    """``unshare --net`` when this machine allows it (root, or user namespaces), else nothing."""
-    unshare = shutil.which("unshare")
-    if not unshare:
-        return []
-    for argv in ([unshare, "--net", "--"], [unshare, "--user", "--map-root-user", "--net", "--"]):
-        try:
-            if subprocess.run([*argv, "true"], capture_output=True, timeout=5).returncode == 0:
-                return argv
-        except (OSError, subprocess.SubprocessError):
-            continue
-    return []
+def pot_sandbox() -> tuple[Sandbox, str]:
+    """Program-of-Thought: the interpreter and its standard library, nothing else."""
+    return python_sandbox()
 
 
-def run_sandboxed(code: str, limits: Limits, memory_mb: int = 512) -> ProcOutcome:
-    """Generated Python in a fresh interpreter: isolated mode, empty environment, a private empty
-    working directory, rlimits (CPU, address space, file size, open files, processes), no network
-    when the machine allows it, and the process group killed on the wall clock."""
-    import resource
+_WORKER_PACKAGES = ("sympy", "mpmath", "lark", "parsers", "pydantic", "pydantic_core", "typing_extensions",
+                    "annotated_types", "typing_inspection")
 
-    extra = ((resource.RLIMIT_FSIZE, 1 << 20), (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_NPROC, 256))
-    with tempfile.TemporaryDirectory(prefix="nesyflow-pot-") as cwd:
-        argv = [*network_isolation(), sys.executable, "-I", "-S", "-c", _RUNNER]
-        return run_limited(argv, code, wall_s=limits.timeout_s, cpu_s=limits.cpu_s, memory_mb=memory_mb, cwd=cwd,
-                           env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"}, extra_limits=extra)
+
+@lru_cache(maxsize=1)
+def sympy_sandbox() -> tuple[Sandbox, str]:
+    """The SymPy worker: the interpreter, SymPy and mpmath, our expression grammar (``parsers``, which
+    needs lark and pydantic) and the worker script, all read-only."""
+    return python_sandbox(packages=_WORKER_PACKAGES, files=((str(_WORKER), _WORKER.name),))
+
+
+def run_python(code: str, limits: Limits, memory_mb: int = 512) -> ProcOutcome:
+    """Generated Python in a fresh interpreter (isolated mode, no site-packages) inside the sandbox;
+    the program text arrives on stdin and its answer leaves as the last JSON line of stdout."""
+    box, python = pot_sandbox()
+    return run_sandboxed([python, "-I", "-S", "-B", "-c", _RUNNER], code, box, wall_s=limits.timeout_s,
+                         cpu_s=limits.cpu_s, memory_mb=memory_mb)
 
 
 def _number(text: str) -> str | None:
@@ -204,7 +202,7 @@ class PythonSandbox:
 
     def solve(self, code: str, limits: Limits) -> ProgramOutcome:
         t0 = time.perf_counter()
-        proc = run_sandboxed(code, limits)
+        proc = run_python(code, limits)
         wall = time.perf_counter() - t0
         out = _last_json(proc.stdout)
         if out is None:

@@ -1,7 +1,8 @@
 """Child process of ``solvers.math``: solve a ``MathProgram`` with SymPy, answer one JSON line.
 
-Run as ``python -I math_worker.py`` under CPU, memory and wall-clock limits, so a pathological
-system (huge powers, hard nonlinear solves) costs at most its limits. The equations arrive as
+Run as ``python -I -S math_worker.py`` inside the sandbox (``solvers.sandbox``), where this file
+sits beside the read-only packages it imports; a pathological system (huge powers, hard nonlinear
+solves) costs at most its limits. The equations arrive as
 canonical text and are re-read with the project's own whitelisted grammar; SymPy objects are built
 from the tree with constructors (``Symbol``, ``Integer``, ``Rational``, ``Add``, ...), never from strings.
 """
@@ -9,10 +10,10 @@ from the tree with constructors (``Symbol``, ``Integer``, ``Rational``, ``Add``,
 from __future__ import annotations
 
 import json
+import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # -I drops the script's directory context
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's directory out
 
 
 def _build(node, sp, symbols):

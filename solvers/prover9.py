@@ -14,7 +14,7 @@ from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, 
 
 from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, combine
 from .binaries import prover9_binary
-from .sandbox import run_limited
+from .process import run_limited
 from .symbols import SymbolTable, ascii_ident
 
 __all__ = ["Prover9", "to_ladr", "EXIT_CODES"]

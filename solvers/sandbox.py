@@ -1,89 +1,179 @@
-"""Run a solver binary in a subprocess with CPU, memory and wall-clock limits.
+"""The sandbox for programs a model or a dataset supplies: bubblewrap (Debian package ``bubblewrap``).
 
-Limits are applied with ``resource.prlimit`` on the child right after it starts instead of a
-``preexec_fn``: a preexec hook can deadlock when the parent has threads (our batches do). The
-window between exec and prlimit is microseconds; solvers read their whole input before they
-allocate. The wall clock kills the whole process group.
+Program-of-Thought Python, the SymPy worker and Lean files run here, never beside our own state.
+rlimits, ``-I`` and an empty environment alone were escaped (DESIGN.md §6): a program wrote
+outside its directory, read the parent's API key from ``/proc/<ppid>/environ``, left a
+fork + setsid child running after the batch, forked 400 times as root, and rewrote cached
+results. Here a program gets:
+
+* its own PID, mount, network, IPC, UTS and cgroup namespaces: it sees no other process (the
+  namespace's PID 1 is bwrap, started with nothing but ``SANDBOX_ENV`` in its environment), has
+  no network, and every process it starts dies with the sandbox (``--die-with-parent``; killing
+  PID 1 of a PID namespace kills the namespace);
+* uid/gid 65534 with no capabilities and ``no_new_privs`` (set-uid binaries gain nothing);
+* a read-only view of ``/usr`` and of the paths its caller names (an interpreter, a package,
+  a toolchain) — nothing of the project, its ``.nesyflow`` state, ``/root`` or ``/etc``;
+* one writable place, a private size-limited tmpfs at ``/tmp`` (also its working directory);
+* a new session, and rlimits set by ``prlimit`` inside the sandbox before the program starts:
+  CPU seconds, address space, processes (effective because the uid is not root), file size,
+  open files, no core files; the wall clock kills the whole sandbox.
+
+As root, bwrap sets the namespaces up itself and ``setpriv`` drops to 65534 inside (a user
+namespace would map 65534 to root outside, where RLIMIT_NPROC does not apply); as another
+user, bwrap maps 65534 in a user namespace. Where bwrap is missing or cannot build a sandbox,
+running such a program is refused with ``SandboxUnavailable`` — never a weaker fall-back.
 """
 
 from __future__ import annotations
 
 import os
-import resource
-import signal
+import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
-__all__ = ["ProcOutcome", "run_limited", "spawn_count", "note_spawn", "apply_limits", "kill_group"]
+from parsers.errors import BackendUnavailable
 
-_SPAWNS = 0
+from .process import ProcOutcome, kill_group, note_spawn
+
+__all__ = ["SandboxUnavailable", "Sandbox", "run_sandboxed", "sandbox_status", "require_sandbox", "python_sandbox",
+           "bwrap_argv", "SANDBOX_ENV", "NOBODY"]
+
+NOBODY = 65534
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
+"""The whole environment of bwrap and of the program (no secrets: /proc/1/environ shows it)."""
+INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap)"
 
 
-def spawn_count() -> int:
-    """How many solver processes this process has started (tests assert a cached rerun starts none)."""
-    return _SPAWNS
-
-
-def note_spawn() -> None:
-    global _SPAWNS
-    _SPAWNS += 1
+class SandboxUnavailable(BackendUnavailable):
+    """bubblewrap is missing or cannot create namespaces here: generated code is not run."""
 
 
 @dataclass(frozen=True)
-class ProcOutcome:
-    stdout: str
-    stderr: str
-    returncode: int
-    wall_s: float
-    timed_out: bool = False
-    line_offset: int = 0
-    """Warm workers: input lines before this problem's first line (z3 numbers lines across its whole stdin)."""
+class Sandbox:
+    """What one sandboxed program sees and may use."""
 
-    @property
-    def signal_name(self) -> str:
-        if self.returncode < 0:
-            try:
-                return signal.Signals(-self.returncode).name
-            except ValueError:
-                return f"signal {-self.returncode}"
-        return ""
-
-    def limit_reason(self) -> str:
-        """Which limit ended the process, or ''."""
-        if self.timed_out:
-            return "wall-clock limit"
-        sig = self.signal_name
-        if sig in ("SIGXCPU",):
-            return "CPU limit"
-        if sig in ("SIGKILL", "SIGSEGV", "SIGABRT") or "bad_alloc" in self.stderr or "out of memory" in (self.stdout + self.stderr).lower():
-            return f"killed ({sig or 'out of memory'}; memory limit?)"
-        return ""
+    ro_binds: tuple[tuple[str, str], ...] = ()
+    """(host path, path inside) pairs, mounted read-only."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Extra environment variables (added to ``SANDBOX_ENV``; never a secret)."""
+    tmp_mb: int = 64
+    """Size of the private tmpfs at /tmp, the only writable place."""
+    nproc: int = 32
+    """Processes uid 65534 may have at once (RLIMIT_NPROC)."""
+    fsize_mb: int = 1
+    """Largest file the program may write (RLIMIT_FSIZE)."""
+    nofile: int = 64
+    """Open files (RLIMIT_NOFILE)."""
+    hidden: tuple[str, ...] = field(default=())
+    """Paths inside the sandbox covered by an empty read-only tmpfs (e.g. a bound tree's site-packages)."""
 
 
-def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memory_mb: int, cwd: str | None = None,
-                env: dict[str, str] | None = None, extra_limits: tuple[tuple[int, int], ...] = ()) -> ProcOutcome:
-    """``extra_limits``: further (resource, value) rlimits, e.g. file size for generated programs."""
+@lru_cache(maxsize=1)
+def _bwrap() -> str | None:
+    found = os.environ.get("NESYFLOW_BWRAP") or shutil.which("bwrap") or next(
+        (p for p in ("/usr/bin/bwrap", "/usr/local/bin/bwrap") if os.access(p, os.X_OK)), None)
+    return found
+
+
+def _root_mode() -> bool:
+    return os.geteuid() == 0
+
+
+def _system_binds() -> list[str]:
+    """/usr read-only, and /bin, /lib, /lib64, /sbin as the host has them (symlinks into /usr on merged systems)."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("bin", "lib", "lib64", "lib32", "sbin"):
+        host = Path("/") / top
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), f"/{top}"]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), f"/{top}"]
+    return args
+
+
+def _parents(paths: list[str]) -> list[str]:
+    """Directories above the bind targets that bwrap must create (outside /usr), shallowest first."""
+    out: dict[str, None] = {}
+    for path in paths:
+        parts = Path(path).parts[1:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/" + "/".join(parts[:i])
+            if d != "/usr" and not d.startswith("/usr/"):
+                out.setdefault(d)
+    return sorted(out, key=lambda d: d.count("/"))
+
+
+def _limits(cpu_s: int, memory_mb: int, box: Sandbox) -> list[str]:
+    mem = memory_mb * 1024 * 1024
+    return ["/usr/bin/prlimit", f"--cpu={cpu_s}:{cpu_s + 1}", f"--as={mem}", f"--nproc={box.nproc}",
+            f"--fsize={box.fsize_mb * 1024 * 1024}", f"--nofile={box.nofile}", "--core=0", "--"]
+
+
+def bwrap_argv(argv: list[str], box: Sandbox, *, cpu_s: int, memory_mb: int) -> list[str]:
+    """The full command line (pure, for tests and for ``nesyflow doctor``)."""
+    bwrap = _bwrap()
+    if bwrap is None:
+        raise SandboxUnavailable(f"running generated code needs bubblewrap, which is not installed: {INSTALL_HINT}")
+    args = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--clearenv"]
+    for key, value in {**SANDBOX_ENV, **dict(box.env)}.items():
+        args += ["--setenv", key, value]
+    if _root_mode():
+        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
+    args += _system_binds()
+    for d in _parents([inside for _, inside in box.ro_binds]):
+        args += ["--perms", "0755", "--dir", d]  # else bwrap copies the host's modes (/root is 0700)
+    for host, inside in box.ro_binds:
+        args += ["--ro-bind", host, inside]
+    for inside in box.hidden:
+        args += ["--tmpfs", inside, "--remount-ro", inside]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(box.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
+             "--chdir", "/tmp", "--"]
+    args += _limits(cpu_s, memory_mb, box)
+    if _root_mode():
+        args += ["/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs", "--"]
+    return args + list(argv)
+
+
+@lru_cache(maxsize=1)
+def sandbox_status() -> str | None:
+    """None when a sandbox can be built here, else why not (checked once per process)."""
+    if _bwrap() is None:
+        return f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}"
+    for tool in ("/usr/bin/prlimit",) + (("/usr/bin/setpriv",) if _root_mode() else ()):
+        if not os.access(tool, os.X_OK):
+            return f"{tool} is missing (Debian package util-linux)"
+    try:
+        out = subprocess.run(bwrap_argv(["/usr/bin/id", "-u"], Sandbox(), cpu_s=5, memory_mb=256), env=dict(SANDBOX_ENV),
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bubblewrap could not start: {exc}"
+    if out.returncode != 0 or out.stdout.strip() != str(NOBODY):
+        why = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
+        return f"bubblewrap cannot create a sandbox on this machine ({why}); user namespaces may be disabled"
+    return None
+
+
+def require_sandbox() -> None:
+    why = sandbox_status()
+    if why:
+        raise SandboxUnavailable(f"refusing to run generated code without a sandbox: {why}")
+
+
+def run_sandboxed(argv: list[str], stdin: str, box: Sandbox, *, wall_s: float, cpu_s: int, memory_mb: int) -> ProcOutcome:
+    """Run ``argv`` (paths as seen inside) in a fresh sandbox; the wall clock kills all of it.
+    Raises ``SandboxUnavailable`` (never runs the program unconfined)."""
+    require_sandbox()
+    cmd = bwrap_argv(argv, box, cpu_s=max(1, int(cpu_s)), memory_mb=memory_mb)
     note_spawn()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        cwd=cwd,
-        env=env,
-    )
-    apply_limits(proc.pid, memory_mb, cpu_s)
-    for res, value in extra_limits:
-        try:
-            resource.prlimit(proc.pid, res, (value, value))
-        except (ProcessLookupError, PermissionError, ValueError, OSError):
-            pass
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, text=True, encoding="utf-8", errors="replace", env=dict(SANDBOX_ENV))
     timed_out = False
     try:
         out, err = proc.communicate(stdin, timeout=wall_s)
@@ -95,27 +185,42 @@ def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memor
         kill_group(proc)
         proc.wait()
         raise
-    return ProcOutcome(out or "", err or "", proc.returncode, time.perf_counter() - t0, timed_out)
+    code = proc.returncode
+    if 128 < code < 128 + 65:  # bwrap reports a child killed by signal N as exit 128+N
+        code = -(code - 128)
+    return ProcOutcome(out or "", err or "", code, time.perf_counter() - t0, timed_out)
 
 
-def apply_limits(pid: int, memory_mb: int, cpu_s: int | None = None) -> None:
-    """Address space, no core files, and (for one-shot processes) CPU seconds, on a started child."""
-    try:
-        if cpu_s is not None:
-            cpu = max(1, int(cpu_s))
-            resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
-        mem = int(memory_mb) * 1024 * 1024
-        resource.prlimit(pid, resource.RLIMIT_AS, (mem, mem))
-        resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
-    except (ProcessLookupError, PermissionError, ValueError, OSError):
-        pass  # already exited (fast solvers do) or not permitted: the wall clock still applies
+SITE = "/sandbox/site"
+"""Where ``python_sandbox`` mounts the packages a program may import (its own sys.path entry)."""
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
+def python_sandbox(packages: tuple[str, ...] = (), files: tuple[tuple[str, str], ...] = (), **options) -> tuple[Sandbox, str]:
+    """A sandbox holding this interpreter and its standard library (no site-packages), plus the
+    named importable ``packages`` (each mounted read-only under ``SITE``) and ``files`` (host path,
+    name under ``SITE``). Returns the sandbox and the interpreter's path inside it."""
+    import importlib.util
+    import sys
+    import sysconfig
+
+    exe = os.path.realpath(sys.executable)
+    stdlib = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})["stdlib"]
+    binds = [(exe, exe), (stdlib, stdlib)]
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        libdir = sysconfig.get_config_var("LIBDIR") or ""
+        name = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY") or ""
+        lib = os.path.join(libdir, name)
+        if os.path.isfile(lib):
+            binds.append((os.path.realpath(lib), lib))
+    for pkg in packages:
+        spec = importlib.util.find_spec(pkg)
+        if spec is None:
+            raise SandboxUnavailable(f"package {pkg!r} is not installed, so it cannot be mounted in the sandbox")
+        if spec.submodule_search_locations:
+            binds.append((list(spec.submodule_search_locations)[0], f"{SITE}/{pkg}"))
+        elif spec.origin:
+            binds.append((spec.origin, f"{SITE}/{os.path.basename(spec.origin)}"))
+    binds += [(host, f"{SITE}/{name}") for host, name in files]
+    hidden = tuple(p for p in (os.path.join(stdlib, "site-packages"),) if os.path.isdir(p))
+    box = Sandbox(ro_binds=tuple(binds), hidden=hidden, env=(("PYTHONDONTWRITEBYTECODE", "1"),), **options)
+    return box, exe

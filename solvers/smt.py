@@ -16,7 +16,7 @@ from parsers.smt_program import Query, SmtProgram
 
 from .base import Limits, ProgramOutcome, Status
 from .binaries import z3_binary
-from .sandbox import run_limited
+from .process import run_limited
 from .warm import WarmZ3
 
 __all__ = ["SmtSolver"]

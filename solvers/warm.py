@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 
-from .sandbox import ProcOutcome, apply_limits, kill_group, note_spawn
+from .process import ProcOutcome, apply_limits, kill_group, note_spawn
 
 __all__ = ["WarmZ3", "MAX_USES"]
 

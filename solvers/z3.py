@@ -14,7 +14,7 @@ from parsers.fol_print import to_unicode
 
 from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, Status, combine
 from .binaries import z3_binary
-from .sandbox import run_limited
+from .process import run_limited
 from .warm import WarmZ3
 from .symbols import SymbolTable, ascii_ident
 

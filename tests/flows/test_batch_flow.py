@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from solvers.sandbox import spawn_count
+from solvers.process import spawn_count
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[2]

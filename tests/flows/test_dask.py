@@ -11,7 +11,7 @@ VOLATILE = {"wall_s", "flow_run_id", "ui_url"}
 
 def test_dask_summary_equals_thread_pool_summary(prefect_api):
     from flows.batch import run_batch
-    from solvers.sandbox import spawn_count
+    from solvers.process import spawn_count
 
     # different timeouts → different cache keys: both runs compute, neither reads the other's results
     threads = run_batch(path=str(DEMO), concurrency=2, timeout_s=9, solver="portfolio")

@@ -5,7 +5,7 @@ from flows.cache import ProblemCache
 from flows.datasets import load_problems
 from flows.models import Problem, Verdict
 from solvers import Limits
-from solvers.sandbox import spawn_count
+from solvers.process import spawn_count
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.jsonl"
 

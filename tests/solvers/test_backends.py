@@ -7,7 +7,7 @@ from parsers import parse_formula
 from solvers import EProver, FolProblem, Limits, Portfolio, Prover9, Solver, SolverResult, Status, Z3Solver
 from solvers.eprover import to_tptp
 from solvers.prover9 import to_ladr
-from solvers.sandbox import run_limited
+from solvers.process import run_limited
 from solvers.z3 import to_smtlib
 
 

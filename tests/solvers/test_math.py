@@ -6,7 +6,7 @@ import pytest
 
 from parsers.math_program import parse_math_program
 from solvers.base import Limits
-from solvers.math import PythonSandbox, SympySolver, network_isolation
+from solvers.math import PythonSandbox, SympySolver
 
 LIMITS = Limits(timeout_s=10, cpu_s=10, memory_mb=1024)
 
@@ -64,11 +64,10 @@ def test_pot_runs_without_environment_or_files(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_TOKEN", "s3cret")
     out = PythonSandbox().solve("import os\nanswer = len(os.environ.get('SECRET_TOKEN', ''))\n", LIMITS)
     assert out.answer == "0"
-    out = PythonSandbox().solve(f"open({str(tmp_path / 'big')!r}, 'w').write('a' * (8 * 1024 * 1024))\nanswer = 1\n", LIMITS)
+    out = PythonSandbox().solve("open('/tmp/big', 'w').write('a' * (8 * 1024 * 1024))\nanswer = 1\n", LIMITS)
     assert out.status == "error" and "File too large" in out.reason
 
 
-@pytest.mark.skipif(not network_isolation(), reason="this machine cannot make a network namespace")
 def test_pot_has_no_network():
     code = "import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', 9))\nanswer = 1\n"
     out = PythonSandbox().solve(code, LIMITS)
