@@ -1,15 +1,18 @@
-"""The flows: ``reason`` decides one problem, ``batch`` a dataset. A batch writes its results as
-Prefect artifacts (a markdown summary, a per-problem table, a chart) and, when asked, as files."""
+"""The flows: ``batch`` decides a dataset, ``reason`` one problem. A batch records its problems as
+task runs (a chunk each, ``flows.tasks``), publishes a summary, a per-problem table with every
+stage, and a chart as artifacts, and writes ``--results`` / ``--summary-json``.
+
+The work itself is the engine's (``flows.engine``): the CLI starts it before Prefect is
+imported; a flow run started by a deployment starts it here. Flow results are not persisted
+(``persist_result=False``): a batch's results are its files and the store, never pickles.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 import time
 from pathlib import Path
-from typing import Callable
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
@@ -17,115 +20,58 @@ from prefect.context import get_run_context
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from solvers import Limits
-
 from .charts import chart_series, data_url, svg_bar_chart
-from .datasets import load_problems
-from .models import BatchReport, Problem, ProblemResult
-from .pipeline import DEFAULT_SOLVER, chunk_label
+from .models import BatchReport, Problem, ProblemRecord, ProblemResult, Summary, Usage
+from .outputs import write_summary
+from .recovery import running
 from .report import results_table, summarize, summary_markdown
-from .settings import get_settings
-from .tasks import check_task, formalize_task, solve_task, vote_task
+from .runs import BatchParams, BatchRun, prepare, take
+from .tasks import chunk_label, describe, problems_task
 
-__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "set_progress_hook", "drain", "task_runner_for"]
-
-ProgressFn = Callable[[int, int], None]
-_progress_hook: ProgressFn | None = None
+__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "summary_of", "publish_files", "task_runner_for", "drain",
+           "quiet_heartbeat"]
 
 
-def set_progress_hook(fn: ProgressFn | None) -> None:
-    """In-process progress reporting (the CLI's bar): called with (done, total) as chunks finish.
-    A hook, not a flow parameter: parameters must be serialisable for deployments."""
-    global _progress_hook
-    _progress_hook = fn
-
-
-def chunked(problems: list[Problem], concurrency: int, chunk_size: int = 0) -> list[list[Problem]]:
-    """Chunks for cheap stages: two per worker (each task run costs ~25 ms of engine overhead, so
-    fewer is faster; two leave room to balance a slow chunk), at most 50 problems each."""
+def chunked(problems: list[Problem], concurrency: int, chunk_size: int | None = 0) -> list[list[Problem]]:
+    """Chunks for task runs: about eight per worker, at most 50 problems each. The engine does the
+    work; a chunk is what a person sees in the run's graph, so few and readable beats many."""
     if not problems:
         return []
-    size = chunk_size or max(1, min(50, math.ceil(len(problems) / (2 * concurrency))))
+    size = chunk_size or max(1, min(50, math.ceil(len(problems) / (4 * max(1, concurrency)))))
     return [problems[i : i + size] for i in range(0, len(problems), size)]
 
 
-def _limits(settings, timeout_s: float | None) -> Limits:
-    """Per prover run: ``timeout_s`` bounds wall clock and CPU alike; otherwise the settings."""
-    return Limits(timeout_s=timeout_s or settings.timeout_s, cpu_s=max(1, math.ceil(timeout_s or settings.cpu_s)),
-                  memory_mb=settings.memory_mb)
+def summary_of(run: BatchRun, records: list[ProblemRecord], flow_run_id: str | None = None, ui: str | None = None,
+               interrupted: str = "") -> Summary:
+    results = [r.result for r in records]
+    usage = sum((r.usage for r in records), Usage())
+    p = run.params
+    summary = summarize(results, time.perf_counter() - run.t0, dataset=p.dataset_name or Path(p.path).name, parser=p.parser,
+                        solver=run.cfg.solver, flow_run_id=flow_run_id, model=run.cfg.model, ui_url=ui)
+    update = {"cached_problems": sum(r.cached for r in records), "interrupted": interrupted}
+    if run.cfg.parser in ("llm", "replay"):
+        update.update({"llm_calls": usage.calls, "llm_cached": usage.cached, "llm_failed": usage.failed,
+                       "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                       "cost_usd": round(usage.cost_usd, 6), "samples_total": sum(r.samples for r in results),
+                       "samples_failed": sum(r.samples - sum(r.votes.values()) for r in results)})
+    if interrupted:
+        update["n"] = summary.n  # what finished; the problems that did not are named by ``interrupted``
+    return summary.model_copy(update=update)
 
 
-def _run_chunks(problems, parser, solver, limits, concurrency, chunk_size, cache_dir, progress: ProgressFn | None):
-    # Submitted stage by stage, not chunk by chunk: a task waiting on an upstream future holds a
-    # worker thread, so chunk-major order would run the chunks one after another.
-    chunks = chunked(problems, concurrency, chunk_size)
-    labels = [chunk_label([p.id for p in chunk]) for chunk in chunks]
-    forms = [formalize_task.submit(chunk, parser, label=lb) for chunk, lb in zip(chunks, labels)]
-    checks = [check_task.submit(f, label=lb) for f, lb in zip(forms, labels)]
-    solves = [solve_task.submit(c, solver, limits, cache_dir, label=lb) for c, lb in zip(checks, labels)]
-    votes = [vote_task.submit(chunk, c, s, label=lb) for chunk, c, s, lb in zip(chunks, checks, solves, labels)]
-    futures = dict(zip(votes, chunks))
-    by_id: dict[str, ProblemResult] = {}
-    done = 0
-    for fut in as_completed(list(futures)):
-        chunk = futures[fut]
-        try:
-            for r in fut.result():
-                by_id[r.id] = r
-        except Exception as exc:  # one broken chunk is reported, the rest go on
-            get_run_logger().error("chunk %s failed: %r", chunk_label([p.id for p in chunk]), exc)
-            for p in chunk:
-                by_id[p.id] = ProblemResult(id=p.id, gold=p.answer, predicted=None, status="error", solver=solver,
-                                            error=f"internal error in chunk: {exc!r}")
-        done += len(chunk)
-        if progress:
-            progress(done, len(problems))
-    return [by_id[p.id] for p in problems]
+def publish_files(run: BatchRun, summary: Summary) -> None:
+    """``--results`` in input order and ``--summary-json`` (whatever finished)."""
+    run.sink.finish()
+    if run.params.summary_path:
+        write_summary(run.params.summary_path, summary)
 
 
-def _run_llm(problems, path, format, parser, model, api_base, prompt, samples, repair_rounds, temperature, solver,
-             limits, concurrency, cache_dir, fallback, llm_timeout_s, language="auto"):
-    from .languages import language_plans
-    from .llm_batch import run_llm_problems
-
-    if parser == "replay":
-        from .replay import recording_name, recording_url
-
-        if repair_rounds:
-            get_run_logger().warning("repair rounds are unavailable in replay (no model to ask); running without")
-        name = recording_name(Path(path).stem, problems)
-        model, api_base, repair_rounds = f"replay/{name}", recording_url(path, format), 0
-    elif not model:
-        raise ValueError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
-    plans = language_plans(language, {p.kind for p in problems}, Path(path).name, format, prompt)
-    if parser == "replay" and language == "auto":  # a recording is read by its own markers
-        plans = {k: dataclasses.replace(plan, style="auto") for k, plan in plans.items()}
-    get_run_logger().info("formal language per problem kind: %s",
-                          ", ".join(f"{k}: {p.style} (prompt {p.prompt})" for k, p in sorted(plans.items())))
-    if temperature is None:
-        temperature = 0.0 if samples == 1 else 0.8
-    results, usage = run_llm_problems(
-        problems, parser=parser, model=model, api_base=api_base, plans=plans, samples=samples,
-        repair_rounds=repair_rounds, temperature=temperature, solver=solver, limits=limits, concurrency=concurrency,
-        cache_dir=cache_dir, fallback=fallback, llm_timeout_s=llm_timeout_s, progress=_progress_hook)
-    return results, usage, model
-
-
-def _publish(summary: Summary, results: list[ProblemResult], results_path: str | None, summary_path: str | None) -> None:
+def _publish_artifacts(summary: Summary, results: list[ProblemResult]) -> None:
     create_markdown_artifact(key="batch-summary", markdown=summary_markdown(summary), description="accuracy, execution rate, cost")
-    create_table_artifact(key="batch-results", table=results_table(results), description="one row per problem")
+    create_table_artifact(key="batch-results", table=results_table(results),
+                          description="one row per problem: the answer and what each stage did")
     title, groups = chart_series(results)
     create_image_artifact(image_url=data_url(svg_bar_chart(title, groups)), key="batch-chart", description=title)
-    if results_path:
-        path = Path(results_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as fh:
-            for r in results:
-                fh.write(r.model_dump_json() + "\n")
-    if summary_path:
-        path = Path(summary_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(summary.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
 
 
 def _ui_link(run_id: str | None) -> str | None:
@@ -143,8 +89,8 @@ def _flow_run_id() -> str | None:
     return str(run.id) if run else None
 
 
-# Runs started by a deployment use this bounded pool (the CLI passes its own --concurrency).
-_DEFAULT_RUNNER = ThreadPoolTaskRunner(max_workers=max(8, (os.cpu_count() or 2) + 2))
+# Runs started by a deployment use this bounded pool (the CLI passes its own).
+_DEFAULT_RUNNER = ThreadPoolTaskRunner(max_workers=max(4, (os.cpu_count() or 2) + 2))
 
 
 def _batch_run_name() -> str:
@@ -154,7 +100,8 @@ def _batch_run_name() -> str:
     return f"batch {p.get('dataset_name') or Path(str(p.get('path', ''))).name} [{p.get('parser', 'gold')}]"
 
 
-@flow(name="batch", flow_run_name=_batch_run_name, validate_parameters=True, task_runner=_DEFAULT_RUNNER)
+@flow(name="batch", flow_run_name=_batch_run_name, validate_parameters=True, task_runner=_DEFAULT_RUNNER,
+      persist_result=False)
 def batch(
     path: str,
     format: str = "auto",
@@ -164,6 +111,7 @@ def batch(
     repair_rounds: int = 0,
     limit: int | None = None,
     timeout_s: float | None = None,
+    problem_timeout_s: float | None = None,
     results_path: str | None = None,
     summary_path: str | None = None,
     dataset_name: str = "",
@@ -178,99 +126,97 @@ def batch(
     language: str = "auto",
 ) -> BatchReport:
     """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
-    settings = get_settings()
-    t0 = time.perf_counter()
-    solver = solver or DEFAULT_SOLVER[parser]
-    limits = _limits(settings, timeout_s)
-    problems = load_problems(path, format, limit)
-    get_run_logger().info("%d problems from %s (parser %s, solver %s)", len(problems), path, parser, solver)
-    concurrency = concurrency or settings.concurrency
-    usage = None
-    if parser in ("llm", "replay"):
-        results, usage, model = _run_llm(problems, path, format, parser, model, api_base, prompt, samples, repair_rounds,
-                                         temperature, solver, limits, concurrency, str(settings.cache_dir), fallback,
-                                         llm_timeout_s, language)
-    else:
-        results = _run_chunks(problems, parser, solver, limits, concurrency,
-                              chunk_size if chunk_size is not None else settings.chunk_size, str(settings.cache_dir), _progress_hook)
+    params = BatchParams(**{k: v for k, v in locals().items() if k in BatchParams.model_fields})
+    logger = get_run_logger()
+    run = take(params) or prepare(params, log=logger.error)
     run_id = _flow_run_id()
-    summary = summarize(results, time.perf_counter() - t0, dataset=dataset_name or Path(path).name, parser=parser,
-                        solver=solver, flow_run_id=run_id, model=model or "", ui_url=_ui_link(run_id))
-    if usage is not None:
-        summary = summary.model_copy(update={
-            "llm_calls": usage.llm_calls, "llm_cached": usage.llm_cached, "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens, "cost_usd": round(usage.cost_usd, 6),
-            "samples_total": sum(r.samples for r in results),
-            "samples_failed": sum(r.samples - sum(r.votes.values()) for r in results),
-        })
-    _publish(summary, results, results_path, summary_path)
-    return BatchReport(summary=summary, results=results)
+    with running(run_id):
+        logger.info("%d problems from %s (parser %s, solver %s%s)", len(run.problems), path, parser, run.cfg.solver,
+                    f", model {run.cfg.model}" if run.cfg.model else "")
+        chunks = chunked(run.problems, run.concurrency, chunk_size)
+        futures = {problems_task.submit(c, run.cfg, label=chunk_label([p.id for p in c])): c for c in chunks}
+        for fut in as_completed(list(futures)):
+            chunk = futures[fut]
+            try:
+                records = fut.result()
+            except Exception as exc:  # one broken chunk is reported, the rest go on
+                logger.error("chunk %s failed: %r", chunk_label([p.id for p in chunk]), exc)
+                records = [ProblemRecord(result=ProblemResult(id=p.id, gold=p.answer, predicted=None, status="error",
+                                                              solver=run.cfg.solver, error=f"internal error in chunk: {exc!r}"),
+                                         final=False) for p in chunk]
+            for p, r in zip(chunk, records):
+                run.sink.add(p.id, r)
+        records = run.sink.ordered()
+        summary = summary_of(run, records, run_id, _ui_link(run_id))
+        _publish_artifacts(summary, [r.result for r in records])
+        publish_files(run, summary)
+    run.finished.set()
+    return BatchReport(summary=summary, results=[r.result for r in records])
 
 
-@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True, task_runner=_DEFAULT_RUNNER)
+@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True, task_runner=_DEFAULT_RUNNER,
+      persist_result=False)
 def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str | None = None,
            timeout_s: float | None = None, problem_id: str = "cli") -> ProblemResult:
     """Decide one problem: premises and conclusion as formulas (parser gold) or sentences (english)."""
-    from .models import Formal
+    from .models import Formal, RunConfig
+    from .pipeline import DEFAULT_SOLVER
+    from .runs import limits_for
 
-    settings = get_settings()
-    solver = solver or DEFAULT_SOLVER[parser]
-    limits = _limits(settings, timeout_s)
+    limits = limits_for(timeout_s)
+    cfg = RunConfig(parser=parser, solver=solver or DEFAULT_SOLVER[parser], limits=limits,
+                    problem_timeout_s=3 * limits.timeout_s)
     formal = Formal(premises=premises, conclusion=conclusion) if parser == "gold" else None
     problem = Problem(id=problem_id, premises=premises, conclusion=conclusion, formal=formal)
-    f = formalize_task.submit([problem], parser, label=problem_id)
-    c = check_task.submit(f, label=problem_id)
-    s = solve_task.submit(c, solver, limits, str(settings.cache_dir), label=problem_id)
-    (result,) = vote_task.submit([problem], c, s, label=problem_id).result()
+    with running(_flow_run_id()):
+        (record,) = problems_task([problem], cfg, label=problem_id)
+    result = record.result
     create_markdown_artifact(key="reason-verdict", markdown=f"**{result.status}** ({result.solver})\n\n{result.reason}\n")
+    get_run_logger().info("%s", describe(record))
     return result
 
 
-def _quiet_heartbeat():
+def quiet_heartbeat():
     """Sync flows pay ~1 s for the heartbeat thread (DESIGN.md §9); a CLI run doesn't need it."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
-def task_runner_for(kind: str, concurrency: int, extra: int = 0, dask_address: str | None = None):
-    """``threads`` (default): a bounded pool in this process. ``dask``: prefect-dask's runner on the
-    cluster at ``dask_address``, or a LocalCluster of worker processes (one per core)."""
+def task_runner_for(kind: str, concurrency: int, chunks: int, dask_address: str | None = None):
+    """``threads`` (default): task runs in this process, waiting on its engine. ``dask``:
+    prefect-dask's runner on the cluster at ``dask_address``, or a LocalCluster of worker processes
+    (one per core), each computing the chunks it is given."""
     if kind == "threads":
-        return ThreadPoolTaskRunner(max_workers=concurrency + extra)
+        return ThreadPoolTaskRunner(max_workers=max(2, min(chunks, 2 * concurrency, 16)))
     if kind == "dask":
         from prefect_dask import DaskTaskRunner
 
         if dask_address:
             return DaskTaskRunner(address=dask_address)
         workers = max(1, min(concurrency, os.cpu_count() or 2))
-        threads = max(1, -(-(concurrency + extra) // workers))
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": threads, "processes": True,
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                               "dashboard_address": None})
     raise ValueError(f"unknown task runner {kind!r}; choose threads or dask")
 
 
-def run_batch(concurrency: int | None = None, progress: ProgressFn | None = None, task_runner: str = "threads",
-              dask_address: str | None = None, **params) -> BatchReport:
-    """Run the batch flow in this process. LLM parsers keep ``concurrency`` calls in flight
-    themselves and get two more workers for check/solve chunks."""
-    concurrency = concurrency or get_settings().concurrency
-    set_progress_hook(progress)
-    extra = 2 if params.get("parser") in ("llm", "replay") else 0
-    if extra:  # litellm's import (~3 s) overlaps the API calls that create the flow run
-        import threading
-
-        threading.Thread(target=lambda: __import__("litellm"), daemon=True).start()
+def run_batch(concurrency: int | None = None, progress=None, task_runner: str = "threads", dask_address: str | None = None,
+              processes: int = 0, **params) -> BatchReport:
+    """The batch flow in this process, its engine started first (``processes`` > 0: in worker
+    processes). What the CLI does, without its supervision and exit codes."""
+    bp = BatchParams(concurrency=concurrency, **params)
+    run = prepare(bp, progress=progress, start=task_runner == "threads", processes=0 if task_runner == "dask" else processes)
+    runner = task_runner_for(task_runner, run.concurrency, len(chunked(run.problems, run.concurrency, bp.chunk_size)),
+                             dask_address)
     try:
-        with _quiet_heartbeat():
-            runner = task_runner_for(task_runner, concurrency, extra, dask_address)
-            return batch.with_options(task_runner=runner)(concurrency=concurrency, **params)
+        with quiet_heartbeat():
+            return batch.with_options(task_runner=runner)(**bp.model_dump())
     finally:
-        set_progress_hook(None)
+        run.engine.close()
 
 
 def run_reason(**params) -> ProblemResult:
-    with _quiet_heartbeat():
+    with quiet_heartbeat():
         return reason(**params)
 
 

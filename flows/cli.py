@@ -79,11 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "semantics) [portfolio for formulas, rules for --parser english]")
     common.add_argument("--timeout", type=_seconds, default=None, metavar="S",
                         help="wall-clock and CPU seconds per prover run [NESYFLOW_TIMEOUT_S or 10]")
+    common.add_argument("--problem-timeout", type=_seconds, default=None, metavar="S",
+                        help="wall-clock seconds one problem may spend in back ends, across all of them (portfolio "
+                             "members, both goals); each run still gets --timeout at most [3 × --timeout]")
     common.add_argument("--model", default=None, metavar="M",
                         help="litellm model string for --parser llm, e.g. openai/gpt-4o or ollama/llama3; the API key "
                              "comes from the provider's environment variable (e.g. OPENAI_API_KEY)")
     common.add_argument("--api-base", default=None, metavar="URL", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    common.add_argument("--verbose", action="store_true", help="show Prefect's own log lines on the console")
+    common.add_argument("--verbose", action="store_true",
+                        help="show Prefect's and litellm's own log lines and full tracebacks on the console")
 
     s = sub.add_parser("solve", parents=[common], help="decide one problem given on the command line",
                        description="Decide whether the premises entail the conclusion (True), its negation (False), or neither (Unknown).")
@@ -124,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--concurrency", type=_positive("--concurrency"), default=None, metavar="C",
                    help="chunks solved at once; each runs solver subprocesses [number of cores]")
     b.add_argument("--chunk-size", type=_non_negative, default=None, metavar="N",
-                   help="problems per task run in cheap stages; 0 = automatic [0]")
+                   help="problems per task run (what the Prefect UI shows as one box); 0 = automatic [0]")
+    b.add_argument("--workers", type=_non_negative, default=None, metavar="N",
+                   help="engine processes that compute the batch while this one records it in Prefect; 0 = compute "
+                        "in this process [1, or one per core for --parser llm/replay]")
     b.add_argument("--limit", type=_positive("--limit"), default=None, metavar="N", help="only the first N problems")
     b.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
                    help="where tasks run: threads in this process, or Dask (prefect-dask) [threads]")
@@ -136,8 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--summary-json", default=None, metavar="FILE.json",
                    help="write the summary: n, correct, accuracy, decided, exe_rate, exe_acc, errors, undetermined, llm_calls, tokens, cost_usd, wall_s")
 
-    srv = sub.add_parser("server", help="the local Prefect server the CLI starts (status, start, stop)")
-    srv.add_argument("action", choices=("status", "start", "stop"))
+    srv = sub.add_parser("server", help="the local Prefect server the CLI starts (status, start, stop)",
+                         description="The local Prefect server (SQLite under .nesyflow/prefect) that batch, solve and serve "
+                                     "start on first use: port 4200, or the next free one, kept across restarts.")
+    srv.add_argument("action", choices=("status", "start", "stop"),
+                     help="status: print the API URL and up/down; start: start it (or print the running one's URL); stop")
+    srv.add_argument("--url", action="store_true", help="status: print only the API URL (for scripts), exit 1 when it is down")
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="start: address to bind; anything but loopback requires PREFECT_SERVER_API_AUTH_STRING [127.0.0.1]")
 
     sv = sub.add_parser("serve", help="serve the flows as deployments (scheduled batch, on-demand batch, reason)",
                         description="Register deployments on the Prefect server and run their flow runs until stopped "
@@ -153,16 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--concurrency", type=_positive("--concurrency"), default=None, metavar="C", help="chunks/calls at once")
     sv.add_argument("--max-runs", type=_positive("--max-runs"), default=None, metavar="N",
                     help="flow runs executed at the same time (default: no limit)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address of the local server if serve starts it; anything but loopback requires "
+                         "PREFECT_SERVER_API_AUTH_STRING [127.0.0.1]")
     sv.add_argument("--verbose", action="store_true", help="show Prefect's own log lines on the console")
     return p
 
 
-def _setup_env(verbose: bool) -> str:
-    """Apply offline settings and point Prefect at a server; return the API URL."""
+def _setup_env(verbose: bool, host: str = "127.0.0.1") -> str:
+    """Apply offline settings and point Prefect at a server; return the API URL. Runs left
+    ``Running`` by a killed nesyflow process are marked Crashed here."""
+    from .recovery import mark_crashed_runs
     from .server import ensure_server, offline_env
     from .settings import get_settings
+    from .store import private_dir
 
     settings = get_settings()
+    private_dir(settings.home.resolve())
     for key, value in offline_env(settings.home.resolve()).items():
         if key == "PREFECT_HOME" and os.environ.get("PREFECT_API_URL"):
             continue  # a user-chosen server keeps the user's Prefect home
@@ -174,8 +194,10 @@ def _setup_env(verbose: bool) -> str:
     api_url = os.environ.get("PREFECT_API_URL")
     if not api_url:
         print("starting or reusing the local Prefect server…", file=sys.stderr, flush=True)
-        api_url = ensure_server(settings.home, settings.server_port)
+        api_url = ensure_server(settings.home, settings.server_port, host=host)
         os.environ["PREFECT_API_URL"] = api_url
+    for run_id in mark_crashed_runs(api_url):
+        print(f"note: flow run {run_id} was left Running by a process that was killed; marked Crashed", file=sys.stderr)
     return api_url
 
 
@@ -210,21 +232,29 @@ def _progress():
 
         return update
 
-    def lines(done: int, total: int) -> None:
-        print(f"progress: {done}/{total} problems", file=sys.stderr, flush=True)
+    import time
+
+    last = [0.0, -1]
+
+    def lines(done: int, total: int) -> None:  # at most one line a second, and the last one
+        now = time.monotonic()
+        if done < total and now - last[0] < 1.0:
+            return
+        if done != last[1]:
+            print(f"progress: {done}/{total} problems", file=sys.stderr, flush=True)
+        last[0], last[1] = now, done
 
     return lines
 
 
 def _cmd_batch(args) -> int:
-    from .datasets import load_problems
+    from .runs import BatchParams, prepare
 
     path = Path(args.path)
     if not path.is_file():
         raise CliError(f"{args.path}: no such file")
-    problems = load_problems(path, args.format, args.limit)  # fails fast, one line, before Prefect starts
-    if not problems:
-        raise CliError(f"{args.path}: no problems in the file")
+    if args.dask_address and args.task_runner != "dask":
+        raise CliError("--dask-address goes with --task-runner dask")
     solver = _check_solver(args.solver, args.parser)
     if (args.model or args.api_base) and args.parser != "llm":
         print(f"note: --model/--api-base are used by --parser llm only; ignored with --parser {args.parser}", file=sys.stderr)
@@ -236,27 +266,74 @@ def _cmd_batch(args) -> int:
     if args.parser in ("gold", "english") and samples > 1:
         print(f"note: the {args.parser} parser is deterministic; using 1 sample", file=sys.stderr)
         samples = 1
-    api_url = _setup_env(args.verbose)
-    from .batch import drain, run_batch
+    params = BatchParams(path=str(path), format=args.format, parser=args.parser, solver=solver, samples=samples,
+                         repair_rounds=args.repair_rounds, limit=args.limit, timeout_s=args.timeout,
+                         problem_timeout_s=args.problem_timeout, results_path=args.results, summary_path=args.summary_json,
+                         concurrency=args.concurrency, chunk_size=args.chunk_size, model=args.model, api_base=args.api_base,
+                         prompt=args.prompt, language=args.language, temperature=args.temperature, fallback=args.fallback,
+                         llm_timeout_s=args.llm_timeout)
+    # Solving starts here, before Prefect is imported (~1 s) and the server is reached: the two overlap.
+    run = prepare(params, progress=_progress(), start=args.task_runner == "threads", verbose=args.verbose,
+                  log=(lambda m: print(m, file=sys.stderr)) if args.verbose else None,
+                  processes=0 if args.task_runner == "dask" else args.workers)
+    if not run.problems:
+        raise CliError(f"{args.path}: no problems in the file")
+    try:
+        api_url = _setup_env(args.verbose)
+    except BaseException:
+        run.engine.cancel()
+        raise
+    from .batch import batch, chunked, drain, publish_files, quiet_heartbeat, summary_of, task_runner_for
     from .report import summary_text
     from .server import ui_url
+    from .supervise import Stopped, hard_exit, supervise
+    from .settings import get_settings
 
-    if args.dask_address and args.task_runner != "dask":
-        raise CliError("--dask-address goes with --task-runner dask")
-    report = run_batch(
-        concurrency=args.concurrency, progress=_progress(), task_runner=args.task_runner, dask_address=args.dask_address,
-        path=str(path), format=args.format, parser=args.parser,
-        solver=solver, samples=samples, repair_rounds=args.repair_rounds, limit=args.limit,
-        timeout_s=args.timeout, results_path=args.results, summary_path=args.summary_json,
-        chunk_size=args.chunk_size, model=args.model, api_base=args.api_base, prompt=args.prompt, language=args.language,
-        temperature=args.temperature, fallback=args.fallback, llm_timeout_s=args.llm_timeout,
-    )
-    drain()
+    chunks = len(chunked(run.problems, run.concurrency, args.chunk_size))
+    runner = task_runner_for(args.task_runner, run.concurrency, chunks, args.dask_address)
+
+    def flow_call():
+        with quiet_heartbeat():
+            return batch.with_options(task_runner=runner)(**params.model_dump())
+
+    try:
+        report = supervise(flow_call, api_url, grace_s=get_settings().server_grace_s)
+    except Stopped as exc:
+        _stop_early(run, f"{exc}", args)
+        hard_exit(3)
+    except KeyboardInterrupt:
+        _stop_early(run, "interrupted (Ctrl-C)", args)
+        hard_exit(130)
+    drain(timeout=10)
     summary = report.summary
     print(summary_text(summary))
     if summary.flow_run_id:
         print(f"Prefect UI: {ui_url(api_url, summary.flow_run_id)}")
+    run.engine.close()
+    # Files are written and Prefect's logs and events shipped (drain): skip the interpreter's
+    # teardown of Prefect's worker threads and clients (~0.3 s of a short batch).
+    hard_exit(0)
     return 0
+
+
+def _stop_early(run, why: str, args) -> None:
+    """Write what finished, say so in one line (the caller exits at once)."""
+    from .batch import publish_files, summary_of
+    from .report import summary_text
+
+    run.engine.cancel()
+    records = run.sink.ordered()
+    total = len(run.problems)
+    how = (f"{why}; stopped after {len(records)} of {total} problems — rerun the same command to finish "
+           f"the rest (finished problems are read back, not recomputed)")
+    summary = summary_of(run, records, interrupted=how)
+    try:
+        publish_files(run, summary)
+    except OSError as exc:
+        how += f"; writing the results failed: {exc}"
+    print(summary_text(summary))
+    where = f" Results so far: {args.results}." if args.results else ""
+    print(f"nesyflow: error: {how}.{where}", file=sys.stderr)
 
 
 def _cmd_solve(args) -> int:
@@ -265,12 +342,21 @@ def _cmd_solve(args) -> int:
     if any(not p.strip() for p in premises) or not args.conclusion.strip():
         raise CliError("premises and the conclusion must not be empty")
     api_url = _setup_env(args.verbose)
-    from .batch import drain, run_reason
-    from .server import ui_url
+    from .batch import drain, quiet_heartbeat, reason
+    from .settings import get_settings
+    from .supervise import Stopped, supervise
 
-    result = run_reason(premises=premises, conclusion=args.conclusion, parser="gold" if args.parser == "fol" else args.parser,
-                        solver=solver, timeout_s=args.timeout)
-    drain()
+    def flow_call():
+        with quiet_heartbeat():
+            return reason(premises=premises, conclusion=args.conclusion, parser="gold" if args.parser == "fol" else args.parser,
+                          solver=solver, timeout_s=args.timeout)
+
+    try:
+        result = supervise(flow_call, api_url, grace_s=get_settings().server_grace_s)
+    except Stopped as exc:
+        print(f"nesyflow: error: {exc}", file=sys.stderr)
+        return 3
+    drain(timeout=10)
     if args.json:
         print(result.model_dump_json())
     else:
@@ -283,25 +369,31 @@ def _cmd_solve(args) -> int:
             print("  premises used: " + ", ".join(str(i + 1) for i in result.used_premises))
         if result.disagreement:
             print(f"  back ends disagree: {result.disagreement}")
-    return 0
+    return 0 if result.status in ("True", "False", "Unknown", "contradictory") else 1
 
 
 def _cmd_server(args) -> int:
-    from .server import ensure_server, healthy, stop_server
+    from .server import check_host, ensure_server, healthy, server_record, stop_server
     from .settings import get_settings
+    from .store import private_dir
 
     home = get_settings().home
-    record = home.resolve() / "server.json"
     if args.action == "start":
-        print(ensure_server(home, get_settings().server_port))
-    elif args.action == "stop":
-        print("stopped" if stop_server(home) else "no server recorded")
-    else:
-        if record.exists():
-            url = json.loads(record.read_text()).get("api_url", "")
-            print(f"{url} {'up' if healthy(url) else 'down'}")
-        else:
-            print("no server recorded")
+        check_host(args.host)
+        private_dir(home.resolve())
+        print(ensure_server(home, get_settings().server_port, host=args.host))
+        return 0
+    if args.action == "stop":
+        print("stopped" if stop_server(home) else "no server running")
+        return 0
+    record = server_record(home)
+    url = record.get("api_url", "")
+    up = bool(url and record.get("pid") and healthy(url))
+    if args.url:
+        if url:
+            print(url)
+        return 0 if up else 1
+    print(f"{url} {'up' if up else 'down'}" if url else "no server recorded (it starts on first use)")
     return 0
 
 
@@ -310,15 +402,17 @@ def _cmd_serve(args) -> int:
         raise CliError("--dataset and --cron go together (the scheduled batch needs both)")
     if args.dataset and not Path(args.dataset).is_file():
         raise CliError(f"{args.dataset}: no such file")
-    if args.cron:
-        from prefect.client.schemas.schedules import CronSchedule
+    # The server comes first: importing Prefect before PREFECT_API_URL is set would register the
+    # deployments on a hidden ephemeral server.
+    api_url = _setup_env(args.verbose, host=args.host)
+    from prefect.client.schemas.schedules import CronSchedule
 
+    if args.cron:
         try:
             CronSchedule(cron=args.cron)
         except ValueError:
             raise CliError(f"--cron {args.cron!r} is not a valid cron expression (e.g. '0 3 * * *')") from None
-    api_url = _setup_env(args.verbose)
-    from .serve import serve_forever
+    from .serve import supervise_serve
 
     params = {k: v for k, v in dict(format=args.format, parser=args.parser, model=args.model, solver=args.solver,
                                     samples=args.samples, repair_rounds=args.repair_rounds,
@@ -327,8 +421,7 @@ def _cmd_serve(args) -> int:
         params["dataset_name"] = Path(args.dataset).name
         args.dataset = str(Path(args.dataset).resolve())
     print(f"serving deployments on {api_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    serve_forever(args.dataset, args.cron, params, limit=args.max_runs)
-    return 0
+    return supervise_serve(api_url, args.dataset, args.cron, params, limit=args.max_runs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,14 +35,69 @@ def normalise_label(value: Any) -> str | None:
     return _LABEL.get(str(value).strip().lower(), str(value).strip())
 
 
-def _records(path: Path) -> tuple[list[Any], bool]:
-    """Records of a JSON list or JSONL file; ``True`` when the file is JSONL."""
+def _decode(raw: bytes, path: Path) -> tuple[str, str | None]:
+    """The file's text and, when it was not UTF-8, a note saying how it was read.
+
+    UTF-8 (with or without a BOM) and UTF-16 with a BOM are read as they are. A file that is not
+    UTF-8 on several lines but is valid GB18030 throughout (a superset of GBK and GB2312, what
+    Chinese-language tools write) is read as GB18030, with a note. Otherwise the text is decoded
+    with ``surrogateescape``: the records holding undecodable bytes are reported one by one, and
+    the rest of the file is read."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16"), f"{path.name} is UTF-16; read as such"
+        except UnicodeDecodeError:
+            pass
     try:
-        text = path.read_text(encoding="utf-8")
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        pass
+    bad_lines = 0
+    for line in raw.split(b"\n"):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_lines += 1
+    if bad_lines > 1:
+        try:
+            return raw.decode("gb18030"), f"{path.name} is not UTF-8 ({bad_lines} lines); read as GB18030 (GBK)"
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("utf-8", errors="surrogateescape"), None
+
+
+def _undecodable(value: Any) -> str | None:
+    """Where a record holds bytes that were not UTF-8 (surrogate-escaped), as 'field: byte 0xE9'."""
+    if isinstance(value, str):
+        for i, ch in enumerate(value):
+            if 0xDC80 <= ord(ch) <= 0xDCFF:
+                return f"byte 0x{ord(ch) - 0xDC00:02X} at character {i + 1}"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = _undecodable(v)
+            if where:
+                return f"field {k!r}: {where}"
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            where = _undecodable(v)
+            if where:
+                return f"item {i + 1}: {where}"
+    return None
+
+
+def _records(path: Path, notes: list[str] | None = None) -> tuple[list[Any], bool]:
+    """Records of a JSON list or JSONL file; ``True`` when the file is JSONL. A record that is
+    not valid JSON, or holds bytes that are not text, becomes a ``__load_error__`` record."""
+    try:
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+    text, note = _decode(raw, path)
+    if note and notes is not None:
+        notes.append(note)
     stripped = text.lstrip()
     if not stripped:
         raise DatasetError(f"{path}: file is empty")
@@ -51,10 +106,21 @@ def _records(path: Path) -> tuple[list[Any], bool]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        if isinstance(data, list):
+            for i, rec in enumerate(data):
+                where = _undecodable(rec)
+                if where:
+                    data[i] = {"__load_error__": f"record {i + 1}: not valid UTF-8 ({where}); the other records are read",
+                               "__id__": rec.get("id") if isinstance(rec, dict) and isinstance(rec.get("id"), (str, int)) else None}
         return data, False
     records: list[Any] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
+            continue
+        where = _undecodable(line)
+        if where:
+            records.append({"__load_error__": f"line {lineno}: not valid UTF-8 ({where}); the other lines are read",
+                            "__line__": lineno})
             continue
         try:
             records.append(json.loads(line))
@@ -87,7 +153,8 @@ def load_problems(path: str | Path, fmt: str = "auto", limit: int | None = None)
     path = Path(path)
     if fmt not in FORMATS:
         raise DatasetError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    records, _ = _records(path)
+    file_notes: list[str] = []
+    records, _ = _records(path, file_notes)
     if not isinstance(records, list):
         raise DatasetError(f"{path}: expected a JSON list or JSON lines, got {type(records).__name__}")
     full_count = len(records)
@@ -96,19 +163,23 @@ def load_problems(path: str | Path, fmt: str = "auto", limit: int | None = None)
     if fmt == "auto":
         fmt = detect_format(records)
     if fmt == "linc":
-        return _linc(path, records, full_count)
-    reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio, "gsm8k": _gsm8k}[fmt]
-    stem = path.stem
-    problems = []
-    for i, rec in enumerate(records):
-        if isinstance(rec, dict) and "__load_error__" in rec:
-            problems.append(Problem(id=f"{stem}_{i}", load_error=rec["__load_error__"]))
-            continue
-        try:
-            problems.append(reader(rec, i, stem))
-        except (KeyError, TypeError, ValueError) as exc:
-            problems.append(Problem(id=_safe_id(rec, f"{stem}_{i}"), load_error=f"record {i + 1}: {_why(exc)}"))
-    _dedupe_ids(problems)
+        problems = _linc(path, records, full_count)
+    else:
+        reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio, "gsm8k": _gsm8k}[fmt]
+        stem = path.stem
+        problems = []
+        for i, rec in enumerate(records):
+            if isinstance(rec, dict) and "__load_error__" in rec:
+                pid = str(rec["__id__"]) if rec.get("__id__") is not None else f"{stem}_{i}"
+                problems.append(Problem(id=pid, load_error=rec["__load_error__"]))
+                continue
+            try:
+                problems.append(reader(rec, i, stem))
+            except (KeyError, TypeError, ValueError) as exc:
+                problems.append(Problem(id=_safe_id(rec, f"{stem}_{i}"), load_error=f"record {i + 1}: {_why(exc)}"))
+        _dedupe_ids(problems)
+    if file_notes:
+        problems = [p.model_copy(update={"notes": [*file_notes, *p.notes]}) for p in problems]
     return problems
 
 

@@ -9,15 +9,16 @@ Replay always reads each recorded output's own markers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import BaseModel, ConfigDict
 
 __all__ = ["LANGUAGE_CHOICES", "Plan", "plan_for", "language_plans"]
 
 LANGUAGE_CHOICES = ("auto", "logic-lm", "fol", "logic-program", "smtlib", "csp", "z3dsl", "sympy", "python")
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     style: str
     """How outputs are read (``parsers.llm_output.STYLES``)."""
     prompt: str
@@ -25,14 +26,14 @@ class Plan:
 
 
 _BY_LANGUAGE = {
-    "fol": Plan("auto", "linc_fol"),
-    "logic-program": Plan("program", "logic_program"),
-    "smtlib": Plan("smtlib", "smtlib"),
-    "csp": Plan("csp", "csp"),
-    "z3dsl": Plan("z3dsl", "z3dsl"),
-    "sympy": Plan("sympy", "sympy"),
-    "python": Plan("python", "pot"),
-    "fol-sections": Plan("auto", "logiclm_fol"),  # Logic-LM's Predicates/Premises/Conclusion FOL
+    "fol": Plan(style="auto", prompt="linc_fol"),
+    "logic-program": Plan(style="program", prompt="logic_program"),
+    "smtlib": Plan(style="smtlib", prompt="smtlib"),
+    "csp": Plan(style="csp", prompt="csp"),
+    "z3dsl": Plan(style="z3dsl", prompt="z3dsl"),
+    "sympy": Plan(style="sympy", prompt="sympy"),
+    "python": Plan(style="python", prompt="pot"),
+    "fol-sections": Plan(style="auto", prompt="logiclm_fol"),  # Logic-LM's Predicates/Premises/Conclusion FOL
 }
 _AUTO = {"entailment": "fol", "choice": "z3dsl", "math": "sympy"}
 _LOGIC_LM = (("prontoqa", "logic-program"), ("proofwriter", "logic-program"), ("folio", "fol-sections"),
@@ -50,7 +51,7 @@ def plan_for(language: str, kind: str, dataset: str = "", fmt: str = "auto", pro
         if language == "fol" and fmt == "logic-lm":
             language = "fol-sections"
     plan = _BY_LANGUAGE[language]
-    return Plan(plan.style, prompt) if prompt else plan
+    return Plan(style=plan.style, prompt=prompt) if prompt else plan
 
 
 def language_plans(language: str, kinds: set[str], dataset: str = "", fmt: str = "auto",

@@ -9,8 +9,44 @@ from pydantic import BaseModel, ConfigDict, Field
 from parsers.errors import LocatedError
 from parsers.math_program import MathProgram
 from parsers.smt_program import SmtProgram
+from solvers.base import Limits
 
-__all__ = ["Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Summary", "BatchReport"]
+from .languages import Plan
+
+__all__ = ["RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage", "ProblemRecord", "Summary",
+           "BatchReport"]
+
+class RunConfig(BaseModel):
+    """Everything that decides a batch's answers (and so its cache keys), shared by the engine,
+    the Prefect tasks that record it and the worker processes of a Dask cluster."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parser: str = "gold"
+    solver: str = "portfolio"
+    limits: Limits = Limits()
+    problem_timeout_s: float = 30.0
+    """Wall-clock seconds one problem may spend in back ends, across all of them (portfolio members,
+    samples, repair rounds); each prover run still has ``limits.timeout_s`` at most."""
+    model: str = ""
+    api_base: str | None = None
+    plans: dict[str, Plan] = {}
+    """LLM parsers: per problem kind, the prompt to ask with and how to read the output."""
+    samples: int = 1
+    repair_rounds: int = 0
+    temperature: float = 0.0
+    fallback: str = "none"
+    llm_timeout_s: float = 120.0
+    """Not part of any key: a timeout changes no answer that is kept."""
+
+    def key(self) -> dict:
+        """The fields (and prompt versions) that change an answer."""
+        import prompts
+
+        data = self.model_dump(mode="json", exclude={"llm_timeout_s"})
+        data["prompt_versions"] = {k: prompts.version(p.prompt) for k, p in sorted(self.plans.items())}
+        return data
+
 
 class Formal(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -40,6 +76,8 @@ class Problem(BaseModel):
     """Set by a loader when the record itself is unusable; the problem is reported, the batch goes on."""
     recorded: list[str] | None = None
     """Completions a real model produced for this problem (replay serves them through the LLM path)."""
+    notes: list[str] = []
+    """How the record was read where that is worth knowing (a file decoded as GB18030, say); shown in the result."""
 
 
 class Formalization(BaseModel):
@@ -126,6 +164,41 @@ class ProblemResult(BaseModel):
     """LLM parsers: each failed attempt's first located error, per sample and repair round."""
     votes: dict[str, int] = {}
     """LLM parsers: how many samples decided each answer."""
+    stages: dict[str, str] = {}
+    """One line per stage (formalize, check, solve, vote): what happened to this problem there."""
+
+
+class Usage(BaseModel):
+    """LLM calls behind one problem (or a whole batch)."""
+
+    calls: int = 0
+    """Completions requested from the model in this run."""
+    cached: int = 0
+    """Completions read back from the store instead of asked for."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    failed: int = 0
+    """Calls that failed after their retries (a transport error, not a bad formalization)."""
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(**{k: getattr(self, k) + getattr(other, k) for k in Usage.model_fields})
+
+    def as_cached(self) -> "Usage":
+        """The same work read back from the store: every call is a cached one, nothing was paid."""
+        return Usage(cached=self.calls + self.cached)
+
+
+class ProblemRecord(BaseModel):
+    """What the engine produces per problem and the store keeps: the result, the LLM usage behind
+    it, and its wall time. ``cached`` is set on a record read back instead of computed."""
+
+    result: ProblemResult
+    usage: Usage = Usage()
+    seconds: float = 0.0
+    cached: bool = False
+    final: bool = True
+    """False when the result may change on a rerun (a transport failure, a limit hit): not stored."""
 
 
 class Summary(BaseModel):
@@ -143,6 +216,7 @@ class Summary(BaseModel):
     disagreements: int = 0
     llm_calls: int = 0
     llm_cached: int = 0
+    llm_failed: int = 0
     samples_total: int = 0
     samples_failed: int = 0
     prompt_tokens: int = 0
@@ -156,6 +230,10 @@ class Summary(BaseModel):
     model: str = ""
     flow_run_id: str | None = None
     ui_url: str | None = None
+    cached_problems: int = 0
+    """Problems whose result was read back from the store (a rerun, or a resumed batch)."""
+    interrupted: str = ""
+    """Set when the batch stopped before every problem finished (why, and how to resume)."""
 
 
 class BatchReport(BaseModel):

@@ -22,11 +22,12 @@ from parsers.signature import check_signature, close_free_variables, label_of
 from parsers.smtlib import parse_smtlib_program
 from parsers.z3_dsl import parse_z3_dsl
 from solvers import FolProblem, Limits, Status, make_solver
+from solvers.base import BUDGET_USED, trim
 from solvers.math import PythonSandbox, SympySolver
 from solvers.sandbox import SandboxUnavailable
 from solvers.smt import SmtSolver
 
-from .cache import ProblemCache, code_version, stable_hash
+from .store import Store, code_version, stable_hash
 from .models import Checked, Formalization, Problem, ProblemResult, Verdict
 
 __all__ = ["formalize", "formalize_output", "check", "check_program", "solve", "vote", "ballot", "predicted_of", "answers_match", "to_result",
@@ -193,8 +194,9 @@ def _python_syntax(code: str) -> str:
 _BACKEND_OF = {"smtlib": "z3", "csp": "z3", "z3dsl": "z3", "sympy": "sympy", "python": "python"}
 
 
-def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | None = None) -> Verdict:
-    """``solver`` names the FOL back end; other languages have one back end each (``_BACKEND_OF``)."""
+def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = None, deadline: float | None = None) -> Verdict:
+    """``solver`` names the FOL back end; other languages have one back end each (``_BACKEND_OF``).
+    ``deadline``: the problem's time budget across back ends (``solvers.base.trim``)."""
     if not checked.ok:
         return Verdict(problem_id=checked.problem_id, status=Status.ERROR.value,
                        solver=_BACKEND_OF.get(checked.language, solver), errors=checked.errors,
@@ -202,11 +204,16 @@ def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | N
     fol = checked.language == "fol"
     key = stable_hash("solve", code_version(), solver if fol else "", limits,
                       checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
-    if cache is not None:
-        hit = cache.get("solve", key)
+    if store is not None:
+        hit = store.get("solve", key, Verdict)
         if hit is not None:
-            return Verdict.model_validate({**hit, "problem_id": checked.problem_id})
+            return hit.model_copy(update={"problem_id": checked.problem_id})
     if not fol:
+        run_limits = trim(limits, deadline)
+        if run_limits is None:
+            return Verdict(problem_id=checked.problem_id, status=Status.UNDETERMINED.value,
+                           solver=_BACKEND_OF[checked.language], reason=BUDGET_USED)
+        limits = run_limits
         try:
             if checked.smt is not None:
                 o = SmtSolver().solve(checked.smt, limits)
@@ -222,14 +229,14 @@ def solve(checked: Checked, solver: str, limits: Limits, cache: ProblemCache | N
                           wall_s=o.wall_s)
     else:
         problem = FolProblem(tuple(parse_formula(p) for p in checked.premises), parse_formula(checked.conclusion))
-        result = make_solver(solver).solve(problem, limits)
+        result = make_solver(solver).solve(problem, limits, deadline)
         verdict = Verdict(
             problem_id=checked.problem_id, status=result.status.value, solver=result.backend, reason=result.reason,
             errors=result.errors, used_premises=result.used_premises, per_backend=result.per_backend,
             disagreement=result.disagreement, explanation=result.explanation, wall_s=result.wall_s,
         )
-    if cache is not None and verdict.status != Status.UNDETERMINED.value:  # a timeout may pass next time
-        cache.put("solve", key, verdict.model_dump(mode="json"))
+    if store is not None and verdict.status != Status.UNDETERMINED.value:  # a timeout may pass next time
+        store.put("solve", key, verdict)
     return verdict
 
 
@@ -316,7 +323,7 @@ def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> Pr
         error=errors[-1].render() if errors else None,
         correct=correct,
         reason=chosen.reason,
-        notes=list(checked.notes) + cw_notes,
+        notes=list(problem.notes) + list(checked.notes) + cw_notes,
         disagreement=chosen.disagreement,
         used_premises=chosen.used_premises,
         explanation=chosen.explanation,

@@ -50,11 +50,12 @@ def summary_markdown(s: Summary) -> str:
 
 
 def results_table(results: list[ProblemResult]) -> list[dict]:
-    """Rows for the per-problem table artifact (DESIGN.md §4 columns)."""
+    """Rows for the per-problem table artifact: DESIGN.md §4 columns, then what each stage did."""
     return [
         {
             "id": r.id, "gold": r.gold or "", "predicted": r.predicted or "", "status": r.status, "solver": r.solver,
             "samples": r.samples, "repair_rounds": r.repair_rounds,
+            **{stage: r.stages.get(stage, "")[:160] for stage in ("formalize", "check", "solve", "vote")},
             "error": (r.error or "").splitlines()[0][:160] if r.error else "",
         }
         for r in results
@@ -69,7 +70,8 @@ def summary_text(s: Summary) -> str:
         f"Exe_Rate      {_pct(s.exe_rate)}   Exe_Acc {_pct(s.exe_acc)}",
         f"decided       {s.decided}   undetermined {s.undetermined}   errors {s.errors}   contradictory {s.contradictory}",
         f"disagreements {s.disagreements}",
-        f"LLM calls     {s.llm_calls}   tokens {s.prompt_tokens}+{s.completion_tokens}   cost ${s.cost_usd:.4f}",
+        f"LLM calls     {s.llm_calls}   cached {s.llm_cached}   failed {s.llm_failed}   tokens {s.prompt_tokens}+{s.completion_tokens}   cost ${s.cost_usd:.4f}",
+        f"from store    {s.cached_problems} of {s.n} problems",
         f"wall time     {s.wall_s:.2f} s",
     ]
     return "\n".join(lines)

@@ -32,6 +32,9 @@ class ScriptedModel:
         outer = self
 
         class _Provider(CustomLLM):
+            async def acompletion(self, *args, **kwargs):  # the path batches take (litellm.acompletion)
+                return self.completion(*args, **kwargs)
+
             def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose, encoding,
                            api_key, logging_obj, optional_params, acompletion=None, litellm_params=None, logger_fn=None,
                            headers={}, timeout=None, client=None):

@@ -24,7 +24,12 @@ class Settings(BaseSettings):
     memory_mb: int = Field(2048, gt=64, description="memory cap per prover process (MB)")
     concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, gt=0, description="problems (chunks) solved at once")
     chunk_size: int = Field(0, ge=0, description="problems per task run for cheap stages; 0 = automatic")
-    server_port: int = Field(4200, gt=0, lt=65536, description="port of the local Prefect server the CLI starts")
+    server_port: int = Field(4200, gt=0, lt=65536, description="port of the local Prefect server the CLI starts "
+                                                           "(kept across restarts; the next free one if taken)")
+    problem_timeout_s: float | None = Field(None, gt=0, description="seconds one problem may spend in back ends, across "
+                                                                     "all of them [3 × timeout_s]")
+    server_grace_s: float = Field(15.0, gt=0, description="seconds without an answer from the Prefect server before a "
+                                                          "batch stops (results so far are written)")
 
     @property
     def prefect_home(self) -> Path:

@@ -15,9 +15,9 @@ __all__ = [
 SOLVER_NAMES = ("z3", "eprover", "prover9", "portfolio", "rules")
 
 
-def make_solver(name: str, cross_check: bool = True) -> Solver:
-    """The back end named on the command line. The portfolio runs E first (cheapest per call),
-    then Z3 (unsat cores, models), then Prover9."""
+def make_solver(name: str) -> Solver:
+    """The back end named on the command line. The portfolio: Z3 decides, E confirms, Prover9
+    breaks ties and stands in when one of them cannot decide (``solvers.portfolio``)."""
     if name == "z3":
         return Z3Solver()
     if name == "eprover":
@@ -27,5 +27,5 @@ def make_solver(name: str, cross_check: bool = True) -> Solver:
     if name == "rules":
         return RuleSolver()
     if name == "portfolio":
-        return Portfolio([EProver(), Z3Solver(), Prover9()], cross_check=cross_check)
+        return Portfolio(Z3Solver(), [EProver(), Prover9()])
     raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVER_NAMES)}")

@@ -1,12 +1,17 @@
 """One interface for every first-order back end, and the values that cross it.
 
-``Solver.solve(problem, limits)`` is public and does the timing and the catch-all; each back end
-implements ``_solve``. A bad formalization is a value (``status="error"`` with located errors);
-only infrastructure problems (binary missing) raise ``BackendUnavailable``.
+``Solver.solve(problem, limits, deadline)`` is public and does the timing and the catch-all; each
+back end implements ``_solve``. A bad formalization is a value (``status="error"`` with located
+errors); only infrastructure problems (binary missing) raise ``BackendUnavailable``.
+
+``deadline`` (a ``time.monotonic()`` instant) is a problem's time budget across back ends: every
+prover run gets ``limits.timeout_s`` or what is left of the budget, whichever is less (``trim``),
+so five runs on a huge problem cost the budget, not five full timeouts.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -17,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from parsers.errors import BackendUnavailable, LocatedError
 from parsers.fol_ast import Formula
 
-__all__ = ["Status", "Limits", "SolverResult", "ProgramOutcome", "FolProblem", "Solver", "Run", "RunKind", "combine", "DEFINITIVE"]
+__all__ = ["Status", "Limits", "SolverResult", "ProgramOutcome", "FolProblem", "Solver", "GoalProver", "Run", "RunKind",
+           "combine", "trim", "DEFINITIVE", "BUDGET_USED"]
 
 
 class Status(str, Enum):
@@ -82,6 +88,21 @@ class ProgramOutcome(BaseModel):
     wall_s: float = 0.0
 
 
+BUDGET_USED = "the problem's time budget is used up"
+
+
+def trim(limits: Limits, deadline: float | None) -> Limits | None:
+    """Limits for one more run before ``deadline`` (None: no time left)."""
+    if deadline is None:
+        return limits
+    left = deadline - time.monotonic()
+    if left < 0.05:
+        return None
+    if left >= limits.timeout_s:
+        return limits
+    return limits.model_copy(update={"timeout_s": left, "cpu_s": max(1, math.ceil(min(left, limits.cpu_s)))})
+
+
 @dataclass(frozen=True)
 class FolProblem:
     premises: tuple[Formula, ...]
@@ -128,11 +149,11 @@ class Solver(ABC):
     binary = None
     """The back end's binary finder (raises BackendUnavailable); None for in-process back ends."""
 
-    def solve(self, problem: FolProblem, limits: Limits | None = None) -> SolverResult:
+    def solve(self, problem: FolProblem, limits: Limits | None = None, deadline: float | None = None) -> SolverResult:
         limits = limits or Limits()
         t0 = time.perf_counter()
         try:
-            result = self._solve(problem, limits)
+            result = self._solve(problem, limits, deadline)
         except BackendUnavailable:
             raise
         except OSError as exc:  # could not spawn: treat as undecided, keep the batch alive
@@ -140,7 +161,7 @@ class Solver(ABC):
         return result.model_copy(update={"wall_s": round(time.perf_counter() - t0, 6)})
 
     @abstractmethod
-    def _solve(self, problem: FolProblem, limits: Limits) -> SolverResult: ...
+    def _solve(self, problem: FolProblem, limits: Limits, deadline: float | None = None) -> SolverResult: ...
 
     def available(self) -> bool:
         """True when the back end's binary can be found (no process started)."""
@@ -151,3 +172,23 @@ class Solver(ABC):
             return True
         except BackendUnavailable:
             return False
+
+
+class GoalProver(Solver):
+    """A back end that proves one goal per run (E, Prover9): ``run_goal`` proves C or ¬C, and the
+    portfolio asks only for the runs a cross-check needs."""
+
+    def run_goal(self, problem: FolProblem, limits: Limits, negate: bool, deadline: float | None = None) -> Run:
+        run_limits = trim(limits, deadline)
+        if run_limits is None:
+            return Run(RunKind.UNDECIDED, BUDGET_USED)
+        return self._run_goal(problem, run_limits, negate)
+
+    @abstractmethod
+    def _run_goal(self, problem: FolProblem, limits: Limits, negate: bool) -> Run: ...
+
+    def _solve(self, problem: FolProblem, limits: Limits, deadline: float | None = None) -> SolverResult:
+        pos = self.run_goal(problem, limits, False, deadline)
+        neg = self.run_goal(problem, limits, True, deadline)
+        status, reason = combine(pos, neg)
+        return SolverResult(status=status, backend=self.name, reason=f"{self.name} {reason}")

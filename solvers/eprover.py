@@ -10,7 +10,7 @@ import re
 
 from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor
 
-from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, combine
+from .base import FolProblem, GoalProver, Limits, Run, RunKind
 from .binaries import eprover_binary
 from .process import run_limited
 from .symbols import SymbolTable, ascii_ident
@@ -85,9 +85,12 @@ def to_tptp(problem: FolProblem, negate_goal: bool = False) -> str:
 _SZS = re.compile(r"SZS status (\w+)")
 
 
-class EProver(Solver):
+class EProver(GoalProver):
     name = "eprover"
     binary = staticmethod(eprover_binary)
+
+    def _run_goal(self, problem: FolProblem, limits: Limits, negate: bool) -> Run:
+        return self._run(to_tptp(problem, negate_goal=negate), limits)
 
     def _run(self, tptp: str, limits: Limits) -> Run:
         cpu = max(1, int(min(limits.cpu_s, limits.timeout_s)))
@@ -101,12 +104,6 @@ class EProver(Solver):
             return Run(kind, m.group(1))
         why = proc.limit_reason() or _first_line(proc.stderr) or f"exit {proc.returncode}"
         return Run(RunKind.UNDECIDED, why)
-
-    def _solve(self, problem: FolProblem, limits: Limits) -> SolverResult:
-        pos = self._run(to_tptp(problem), limits)
-        neg = self._run(to_tptp(problem, negate_goal=True), limits)
-        status, reason = combine(pos, neg)
-        return SolverResult(status=status, backend=self.name, reason=f"eprover {reason}")
 
 
 def _first_line(text: str) -> str:

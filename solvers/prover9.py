@@ -12,7 +12,7 @@ import re
 
 from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor
 
-from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, combine
+from .base import FolProblem, GoalProver, Limits, Run, RunKind
 from .binaries import prover9_binary
 from .process import run_limited
 from .symbols import SymbolTable, ascii_ident
@@ -89,9 +89,12 @@ def to_ladr(problem: FolProblem, limits: Limits, negate_goal: bool = False) -> s
     return "\n".join(lines) + "\n"
 
 
-class Prover9(Solver):
+class Prover9(GoalProver):
     name = "prover9"
     binary = staticmethod(prover9_binary)
+
+    def _run_goal(self, problem: FolProblem, limits: Limits, negate: bool) -> Run:
+        return self._run(to_ladr(problem, limits, negate_goal=negate), limits)
 
     def _run(self, text: str, limits: Limits) -> Run:
         proc = run_limited([prover9_binary()], text, wall_s=limits.timeout_s + 1, cpu_s=limits.cpu_s + 1, memory_mb=limits.memory_mb + 256)
@@ -103,12 +106,6 @@ class Prover9(Solver):
         if kind is RunKind.FAILED:
             detail = f"{detail}: {_error_block(proc.stdout + proc.stderr)}"
         return Run(kind, detail)
-
-    def _solve(self, problem: FolProblem, limits: Limits) -> SolverResult:
-        pos = self._run(to_ladr(problem, limits), limits)
-        neg = self._run(to_ladr(problem, limits, negate_goal=True), limits)
-        status, reason = combine(pos, neg)
-        return SolverResult(status=status, backend=self.name, reason=f"prover9 {reason}")
 
 
 def _error_block(text: str) -> str:

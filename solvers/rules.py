@@ -140,7 +140,7 @@ def forward_chain(rules, constants: set[str], max_facts: int = 200_000) -> set[L
 class RuleSolver(Solver):
     name = "rules"
 
-    def _solve(self, problem: FolProblem, limits: Limits) -> SolverResult:
+    def _solve(self, problem: FolProblem, limits: Limits, deadline: float | None = None) -> SolverResult:
         try:
             rules, query = to_program(problem)
         except NotARule as exc:

@@ -7,12 +7,14 @@ API would cost 0.2 s per process; the binary reads SMT-LIB from stdin.
 
 from __future__ import annotations
 
+import math
 import re
+import time
 
 from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor, signature_of, walk
 from parsers.fol_print import to_unicode
 
-from .base import FolProblem, Limits, Run, RunKind, Solver, SolverResult, Status, combine
+from .base import BUDGET_USED, FolProblem, Limits, Run, RunKind, Solver, SolverResult, Status, combine
 from .binaries import z3_binary
 from .process import run_limited
 from .warm import WarmZ3
@@ -151,7 +153,13 @@ class Z3Solver(Solver):
     def __init__(self, warm: bool = True):
         self.warm = warm
 
-    def _solve(self, problem: FolProblem, limits: Limits) -> SolverResult:
+    def _solve(self, problem: FolProblem, limits: Limits, deadline: float | None = None) -> SolverResult:
+        if deadline is not None:  # two checks in one process: each gets half of what is left
+            half = (deadline - time.monotonic() - 0.5) / 2
+            if half < 0.05:
+                return SolverResult(status=Status.UNDETERMINED, backend=self.name, reason=f"z3: {BUDGET_USED}")
+            if half < limits.timeout_s:
+                limits = limits.model_copy(update={"timeout_s": half, "cpu_s": max(1, math.ceil(half))})
         per_check_ms = int(limits.timeout_s * 1000)
         script = to_smtlib(problem, timeout_ms=per_check_ms)
         wall = 2 * limits.timeout_s + 2  # two checks, each with Z3's own soft timeout

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from flows.llm_batch import repair_messages
+from flows.dialogue import repair_messages
 from parsers.errors import locate
 
 pytestmark = pytest.mark.prefect
@@ -50,7 +50,7 @@ def test_repair_dialogue_carries_the_located_error(prefect_api, tmp_path):
     s = report.summary
     assert (s.llm_calls, s.prompt_tokens, s.completion_tokens) == (2, 200, 100)
 
-    # the finished batch again: every LLM call comes from Prefect's cache
+    # the finished batch again: every result (and so every LLM call) comes from the store
     before = len(model.calls)
     again = run(write_problems(tmp_path / "p.jsonl"), "scripted-repair/m1", repair_rounds=2)
     assert len(model.calls) == before and again.summary.llm_calls == 0 and again.summary.llm_cached == 2
@@ -105,7 +105,8 @@ def test_transient_error_is_retried_bad_request_is_not(prefect_api, tmp_path):
     by_id = {r.id: r for r in report.results}
     assert seen == {"p0": 2, "p1": 1}
     assert by_id["p0"].predicted == "True"
-    assert by_id["p1"].status == "error" and "LLM call failed: BadRequestError" in by_id["p1"].error
+    assert by_id["p1"].status == "error" and "rejected the request (HTTP 400)" in by_id["p1"].error
+    assert report.summary.llm_failed == 1
 
 
 def test_real_http_to_a_local_openai_compatible_server(prefect_api, tmp_path):

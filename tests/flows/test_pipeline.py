@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from flows import pipeline
-from flows.cache import ProblemCache
+from flows.store import Store
 from flows.datasets import load_problems
 from flows.models import Problem, Verdict
 from solvers import Limits
@@ -44,7 +44,7 @@ def test_parse_error_is_reported_per_premise():
 
 
 def test_per_problem_cache_skips_the_solver(tmp_path):
-    cache = ProblemCache(tmp_path)
+    cache = Store(tmp_path)
     problem = load_problems(DEMO, limit=1)[0]
     first = run(problem, cache)
     before = spawn_count()

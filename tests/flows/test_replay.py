@@ -89,7 +89,7 @@ def test_language_plans():
 @pytest.mark.parametrize("name", ["logic_program", "csp", "z3dsl", "smtlib", "sympy", "pot"])
 def test_every_language_prompt_renders_for_its_problems(name, shared_data):
     from flows.datasets import load_problems
-    from flows.llm_batch import initial_messages
+    from flows.dialogue import initial_messages
 
     files = {"logic_program": "ProntoQA_dev_gpt-4.json", "csp": "LogicalDeduction_dev_gpt-4.json",
              "z3dsl": "AR-LSAT_dev_gpt-4.json", "smtlib": "AR-LSAT_dev_gpt-4.json"}

@@ -5,6 +5,7 @@ import pytest
 
 from parsers import parse_formula
 from solvers import EProver, FolProblem, Limits, Portfolio, Prover9, Solver, SolverResult, Status, Z3Solver
+from solvers.base import GoalProver, Run, RunKind
 from solvers.eprover import to_tptp
 from solvers.prover9 import to_ladr
 from solvers.process import run_limited
@@ -89,32 +90,77 @@ def test_names_that_sanitise_alike_stay_distinct():
 
 
 class Fixed(Solver):
-    def __init__(self, name, status, delay=0.0):
-        self.name, self.status, self.delay = name, status, delay
+    def __init__(self, name, status):
+        self.name, self.status = name, status
         self.limits_seen = []
 
-    def _solve(self, problem, limits):
+    def _solve(self, problem, limits, deadline=None):
         self.limits_seen.append(limits)
         return SolverResult(status=self.status, backend=self.name, reason=f"{self.name} says {self.status.value}")
 
 
-def test_portfolio_first_definitive_answer_and_disagreement():
-    a = Fixed("a", Status.UNDETERMINED)
-    b = Fixed("b", Status.TRUE)
-    c = Fixed("c", Status.UNKNOWN)
-    result = Portfolio([a, b, c], confirm_s=0.5).solve(CASES[Status.TRUE], Limits(timeout_s=10))
-    assert result.status is Status.TRUE
-    assert result.backend == "portfolio:b"
-    assert result.disagreement == "b=True; c=Unknown"
-    assert result.per_backend == {"a": "undetermined", "b": "True", "c": "Unknown"}
-    assert a.limits_seen[0].timeout_s == 10 and b.limits_seen[0].timeout_s == 10
-    assert c.limits_seen[0].timeout_s == 0.5  # confirmation runs get the short budget
+class FixedGoals(GoalProver):
+    """Proves the goals it is told to: ``pos``/``neg`` are the RunKinds of its runs on C and ¬C."""
+
+    def __init__(self, name, pos, neg):
+        self.name, self.kinds = name, {False: pos, True: neg}
+        self.runs = []
+
+    def _run_goal(self, problem, limits, negate):
+        self.runs.append(("¬C" if negate else "C", limits.timeout_s))
+        return Run(self.kinds[negate])
 
 
-def test_portfolio_without_cross_check_stops_early():
-    c = Fixed("c", Status.UNKNOWN)
-    result = Portfolio([Fixed("b", Status.FALSE), c], cross_check=False).solve(CASES[Status.TRUE])
-    assert result.status is Status.FALSE and c.limits_seen == [] and result.disagreement == ""
+P, N, U = RunKind.PROVED, RunKind.NOT_ENTAILED, RunKind.UNDECIDED
+
+
+def test_portfolio_confirms_a_claim_with_only_the_runs_it_needs():
+    e, p9 = FixedGoals("e", P, N), FixedGoals("p9", P, N)
+    result = Portfolio(Fixed("z", Status.TRUE), [e, p9], confirm_s=0.5).solve(CASES[Status.TRUE], Limits(timeout_s=10))
+    assert result.status is Status.TRUE and result.disagreement == ""
+    assert e.runs == [("C", 0.5)]  # True needs C proved; the confirming run gets the short budget
+    assert p9.runs == []  # two provers agree: the third does not run
+    assert result.per_backend == {"z": "True", "e": "True"}
+
+
+def test_portfolio_unknown_needs_both_goals_open():
+    e = FixedGoals("e", N, N)
+    result = Portfolio(Fixed("z", Status.UNKNOWN), [e, FixedGoals("p9", N, N)]).solve(CASES[Status.UNKNOWN])
+    assert result.status is Status.UNKNOWN and [g for g, _ in e.runs] == ["C", "¬C"]
+
+
+def test_portfolio_disagreement_is_broken_by_the_third_prover_and_recorded():
+    e, p9 = FixedGoals("e", N, N), FixedGoals("p9", P, N)
+    result = Portfolio(Fixed("z", Status.TRUE), [e, p9]).solve(CASES[Status.TRUE])
+    assert result.status is Status.TRUE and result.backend == "portfolio:z"
+    assert result.disagreement.startswith("z=True; e=")
+    assert [g for g, _ in p9.runs] == ["C", "¬C"]
+    assert result.disagreement == "z=True; e=Unknown; p9=True"
+
+
+def test_portfolio_when_z3_cannot_decide_e_decides_and_prover9_confirms():
+    e, p9 = FixedGoals("e", N, P), FixedGoals("p9", N, P)
+    result = Portfolio(Fixed("z", Status.UNDETERMINED), [e, p9], confirm_s=0.5).solve(CASES[Status.FALSE], Limits(timeout_s=10))
+    assert result.status is Status.FALSE and result.backend == "portfolio:e"
+    assert e.runs == [("C", 10), ("¬C", 10)] and p9.runs == [("¬C", 0.5)]
+    assert "unconfirmed" not in result.reason
+
+
+def test_portfolio_answer_is_marked_unconfirmed_when_no_second_prover_decides():
+    result = Portfolio(Fixed("z", Status.TRUE), [FixedGoals("e", U, U), FixedGoals("p9", U, U)]).solve(CASES[Status.TRUE])
+    assert result.status is Status.TRUE and "unconfirmed" in result.reason
+
+
+def test_problem_budget_caps_every_run():
+    import time as _t
+
+    e = FixedGoals("e", U, U)
+    deadline = _t.monotonic() + 0.3
+    result = Portfolio(Fixed("z", Status.UNDETERMINED), [e]).solve(CASES[Status.TRUE], Limits(timeout_s=10), deadline)
+    assert result.status is Status.UNDETERMINED
+    assert all(t <= 0.3 for _, t in e.runs)
+    later = FixedGoals("e2", P, N).run_goal(CASES[Status.TRUE], Limits(timeout_s=10), False, _t.monotonic() - 1)
+    assert later.kind is U and "budget" in later.detail
 
 
 def test_real_portfolio_agrees_on_all_cases():
@@ -123,8 +169,8 @@ def test_real_portfolio_agrees_on_all_cases():
     for expected, p in CASES.items():
         result = make_solver("portfolio").solve(p)
         assert result.status is expected
-        assert set(result.per_backend) == {"eprover", "z3", "prover9"}
-        assert result.disagreement == ""
+        assert result.backend == "portfolio:z3" and "eprover" in result.per_backend
+        assert result.disagreement == "" and "unconfirmed" not in result.reason
 
 
 def test_sandbox_memory_bomb_is_contained():

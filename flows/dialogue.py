@@ -1,0 +1,192 @@
+"""One problem through an LLM: K samples, each formalized, checked and solved, repaired on a
+located error, then a majority vote.
+
+Plain asyncio, no Prefect: ``flows.engine`` runs many of these at once on one event loop, the
+LLM calls bounded by the client, checking and solving in the engine's thread pool. A sample
+keeps its best attempt: a repair is only ever asked for a failed attempt, so a decided answer
+is never replaced by an error. Each completion is stored under its own key (model, API base,
+prompt version, messages, temperature, seed, sample, round), so a rerun asks for nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import prompts
+from parsers.english import split_sentences
+from parsers.errors import LocatedError, locate
+
+from .llm import LLMCallError, LLMClient, LLMRequest, LLMResponse
+from .models import Checked, Formalization, Problem, ProblemRecord, ProblemResult, RunConfig, Usage, Verdict
+from .pipeline import DECIDED, answers_match, ballot, closed_world, formalize_output, predicted_of, unusable, vote
+from .store import Store, stable_hash
+
+__all__ = ["converse", "initial_messages", "repair_messages", "llm_cache_key", "REPAIRABLE_STAGES"]
+
+REPAIRABLE_STAGES = {"parse", "signature", "solve"}
+CheckAndSolve = Callable[[Formalization, bool], Awaitable[tuple[Checked, Verdict]]]
+
+
+def initial_messages(problem: Problem, prompt: str) -> list[dict[str, str]]:
+    premises = list(problem.premises) or split_sentences(problem.context or "")
+    content = prompts.render(prompt, premises=premises, conclusion=problem.conclusion or "", context=problem.context or
+                             " ".join(problem.premises), question=problem.question or "", options=list(problem.options or []))
+    return [{"role": "user", "content": content}]
+
+
+def repair_messages(messages: list[dict[str, str]], last_output: str, errors: list[LocatedError]) -> list[dict[str, str]]:
+    """The conversation so far, the model's last answer, then the located errors (a new list)."""
+    note = prompts.render("repair", errors=[e.render() for e in errors[:5]])
+    return [*messages, {"role": "assistant", "content": last_output}, {"role": "user", "content": note}]
+
+
+def llm_cache_key(req: LLMRequest) -> str:
+    """Model, API base, prompt version, messages, temperature, seed, sample and round — not the
+    code version (a completion does not depend on our code), not the timeout, never a key."""
+    return stable_hash("llm", req.model_dump(exclude={"timeout_s"}))
+
+
+@dataclass
+class Attempt:
+    round: int
+    output: str
+    checked: Checked
+    verdict: Verdict
+
+
+@dataclass
+class Sample:
+    problem: Problem
+    index: int
+    messages: list[dict[str, str]]
+    attempts: list[Attempt] = field(default_factory=list)
+    transport_error: bool = False
+
+    def best(self) -> Attempt | None:
+        for wanted in (DECIDED, {"undetermined"}):
+            for a in self.attempts:
+                if a.verdict.status in wanted:
+                    return a
+        return self.attempts[-1] if self.attempts else None
+
+
+async def _complete(req: LLMRequest, client: LLMClient, store: Store, usage: Usage) -> LLMResponse:
+    key = llm_cache_key(req) if client.cacheable else None
+    if key is not None:
+        hit = store.get("llm", key, LLMResponse)
+        if hit is not None:
+            usage.cached += 1
+            return hit
+    resp = await client.complete(req)
+    usage.calls += 1
+    usage.prompt_tokens += resp.prompt_tokens
+    usage.completion_tokens += resp.completion_tokens
+    usage.cost_usd += resp.cost_usd
+    if key is not None:
+        store.put("llm", key, resp)
+    return resp
+
+
+async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Store, usage: Usage,
+                      check_and_solve: CheckAndSolve) -> None:
+    plan = cfg.plans[st.problem.kind]
+    for rnd in range(cfg.repair_rounds + 1):
+        sid = f"{st.problem.id}::s{st.index}::r{rnd}"
+        req = LLMRequest(problem_id=st.problem.id, model=cfg.model, api_base=cfg.api_base, messages=st.messages,
+                         temperature=cfg.temperature, seed=st.index if cfg.samples > 1 else None, sample=st.index,
+                         round=rnd, prompt_version=prompts.version(plan.prompt), timeout_s=cfg.llm_timeout_s)
+        try:
+            resp = await _complete(req, client, store, usage)
+        except LLMCallError as exc:  # retries exhausted or not retryable: this sample fails, the batch goes on
+            usage.failed += 1
+            st.transport_error = st.transport_error or exc.transient
+            err = locate("formalize", f"LLM call failed: {exc.message}")
+            form = Formalization(problem_id=sid, source=cfg.parser, errors=[err])
+            checked = Checked(problem_id=sid, ok=False, errors=[err])
+            st.attempts.append(Attempt(rnd, "", checked, Verdict(problem_id=sid, status="error", solver=cfg.solver,
+                                                                 errors=[err], reason=err.message)))
+            return
+        form = formalize_output(st.problem, resp.text, plan.style, sid, cfg.parser)
+        checked, verdict = await check_and_solve(form, rnd == cfg.repair_rounds)
+        st.attempts.append(Attempt(rnd, resp.text, checked, verdict))
+        errors = verdict.errors or checked.errors
+        # a puzzle's constraints are consistent, so contradictory ones are a mistranslation
+        retry = {"error", "contradictory"} if st.problem.kind == "choice" else {"error"}
+        repairable = verdict.status in retry and errors and all(e.stage in REPAIRABLE_STAGES for e in errors)
+        if not repairable or rnd == cfg.repair_rounds:
+            return
+        st.messages = repair_messages(st.messages, resp.text, errors)
+
+
+async def converse(problem: Problem, cfg: RunConfig, client: LLMClient, store: Store,
+                   check_and_solve: CheckAndSolve) -> ProblemRecord:
+    """Every sample of one problem, then the vote. Never raises on model output."""
+    import asyncio
+
+    usage = Usage()
+    err = unusable(problem, cfg.parser)
+    if err is not None:
+        result = ProblemResult(id=problem.id, gold=problem.answer, predicted=None, status="error", solver=cfg.solver,
+                               samples=0, error=err.render(), stages={"formalize": f"error: {err.message}"})
+        return ProblemRecord(result=result, usage=usage)
+    k = min(cfg.samples, len(problem.recorded)) if cfg.parser == "replay" else cfg.samples
+    first = initial_messages(problem, cfg.plans[problem.kind].prompt)  # one rendering; samples differ by seed
+    samples = [Sample(problem, s, list(first)) for s in range(k)]
+    await asyncio.gather(*(_run_sample(st, cfg, client, store, usage, check_and_solve) for st in samples))
+    result = _result(samples, cfg.solver, cfg.fallback, usage)
+    final = not any(st.transport_error for st in samples) and not any(
+        a.verdict.status == "undetermined" for st in samples for a in st.attempts)
+    return ProblemRecord(result=result, usage=usage, final=final)
+
+
+def _stages(samples: list[Sample], usage: Usage, result: ProblemResult) -> dict[str, str]:
+    attempts = [a for s in samples for a in s.attempts]
+    calls = usage.calls + usage.cached
+    repairs = sum(len(s.attempts) - 1 for s in samples)
+    read = sum(1 for a in attempts if a.checked.ok)
+    decided = [ballot(a.verdict) for a in attempts if a.verdict.status in DECIDED]
+    formalize = f"{len(samples)} sample{'s' * (len(samples) != 1)}, {calls} call{'s' * (calls != 1)}"
+    if repairs:
+        formalize += f" ({repairs} repair{'s' * (repairs != 1)})"
+    if usage.failed:
+        formalize += f", {usage.failed} failed"
+    first_error = next((a.checked.errors[0].render().splitlines()[0] for a in attempts if a.checked.errors), "")
+    check = f"{read}/{len(attempts)} read" + (f"; {first_error[:160]}" if first_error else "")
+    tally = ", ".join(f"{b}×{decided.count(b)}" for b in dict.fromkeys(decided))
+    solve = f"{len(decided)} decided" + (f": {tally}" if tally else "")
+    vote_line = f"{result.predicted or result.status}" + (f" ({max(result.votes.values())} of {len(samples)})" if result.votes else "")
+    return {"formalize": formalize, "check": check, "solve": solve, "vote": vote_line}
+
+
+def _result(samples: list[Sample], solver: str, fallback: str, usage: Usage) -> ProblemResult:
+    problem = samples[0].problem
+    best = [s.best() for s in samples]
+    verdicts = [a.verdict for a in best if a is not None]
+    status, chosen = vote(verdicts)
+    predicted, cw_notes = closed_world(problem, predicted_of(status, chosen, problem.kind))
+    reason = chosen.reason
+    if predicted is None and fallback == "unknown":
+        predicted, reason = "Unknown", f"every sample failed; reported Unknown (--fallback unknown). Last: {chosen.reason}"
+    errors = [e for a in best if a is not None for e in (a.verdict.errors or a.checked.errors)]
+    round_errors = []
+    for s in samples:
+        for a in s.attempts:
+            errs = a.verdict.errors or a.checked.errors
+            if a.verdict.status == "error" and errs:
+                round_errors.append(f"sample {s.index} round {a.round}: {errs[0].render().splitlines()[0]}")
+    notes = list(problem.notes) + next((a.checked.notes for a in best if a is not None and a.verdict is chosen), []) + cw_notes
+    correct = answers_match(problem, predicted)
+    decided_votes = [ballot(v) for v in verdicts if v.status in DECIDED]
+    result = ProblemResult(
+        id=problem.id, gold=problem.answer, predicted=predicted, status=status,
+        solver=chosen.solver, samples=len(samples), repair_rounds=max((len(s.attempts) - 1 for s in samples), default=0),
+        error=errors[-1].render() if errors else None, correct=correct, reason=reason, notes=list(notes),
+        disagreement=chosen.disagreement, used_premises=chosen.used_premises, explanation=chosen.explanation,
+        per_backend=chosen.per_backend, per_option=chosen.per_option, round_errors=round_errors,
+        language=next((a.checked.language for a in best if a is not None), "fol"),
+        votes=dict(sorted({s: decided_votes.count(s) for s in set(decided_votes)}.items())),
+        mismatch="" if correct or problem.answer is None else
+        f"predicted {predicted or status} (votes {decided_votes or 'none'}), label {problem.answer}: {reason}",
+    )
+    return result.model_copy(update={"stages": _stages(samples, usage, result)})
