@@ -144,7 +144,7 @@ def detect_format(records: list[Any]) -> str:
         return "logic-lm"
     if keys >= {"question", "answer"} and "#### " in str(first.get("answer", "")) and "id" not in keys:
         return "gsm8k"
-    if "id" in keys and ("premises" in keys or "context" in keys or "formal" in keys):
+    if "id" in keys and keys & {"premises", "context", "formal", "question", "kind"}:
         return "nesyflow"
     raise DatasetError(f"cannot tell the format from the keys {sorted(keys)}; pass --format")
 

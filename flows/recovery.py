@@ -47,10 +47,10 @@ def running(flow_run_id: str | None):
     note = _runs_dir() / f"{flow_run_id}.json"
     note.write_text(json.dumps({"flow_run_id": flow_run_id, "pid": os.getpid(), "start": _start_time(os.getpid()),
                                 "api_url": PREFECT_API_URL.value()}))
-    try:
-        yield
-    finally:
-        note.unlink(missing_ok=True)
+    yield
+    # Only a body that finished removes the note: after an exception (a lost server, say) Prefect
+    # may not have been able to record the end, and the next start checks.
+    note.unlink(missing_ok=True)
 
 
 def _alive(pid: int, start: str | None) -> bool:
@@ -73,16 +73,22 @@ def _request(url: str, method: str = "GET", body: dict | None = None, timeout: f
 
 
 def set_crashed(api_url: str, flow_run_id: str, message: str) -> bool:
-    """Crash the flow run and its task runs that still say Running. True when the server took it."""
+    """Crash the flow run (if it still says Running) and its task runs that do. True when the
+    server answered (the run is settled either way)."""
     base = api_url.rstrip("/")
     state = {"type": "CRASHED", "name": "Crashed", "message": message}
     try:
+        run = _request(f"{base}/flow_runs/{flow_run_id}")
+        if (run or {}).get("state_type") not in ("RUNNING", "PENDING", "SCHEDULED", "PAUSED"):
+            return True  # it ended on the record (Completed, Failed, …): nothing to correct
         tasks = _request(f"{base}/task_runs/filter", "POST", {"task_runs": {"flow_run_id": {"any_": [flow_run_id]},
                                                                             "state": {"type": {"any_": ["RUNNING", "PENDING"]}}}})
         for tr in tasks or []:
             _request(f"{base}/task_runs/{tr['id']}/set_state", "POST", {"state": state, "force": True})
         _request(f"{base}/flow_runs/{flow_run_id}/set_state", "POST", {"state": state, "force": True})
         return True
+    except urllib.error.HTTPError as exc:
+        return exc.code == 404  # not a run of this server's database: nothing to correct here
     except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
         return False
 

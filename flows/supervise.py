@@ -31,12 +31,16 @@ class Stopped(Exception):
 def describe_server_failure(exc: BaseException, api_url: str) -> str:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    if "failed to reach api" in first.lower() or not status and _server_error(exc):
+        return f"lost the Prefect server at {api_url} ({first})"
     if status:
         return f"the Prefect server at {api_url} failed (HTTP {status}) while recording the run: {first}"
     return f"the flow run failed on {api_url}: {type(exc).__name__}: {first}"
 
 
 def _server_error(exc: BaseException) -> bool:
+    if "failed to reach api" in str(exc).lower():
+        return True
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"PrefectHTTPStatusError", "HTTPStatusError", "ConnectError", "ReadTimeout", "ConnectTimeout",
                 "RemoteProtocolError", "ReadError", "PoolTimeout", "WriteError"}:

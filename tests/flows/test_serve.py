@@ -44,11 +44,15 @@ def wait_for(fn, timeout, what):
 
 @pytest.fixture()
 def served(prefect_api, tmp_path):
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    # The README's line as a user types it: no PREFECT_API_URL, so the CLI finds the local server it
+    # recorded (here the session's). Importing Prefect before that was set once registered the
+    # deployments on a hidden ephemeral server.
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_RUNNER_POLL_FREQUENCY"] = "1"
     log = open(tmp_path / "serve.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--dataset", str(ROOT / "examples" / "demo.jsonl"),
-                             "--cron", "0 3 * * *"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                             "--cron", "0 3 * * *", "--parser", "gold"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
         def registered(name):
             return wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(api(prefect_api, "GET", f"/deployments/name/{name}")),
@@ -94,3 +98,22 @@ def test_trigger_over_http_idempotent_and_validated(served):
     print(f"\nHTTP-triggered run {run['id']} completed {elapsed:.1f} s after the trigger")
     (ROOT / ".nesyflow").mkdir(exist_ok=True)
     (ROOT / ".nesyflow" / "last-http-run.json").write_text(json.dumps({"flow_run_id": run["id"], "seconds": round(elapsed, 2)}))
+
+
+def test_scheduled_deployment_triggered_the_readme_way_completes(served):
+    """README: the API URL from `nesyflow server status --url`, then POST create_flow_run."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    status = subprocess.run([sys.executable, "-m", "flows.cli", "server", "status", "--url"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    base = status.stdout.strip()
+    assert status.returncode == 0 and base == served[0]
+    code, dep = api(base, "GET", "/deployments/name/batch/scheduled")
+    assert code == 200
+    code, run = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run", {"idempotency_key": f"sched-{time.time()}"})
+    assert code in (200, 201), run
+    final = wait_for(lambda: (lambda r: r[1] if r[1]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED") else None)(
+        api(base, "GET", f"/flow_runs/{run['id']}")), 240, "the scheduled batch to finish")
+    assert final["state"]["type"] == "COMPLETED", final["state"]
+    code, arts = api(base, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
+    summary = next(a for a in arts if a["key"] == "batch-summary")
+    assert "| accuracy | 93.3 % |" in summary["data"]
