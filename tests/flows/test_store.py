@@ -1,7 +1,8 @@
-"""The result store keeps data, never code: a tampered record is a cache miss, nothing is unpickled."""
+"""The result store keeps data, never code: a tampered record or database is a cache miss, and
+nothing is unpickled."""
 
-import os
 import pickle
+import sqlite3
 import stat
 
 from flows.models import ProblemRecord, ProblemResult
@@ -22,33 +23,47 @@ def record(pid="p1"):
 
 def test_round_trip_and_private_modes(tmp_path):
     store = Store(tmp_path / "cache")
-    store.put("result", "ab" + "0" * 62, record())
-    assert store.get("result", "ab" + "0" * 62, ProblemRecord) == record()
-    for path in (tmp_path / "cache").rglob("*"):
-        mode = stat.S_IMODE(path.stat().st_mode)
-        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+    store.put("result", "k1", record())
+    assert store.get("result", "k1", ProblemRecord) == record()
+    assert store.get("result", "k2", ProblemRecord) is None
+    assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert Store(tmp_path / "cache").get("result", "k1", ProblemRecord) == record()  # another process's view
 
 
 def test_tampered_records_are_misses_never_code(tmp_path):
     store = Store(tmp_path / "cache")
-    key = "cd" + "1" * 62
-    store.put("result", key, record())
-    (path,) = (tmp_path / "cache" / "result").rglob("*.json")
+    store.put("result", "k", record())
     marker = tmp_path / "unpickled"
-    for payload in (pickle.dumps(Bomb(str(marker))), b"{not json", b'{"result": {"id": 3}}', b'{"__class__": "os.system"}',
-                    b""):
-        path.write_bytes(payload)
-        assert store.get("result", key, ProblemRecord) is None
+    db = sqlite3.connect(store.path)
+    for payload in (pickle.dumps(Bomb(str(marker))), b"{not json", b'{"result": {"id": 3}}', b'{"__class__": "os.system"}', b""):
+        db.execute("UPDATE records SET value = ? WHERE key = 'k'", (payload,))
+        db.commit()
+        assert store.get("result", "k", ProblemRecord) is None
+    db.close()
+    assert not marker.exists() and store.rejected == 5
+
+
+def test_a_database_overwritten_with_a_pickle_is_set_aside(tmp_path):
+    Store(tmp_path / "cache").put("result", "k", record())
+    marker = tmp_path / "unpickled"
+    for name in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm"):
+        path = tmp_path / "cache" / name
+        if path.exists():
+            path.write_bytes(pickle.dumps(Bomb(str(marker))))
+    store = Store(tmp_path / "cache")
+    assert store.get("result", "k", ProblemRecord) is None  # a miss: the batch recomputes
+    store.put("result", "k", record())
+    assert store.get("result", "k", ProblemRecord) == record()
     assert not marker.exists()
-    assert store.rejected == 5
+    assert list((tmp_path / "cache").glob("store.sqlite.corrupt-*"))
 
 
 def test_private_dir_tightens_existing_modes(tmp_path):
     d = tmp_path / "state"
     d.mkdir(mode=0o755)
-    os.chmod(d, 0o755)
+    d.chmod(0o755)
     private_dir(d / "a" / "b")
-    for p in (d, d / "a", d / "a" / "b"):
-        assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 or p == d
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in (d / "a", d / "a" / "b"))
     private_dir(d)
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
