@@ -13,7 +13,7 @@ from collections import Counter
 from parsers.csp_program import parse_csp_program
 from parsers.english import parse_problem_english
 from parsers.errors import FormalizationError, LocatedError, locate
-from parsers.fol_parser import parse_formula
+from parsers.fol_parser import parse_formula, remember
 from parsers.fol_print import to_unicode
 from parsers.lenient import parse_lenient
 from parsers.llm_output import extract
@@ -152,6 +152,8 @@ def check(form: Formalization, close_free: bool = False) -> Checked:
                 notes.append(f"{label_of(i, n)}: free variable{'s' * (len(names) > 1)} {', '.join(names)} read as ∀{' ∀'.join(names)}")
     sig_errors = check_signature(parsed[:-1], parsed[-1])
     canon = [to_unicode(f) for f in parsed]
+    for text, f in zip(canon, parsed):  # the solve stage reads these back: parse them once
+        remember(text, f)
     return Checked(problem_id=form.problem_id, ok=not sig_errors, premises=canon[:-1], conclusion=canon[-1],
                    errors=sig_errors, notes=notes)
 

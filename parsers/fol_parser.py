@@ -7,6 +7,8 @@ Names bound by an enclosing quantifier become ``Var``; every other name in term 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from .errors import FormalizationError, locate
 from .fol_ast import And, Atom, Const, Eq, Exists, Forall, Formula, Func, Iff, Implies, Not, Or, Xor, bind_variable, children
 
-__all__ = ["parse_formula", "grammar_text", "MAX_FORMULA_CHARS"]
+__all__ = ["parse_formula", "remember", "grammar_text", "MAX_FORMULA_CHARS"]
 
 GRAMMAR_PATH = Path(__file__).with_name("fol.lark")
 MAX_FORMULA_CHARS = 20_000
@@ -38,7 +40,8 @@ def grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", maybe_placeholders=False, propagate_positions=False)
+    """LALR with the AST built during parsing (``transformer=``): no parse tree, no second pass."""
+    return Lark(grammar_text(), parser="lalr", maybe_placeholders=False, propagate_positions=False, transformer=_ToAst())
 
 
 def _mentions(node, name: str) -> bool:
@@ -111,8 +114,10 @@ class _ToAst(Transformer):
         return list(terms)
 
 
-_TO_AST = _ToAst()
 _OPEN = re.compile(r"[(\[]")
+_CACHE: "OrderedDict[str, Formula]" = OrderedDict()
+_CACHE_SIZE = 20_000
+_CACHE_LOCK = threading.Lock()
 
 
 def _expected(names) -> str:
@@ -135,19 +140,26 @@ def parse_formula(text: str, where: str = "") -> Formula:
         depth += (ch in "([") - (ch in ")]")
         if depth > MAX_NESTING:
             raise FormalizationError(locate("parse", f"nesting deeper than {MAX_NESTING} parentheses", where=where))
+    hit = _CACHE.get(text)
+    if hit is not None:
+        return hit
     try:
-        return _parse_cached(text)
+        return remember(text, _parser().parse(text))
     except UnexpectedInput as exc:
         raise FormalizationError(_located(exc, text, where)) from None
     except (LarkError, RecursionError, ValueError) as exc:
         raise FormalizationError(locate("parse", f"cannot read formula: {type(exc).__name__}", where=where)) from None
 
 
-@lru_cache(maxsize=8192)
-def _parse_cached(text: str) -> Formula:
-    """Successful parses are shared: ASTs are immutable, and the solve stage re-reads the text
-    the check stage printed. Failures are not cached (lru_cache does not store exceptions)."""
-    return _TO_AST.transform(_parser().parse(text))
+def remember(text: str, formula: Formula) -> Formula:
+    """Share a successful parse: ASTs are immutable, samples repeat formulas, and the solve stage
+    re-reads the canonical text the check stage printed (which the check stage remembers). Bounded;
+    failures are never remembered."""
+    with _CACHE_LOCK:
+        _CACHE[text] = formula
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return formula
 
 
 def _located(exc: UnexpectedInput, text: str, where: str):
