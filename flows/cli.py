@@ -218,17 +218,21 @@ def _progress():
     if sys.stderr.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+        import threading
+
         bar = Progress("solving", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
         task = None
+        lock = threading.Lock()
 
-        def update(done: int, total: int) -> None:
+        def update(done: int, total: int) -> None:  # called from the engine's threads
             nonlocal task
-            if task is None:
-                bar.start()
-                task = bar.add_task("solving", total=total)
-            bar.update(task, completed=done)
-            if done >= total:
-                bar.stop()
+            with lock:
+                if task is None:
+                    bar.start()
+                    task = bar.add_task("solving", total=total)
+                bar.update(task, completed=done)
+                if done >= total:
+                    bar.stop()
 
         return update
 
@@ -236,13 +240,18 @@ def _progress():
 
     last = [0.0, -1]
 
+    import threading
+
+    lock = threading.Lock()
+
     def lines(done: int, total: int) -> None:  # at most one line a second, and the last one
-        now = time.monotonic()
-        if done < total and now - last[0] < 1.0:
-            return
-        if done != last[1]:
-            print(f"progress: {done}/{total} problems", file=sys.stderr, flush=True)
-        last[0], last[1] = now, done
+        with lock:
+            now = time.monotonic()
+            if done < total and now - last[0] < 1.0:
+                return
+            if done > last[1]:
+                print(f"progress: {done}/{total} problems", file=sys.stderr, flush=True)
+                last[0], last[1] = now, done
 
     return lines
 
@@ -309,7 +318,7 @@ def _cmd_batch(args) -> int:
     print(summary_text(summary))
     if summary.flow_run_id:
         print(f"Prefect UI: {ui_url(api_url, summary.flow_run_id)}")
-    run.engine.close()
+    run.engine.close(wait=False)
     # Files are written and Prefect's logs and events shipped (drain): skip the interpreter's
     # teardown of Prefect's worker threads and clients (~0.3 s of a short batch).
     hard_exit(0)

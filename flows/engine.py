@@ -107,6 +107,7 @@ class Engine:
         self._cancelled = False
         self.closed = False
         self._memo: OrderedDict[str, tuple[Checked, Verdict]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future] = {}
         self.stats = {"computed": 0, "cached": 0}
 
     # -- public ------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ class Engine:
             for f in self._futures.values():
                 f.cancel()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         self.closed = True
         self.cancel()
         if self._loop is not None:
@@ -226,11 +227,16 @@ class Engine:
                     self.log(f"writing the result of {problem.id} failed\n{traceback.format_exc(limit=2)}")
 
     async def _check_and_solve(self, form: Formalization, close_free: bool) -> tuple[Checked, Verdict]:
-        """Check and solve one sample's formalization in the pool; identical ones are done once."""
+        """Check and solve one sample's formalization in the pool. Identical ones are done once,
+        including those in flight at the same time (a problem's samples often agree word for word)."""
         memo_key = stable_hash(form.model_dump(mode="json", exclude={"problem_id"}), close_free)
         hit = self._memo.get(memo_key)
+        if hit is None:
+            running = self._inflight.get(memo_key)
+            if running is not None:
+                hit = await asyncio.shield(running)
         if hit is not None:
-            self._memo.move_to_end(memo_key)
+            self._memo.move_to_end(memo_key) if memo_key in self._memo else None
             checked, verdict = hit
             return (checked.model_copy(update={"problem_id": form.problem_id}),
                     verdict.model_copy(update={"problem_id": form.problem_id}))
@@ -240,7 +246,13 @@ class Engine:
             checked = pipeline.check(form, close_free=close_free)
             return checked, pipeline.solve(checked, self.cfg.solver, self.cfg.limits, self.store, deadline)
 
-        checked, verdict = await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, work)
+        self._inflight[memo_key] = future
+        try:
+            checked, verdict = await future
+        finally:
+            self._inflight.pop(memo_key, None)
         if verdict.status != Status.UNDETERMINED.value:
             self._memo[memo_key] = (checked, verdict)
             if len(self._memo) > 50_000:

@@ -7,8 +7,11 @@ deals the problems out in turn, and hands every record back through the same int
 in-process engine (``submit``, ``records``, ``done``, ``finished``, ``cancel``) — so the CLI
 solves while Prefect imports, and LLM batches spread their calls over the cores.
 
-Requests and records cross the pipe as JSON validated by their models. A worker that dies is
-reported on each of its unfinished problems (an error result), and the batch goes on.
+Problems whose result is already in the store are read back here, without a worker (a rerun
+of a finished batch starts none, and imports no litellm); the rest go to the workers, which start
+with the first problem that needs computing. Requests and records cross the pipe as JSON
+validated by their models. A worker that dies is reported on each of its unfinished problems (an
+error result), and the batch goes on.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ import collections
 import concurrent.futures as cf
 import json
 import math
+import queue
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Callable
 
+from .engine import result_key
+from .prespawn import adopt, spawn
 from .models import Problem, ProblemRecord, ProblemResult, RunConfig
+from .store import Store
 
 __all__ = ["EnginePool"]
 
@@ -33,9 +40,7 @@ OnRecord = Callable[[str, ProblemRecord], None]
 class _Worker:
     def __init__(self, index: int, header: dict, verbose: bool):
         self.index = index
-        self.proc = subprocess.Popen([sys.executable, "-m", "flows.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=None if verbose else subprocess.PIPE, text=True, encoding="utf-8",
-                                     bufsize=1, cwd=str(Path(__file__).resolve().parent.parent))
+        self.proc = adopt(verbose) or spawn(verbose)
         self.lock = threading.Lock()
         self.pending: set[str] = set()
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
@@ -58,9 +63,12 @@ class EnginePool:
         self.on_record = on_record
         self.log = log
         self.processes = max(1, processes)
-        per = max(1, math.ceil(concurrency / self.processes)) if cfg.parser in ("llm", "replay") else concurrency
+        llm = cfg.parser in ("llm", "replay")
+        per = max(1, math.ceil(concurrency / self.processes)) if llm else concurrency
+        # LLM batches scale by processes, one solving thread each: threads in one interpreter contend
+        # for its lock (measured: 2 processes × 1 thread beat 2 × 2 by 13 % on a ProofWriter replay).
         self._header = {"config": json.loads(cfg.model_dump_json()), "store": store_root, "concurrency": per,
-                        "verbose": verbose}
+                        "threads": 1 if llm else None, "verbose": verbose}
         self._verbose = verbose
         self._workers: list[_Worker] = []
         self._futures: dict[str, cf.Future] = {}
@@ -71,6 +79,10 @@ class EnginePool:
         self._closing = False
         self.closed = False
         self.stats = {"computed": 0, "cached": 0}
+        self._store = Store(store_root)
+        self._triage_lock = threading.Lock()
+        self._inbox: queue.Queue[list[Problem]] = queue.Queue()
+        self._triager: threading.Thread | None = None
 
     def _start(self) -> None:
         for i in range(self.processes):
@@ -81,18 +93,51 @@ class EnginePool:
                 threading.Thread(target=self._drain_stderr, args=(w,), daemon=True).start()
 
     def submit(self, problems: list[Problem]) -> None:
+        with self._lock:
+            new = [p for p in problems if p.id not in self._futures]
+            for p in new:
+                self._futures[p.id] = cf.Future()
+                self._gold[p.id] = p.answer
+        if new:
+            with self._lock:
+                if self._triager is None:
+                    # One long-lived thread starts the workers: a child's PR_SET_PDEATHSIG fires when
+                    # the thread that forked it exits, not only the process.
+                    self._triager = threading.Thread(target=self._triage_forever, name="nesyflow-triage", daemon=True)
+                    self._triager.start()
+            self._inbox.put(new)
+
+    def _triage_forever(self) -> None:
+        while True:
+            self._triage(self._inbox.get())
+
+    def _triage(self, problems: list[Problem]) -> None:
+        """Read back what the store has; send the rest to the workers in small batches, in order."""
+        with self._triage_lock:
+            misses: list[Problem] = []
+            for p in problems:
+                if self._closing:
+                    return
+                hit = self._store.get("result", result_key(p, self.cfg), ProblemRecord)
+                if hit is not None and hit.result.id == p.id:
+                    self._deliver(None, p.id, hit.model_copy(update={"cached": True, "usage": hit.usage.as_cached()}))
+                    continue
+                misses.append(p)
+                if len(misses) >= 16 or len(misses) == 1:  # the first miss starts the workers at once
+                    self._dispatch(misses)
+                    misses = []
+            if misses:
+                self._dispatch(misses)
+
+    def _dispatch(self, problems: list[Problem]) -> None:
         batches: dict[int, list[Problem]] = collections.defaultdict(list)
         with self._lock:
             if not self._workers:
                 self._start()
             for p in problems:
-                if p.id in self._futures:
-                    continue
-                self._futures[p.id] = cf.Future()
                 w = self._workers[self._next % len(self._workers)]
                 self._next += 1
                 self._owner[p.id] = w
-                self._gold[p.id] = p.answer
                 w.pending.add(p.id)
                 batches[w.index].append(p)
         for index, ps in batches.items():
@@ -124,7 +169,9 @@ class EnginePool:
             for f in self._futures.values():
                 f.cancel()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """End the workers' input; they finish what they were sent and leave. ``wait=False`` does
+        not wait for them to exit (every record is already here)."""
         self._closing = True
         self.closed = True
         for w in self._workers:
@@ -132,7 +179,7 @@ class EnginePool:
                 w.proc.stdin.close()
             except OSError:
                 pass
-        for w in self._workers:
+        for w in self._workers if wait else ():
             try:
                 w.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -164,11 +211,12 @@ class EnginePool:
             tail = " | ".join(list(w.stderr_tail)[-3:])
             self._fail(w, f"the engine process {w.index} ended (exit {w.proc.returncode})" + (f": {tail}" if tail else ""))
 
-    def _deliver(self, w: _Worker, pid: str, record: ProblemRecord) -> None:
+    def _deliver(self, w: _Worker | None, pid: str, record: ProblemRecord) -> None:
         fut = self._futures.get(pid)
         if fut is None or fut.done():
             return
-        w.pending.discard(pid)
+        if w is not None:
+            w.pending.discard(pid)
         self.stats["cached" if record.cached else "computed"] += 1
         fut.set_result(record)
         if self.on_record is not None:

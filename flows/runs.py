@@ -132,12 +132,12 @@ def engine_for(cfg: RunConfig, concurrency: int | None = None, problems: list[Pr
         return engine
 
 
-def default_processes(cfg: RunConfig) -> int:
+def default_processes(parser: str) -> int:
     """Engine processes when the CLI runs a batch: one for deterministic parsers (it leaves this
     process to Prefect), one per core for LLM parsers (litellm and parsing are CPU-bound)."""
     import os
 
-    return (os.cpu_count() or 2) if cfg.parser in LLM_PARSERS else 1
+    return (os.cpu_count() or 2) if parser in LLM_PARSERS else 1
 
 
 def prepare(params: BatchParams, progress: Callable[[int, int], None] | None = None, start: bool = True,
@@ -150,7 +150,7 @@ def prepare(params: BatchParams, progress: Callable[[int, int], None] | None = N
     concurrency = params.concurrency or settings.concurrency
     sink = ResultsSink([p.id for p in problems], params.results_path, progress)
     if processes is None:
-        processes = default_processes(cfg)
+        processes = default_processes(cfg.parser)
     if processes:
         from .pool import EnginePool
 

@@ -54,10 +54,13 @@ def main() -> None:
     def on_record(pid: str, record: ProblemRecord) -> None:
         emit({"id": pid, "record": json.loads(record.model_dump_json())})
 
-    header = json.loads(sys.stdin.readline())
+    header_line = sys.stdin.readline()  # a prespawned worker waits here with its imports done
+    if not header_line:
+        return
+    header = json.loads(header_line)
     cfg = RunConfig.model_validate(header["config"])
     concurrency = int(header["concurrency"])
-    engine = Engine(cfg, Store(header["store"]), concurrency=concurrency,
+    engine = Engine(cfg, Store(header["store"]), concurrency=concurrency, workers=header.get("threads"),
                     client=make_client(cfg, concurrency, verbose=bool(header.get("verbose"))),
                     on_record=on_record, log=lambda text: emit({"log": text}))
     for line in sys.stdin:
