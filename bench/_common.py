@@ -1,21 +1,33 @@
-"""What the benchmarks share: a recording Prefect server for benchmarks, and timing one CLI batch."""
+"""What the benchmarks share: the benchmarks' own Prefect server, and timing whole processes.
+
+Every figure is a whole process, timed from outside (start-up, imports and exit included), so
+nesyflow's CLI and a baseline script are measured the same way. Runs are interleaved
+(ours, theirs, ours, theirs, …) and reported as medians: these machines are shared and a single
+run can be off by a fifth. "Cold" means the project's own store is empty: each cold run gets a
+fresh ``NESYFLOW_HOME`` (the benchmarks' Prefect server is reused, as a user's would be).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
 
-__all__ = ["ROOT", "bench_server", "cli_batch"]
+__all__ = ["ROOT", "DATA", "bench_server", "cli_batch", "timed", "median", "fresh_home", "write_report"]
 
 
 def bench_server() -> str:
     """The API URL of the benchmarks' own local server (or ``PREFECT_API_URL`` when set)."""
+    sys.path.insert(0, str(ROOT))
     from flows.server import ensure_server, offline_env
 
     home = ROOT / ".nesyflow" / "bench"
@@ -23,15 +35,40 @@ def bench_server() -> str:
     return os.environ.get("PREFECT_API_URL") or ensure_server(home, port=4210)
 
 
-def cli_batch(path: Path, options: list[str], home: Path, api_url: str, concurrency: int, summary: Path) -> tuple[float, dict]:
-    """One ``nesyflow batch`` in a subprocess with its own NESYFLOW_HOME: (whole CLI wall, summary)."""
-    # its own result storage too: a "cold" run must not read results a previous benchmark stored
-    env = {**os.environ, "NESYFLOW_HOME": str(home), "PREFECT_API_URL": api_url, "LITELLM_OFFLINE_MODE": "true",
-           "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(home / "results")}
+def fresh_home(tag: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"nesyflow-bench-{tag}-"))
+
+
+def timed(argv: list[str], env: dict | None = None) -> tuple[float, str, str]:
+    """(whole wall seconds, stdout, stderr) of one process; raises on a non-zero exit."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "batch", str(path), *options, "--concurrency", str(concurrency),
-                          "--summary-json", str(summary)], cwd=ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if out.returncode != 0:
-        raise SystemExit(f"batch failed: {out.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(argv[:4])} … failed ({out.returncode}): {out.stderr[-2000:]}")
+    return wall, out.stdout, out.stderr
+
+
+def cli_batch(path: Path, options: list[str], home: Path, api_url: str) -> tuple[float, dict]:
+    """One ``nesyflow batch`` (the installed entry point) with its own NESYFLOW_HOME: (whole wall, summary)."""
+    summary = home / "summary.json"
+    env = {**os.environ, "NESYFLOW_HOME": str(home), "PREFECT_API_URL": api_url, "LITELLM_OFFLINE_MODE": "true"}
+    nesyflow = str(Path(sys.executable).with_name("nesyflow"))
+    wall, _, _ = timed([nesyflow, "batch", str(path), *options, "--summary-json", str(summary)], env)
     return wall, json.loads(summary.read_text())
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def write_report(name: str, report: dict) -> Path:
+    out = ROOT / "bench" / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return out
+
+
+def cleanup(*homes: Path) -> None:
+    for h in homes:
+        shutil.rmtree(h, ignore_errors=True)

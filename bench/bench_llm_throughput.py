@@ -1,11 +1,14 @@
-"""LLM throughput: a simulated model with fixed latency behind a local OpenAI-compatible server.
+"""LLM throughput: a simulated model with a fixed latency behind a loopback OpenAI-compatible server
+(its own process, as a real endpoint would be), driven by the real CLI in a subprocess.
 
-100 problems × 5 samples, 1 s per call, concurrency 8: the ideal wall time is 100·5·1/8 = 62.5 s.
-The batch flow runs in this process against a real local Prefect server (recording every task
-run), over real HTTP through litellm. Then the finished batch again: every call from Prefect's
-cache. Reports throughput as a fraction of ideal and the rerun as a fraction of the first run.
+    python bench/bench_llm_throughput.py --problems 1000 --samples 5 --latency 0.02 --concurrency 64
 
-    python bench/bench_llm_throughput.py [--problems 100] [--samples 5] [--latency 1.0] [--concurrency 8]
+Reports, for one cold run and its rerun (same command, same state):
+* calls/s while calls flow: requests the server received / (last arrival − first arrival + latency);
+* end to end against the ideal (problems × samples × latency / concurrency);
+* the rerun: LLM calls (0 expected), cached calls read back per second of the batch, and its wall
+  time beyond start-up (start-up: the same CLI on a one-problem batch already in the store);
+* peak memory (RSS) of the CLI process and of the whole process tree, sampled every 0.1 s.
 """
 
 from __future__ import annotations
@@ -13,71 +16,129 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _common import bench_server  # noqa: E402
 
 COMPLETION = ("TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\n"
               "TEXT:\tSocrates is a man.\nFOL:\tMan(Socrates)\nTEXT:\tSocrates is mortal.\nFOL:\tMortal(Socrates)")
 
 
+def _rss_sampler(pid: int, peaks: dict, stop: threading.Event) -> None:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.Error:
+        return
+    while not stop.is_set():
+        try:
+            procs = [root] + root.children(recursive=True)
+            sizes = {}
+            for p in procs:
+                try:
+                    sizes[p.pid] = p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peaks["cli"] = max(peaks.get("cli", 0), sizes.get(pid, 0))
+            peaks["tree"] = max(peaks.get("tree", 0), sum(sizes.values()))
+        except psutil.Error:
+            break
+        stop.wait(0.1)
+
+
+def run_cli(args: list[str], env: dict) -> tuple[float, dict, dict]:
+    """(whole wall seconds, summary, peak RSS in MB) of one ``nesyflow batch``."""
+    summary = Path(env["NESYFLOW_HOME"]) / "summary.json"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "batch", *args, "--summary-json", str(summary)], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peaks: dict = {}
+    stop = threading.Event()
+    sampler = threading.Thread(target=_rss_sampler, args=(proc.pid, peaks, stop), daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"batch failed ({proc.returncode}): {err[-2000:]}")
+    return wall, json.loads(summary.read_text()), {k: round(v / 2**20, 1) for k, v in peaks.items()}
+
+
+def stats(api_base: str) -> dict:
+    with urllib.request.urlopen(api_base + "/stats", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--problems", type=int, default=100)
+    ap.add_argument("--problems", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=5)
-    ap.add_argument("--latency", type=float, default=1.0)
-    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--latency", type=float, default=0.02)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=None, help="engine processes (default: the CLI's)")
+    ap.add_argument("--out", default=None, help="where to write the JSON report [bench/results/llm_throughput_<args>.json]")
     args = ap.parse_args()
 
+    api_url = bench_server()
     tmp = Path(tempfile.mkdtemp(prefix="nesyflow-llm-bench-"))
-    from flows.server import ensure_server, offline_env
-
-    bench_home = ROOT / ".nesyflow" / "bench"
-    os.environ.update(offline_env(tmp))  # fresh result storage and caches: the first run computes everything
-    os.environ["NESYFLOW_HOME"] = str(tmp)
-    os.environ["PREFECT_API_URL"] = os.environ.get("NESYFLOW_BENCH_API_URL") or ensure_server(bench_home, port=4210)
-
+    env = {**os.environ, "NESYFLOW_HOME": str(tmp / "home"), "PREFECT_API_URL": api_url, "LITELLM_OFFLINE_MODE": "true"}
     data = tmp / "problems.jsonl"
     with data.open("w") as fh:
         for i in range(args.problems):
             fh.write(json.dumps({"id": f"sim{i}", "premises": ["All men are mortal.", "Socrates is a man."],
                                  "conclusion": f"Socrates is mortal ({i}).", "answer": "True"}) + "\n")
-
-    from flows.batch import drain, run_batch
-    from flows.fake_openai import FakeOpenAI
-
-    ideal = args.problems * args.samples * args.latency / args.concurrency
-    with FakeOpenAI(lambda messages: COMPLETION, latency_s=args.latency) as server:
-        params = dict(path=str(data), parser="llm", model="openai/simulated", api_base=server.api_base,
-                      samples=args.samples, concurrency=args.concurrency, solver="z3")
-        t0, m0 = time.perf_counter(), time.monotonic()
-        first = run_batch(**params)
-        first_wall = time.perf_counter() - t0
-        calls_first = len(server.requests)
-        first_request_s = server.arrivals[0] - m0 if server.arrivals else None
-        calls_span_s = server.arrivals[-1] - server.arrivals[0] + args.latency if server.arrivals else None
-        t0 = time.perf_counter()
-        second = run_batch(**params)
-        second_wall = time.perf_counter() - t0
-        calls_second = len(server.requests) - calls_first
-    drain()
+    (tmp / "one.jsonl").write_text(data.read_text().splitlines()[0] + "\n")
+    reply = tmp / "reply.txt"
+    reply.write_text(COMPLETION)
+    server = subprocess.Popen([sys.executable, "-m", "flows.fake_openai", "--latency", str(args.latency), "--reply", str(reply)],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    api_base = server.stdout.readline().strip()
+    try:
+        common = ["--parser", "llm", "--model", "openai/simulated", "--api-base", api_base, "--solver", "z3",
+                  "--samples", str(args.samples), "--concurrency", str(args.concurrency)]
+        if args.workers is not None:
+            common += ["--workers", str(args.workers)]
+        ideal = args.problems * args.samples * args.latency / args.concurrency
+        cold_wall, cold, cold_mem = run_cli([str(data), *common], env)
+        s1 = stats(api_base)
+        span = (s1["last"] - s1["first"] + args.latency) if s1["requests"] else None
+        warm_wall, warm, warm_mem = run_cli([str(data), *common], env)
+        s2 = stats(api_base)
+        run_cli([str(tmp / "one.jsonl"), *common], env)  # into the store
+        startup_wall, _, _ = run_cli([str(tmp / "one.jsonl"), *common], env)
+    finally:
+        server.kill()
+    calls = s1["requests"]
     report = {
         "problems": args.problems, "samples": args.samples, "latency_s": args.latency, "concurrency": args.concurrency,
-        "ideal_s": ideal, "first_wall_s": round(first_wall, 2), "throughput_vs_ideal": round(ideal / first_wall, 3),
-        "first_request_after_s": round(first_request_s, 2), "calls_span_s": round(calls_span_s, 2),
-        "throughput_while_calling_vs_ideal": round(ideal / calls_span_s, 3),
-        "first_llm_calls": first.summary.llm_calls, "http_requests_first": calls_first, "first_correct": first.summary.correct,
-        "rerun_wall_s": round(second_wall, 2), "rerun_llm_calls": second.summary.llm_calls,
-        "http_requests_rerun": calls_second, "rerun_vs_first": round(second_wall / first_wall, 4),
+        "ideal_s": round(ideal, 2),
+        "cold": {"whole_wall_s": round(cold_wall, 2), "flow_wall_s": cold["wall_s"], "llm_calls": cold["llm_calls"],
+                 "http_requests": calls, "correct": cold["correct"], "calls_span_s": round(span, 2) if span else None,
+                 "calls_per_s_while_flowing": round(calls / span, 1) if span else None,
+                 "calls_per_s_end_to_end": round(calls / cold_wall, 1),
+                 "vs_ideal_end_to_end": round(ideal / cold_wall, 3), "peak_rss_mb": cold_mem},
+        "rerun": {"whole_wall_s": round(warm_wall, 2), "flow_wall_s": warm["wall_s"], "llm_calls": warm["llm_calls"],
+                  "http_requests": s2["requests"] - calls, "llm_cached": warm["llm_cached"],
+                  "cached_calls_per_s": round(warm["llm_cached"] / max(warm["wall_s"], 1e-9), 1),
+                  "startup_wall_s": round(startup_wall, 2), "beyond_startup_s": round(warm_wall - startup_wall, 2),
+                  "vs_first_run": round(warm_wall / cold_wall, 4), "peak_rss_mb": warm_mem},
     }
     print(json.dumps(report, indent=2))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "llm_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
+    out = Path(args.out) if args.out else ROOT / "bench" / "results" / (
+        f"llm_throughput_{args.problems}x{args.samples}_{args.latency}s_c{args.concurrency}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

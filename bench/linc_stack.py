@@ -130,3 +130,30 @@ def linc_replay(problems, workdir: Path, samples: int) -> tuple[float, int, Coun
             top = Counter(votes).most_common(1)[0][0]
             correct += top == label.get(p.answer)
     return time.perf_counter() - t0, correct, outcomes
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python bench/linc_stack.py folio|replay PATH [--samples K]``: one JSON line, timed from
+    inside (the caller times the whole process)."""
+    import argparse
+    import json
+    import tempfile
+
+    from flows.datasets import load_problems
+
+    ap = argparse.ArgumentParser(description="LINC's stack on FOLIO gold FOL or a LINC recording")
+    ap.add_argument("what", choices=("folio", "replay"))
+    ap.add_argument("path")
+    ap.add_argument("--samples", type=int, default=5)
+    args = ap.parse_args(argv)
+    problems = load_problems(args.path)
+    with tempfile.TemporaryDirectory(prefix="linc-stack-", dir=str(ROOT / ".nesyflow")) as tmp:
+        if args.what == "folio":
+            wall, correct, outcomes = folio_gold(problems, Path(tmp))
+        else:
+            wall, correct, outcomes = linc_replay(problems, Path(tmp), args.samples)
+    print(json.dumps({"problems": len(problems), "work_s": round(wall, 3), "correct": correct, "outcomes": dict(outcomes)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -66,6 +66,14 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str | None]:
     return raw.decode("utf-8", errors="surrogateescape"), None
 
 
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8-sig")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _undecodable(value: Any) -> str | None:
     """Where a record holds bytes that were not UTF-8 (surrogate-escaped), as 'field: byte 0xE9'."""
     if isinstance(value, str):
@@ -98,6 +106,7 @@ def _records(path: Path, notes: list[str] | None = None) -> tuple[list[Any], boo
     text, note = _decode(raw, path)
     if note and notes is not None:
         notes.append(note)
+    escaped = note is None and not _utf8(raw)  # decoded with surrogateescape: some records hold bad bytes
     stripped = text.lstrip()
     if not stripped:
         raise DatasetError(f"{path}: file is empty")
@@ -106,7 +115,7 @@ def _records(path: Path, notes: list[str] | None = None) -> tuple[list[Any], boo
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-        if isinstance(data, list):
+        if isinstance(data, list) and escaped:
             for i, rec in enumerate(data):
                 where = _undecodable(rec)
                 if where:
@@ -117,7 +126,7 @@ def _records(path: Path, notes: list[str] | None = None) -> tuple[list[Any], boo
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        where = _undecodable(line)
+        where = _undecodable(line) if escaped else None
         if where:
             records.append({"__load_error__": f"line {lineno}: not valid UTF-8 ({where}); the other lines are read",
                             "__line__": lineno})

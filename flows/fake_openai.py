@@ -16,7 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-__all__ = ["FakeOpenAI"]
+__all__ = ["FakeOpenAI", "main"]
 
 
 class FakeOpenAI:
@@ -29,8 +29,18 @@ class FakeOpenAI:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connections, as with a real API
+
             def log_message(self, *args):  # quiet
                 pass
+
+            def do_GET(self):
+                if self.path.rstrip("/").endswith("/stats"):
+                    with outer._lock:
+                        arr = list(outer.arrivals)
+                    self._send(200, {"requests": len(arr), "first": arr[0] if arr else None, "last": arr[-1] if arr else None})
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
@@ -73,3 +83,28 @@ class FakeOpenAI:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m flows.fake_openai --latency 0.02 --reply FILE``: serve until killed, printing the
+    API base on the first line of stdout. ``GET /v1/stats`` tells how many requests arrived and when
+    (``time.monotonic()``, comparable across processes on one machine)."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="a loopback OpenAI-compatible server with a fixed latency and reply")
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    ap.add_argument("--reply", required=True, help="file whose text is every completion")
+    args = ap.parse_args(argv)
+    text = open(args.reply, encoding="utf-8").read()
+    with FakeOpenAI(lambda messages: text, latency_s=args.latency) as server:
+        print(server.api_base, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
