@@ -83,8 +83,8 @@ def _renamed(node):
 
 
 def _nltk_text(formula: str) -> str | None:
-    from parsers.fol_print import to_nltk
-    from parsers.lenient import parse_lenient
+    from parsers.fol.printer import to_nltk
+    from parsers.fol.lenient import parse_lenient
 
     try:
         f, edits = parse_lenient(formula)

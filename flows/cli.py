@@ -327,9 +327,12 @@ def _cmd_batch(args) -> int:
 
 def _stop_early(run, why: str, args) -> None:
     """Write what finished, say so in one line (the caller exits at once)."""
+    import logging
+
     from .batch import publish_files, summary_of
     from .report import summary_text
 
+    logging.disable(logging.CRITICAL)  # the flow thread's chunk tasks now fail on cancelled work: no tracebacks
     run.engine.cancel()
     records = run.sink.ordered()
     total = len(run.problems)

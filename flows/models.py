@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parsers.errors import LocatedError
-from parsers.math_program import MathProgram
-from parsers.smt_program import SmtProgram
+from parsers.programs.math_program import MathProgram
+from parsers.programs.smt_program import SmtProgram
 from solvers.base import Limits
 
 from .languages import Plan

@@ -10,17 +10,17 @@ import ast
 import math
 from collections import Counter
 
-from parsers.csp_program import parse_csp_program
+from parsers.programs.csp import parse_csp_program
 from parsers.english import parse_problem_english
 from parsers.errors import FormalizationError, LocatedError, locate
-from parsers.fol_parser import parse_formula, remember
-from parsers.fol_print import to_unicode
-from parsers.lenient import parse_lenient
+from parsers.fol.reader import parse_formula, remember
+from parsers.fol.printer import to_unicode
+from parsers.fol.lenient import parse_lenient
 from parsers.llm_output import extract
-from parsers.math_program import parse_math_program
-from parsers.signature import check_signature, close_free_variables, label_of
-from parsers.smtlib import parse_smtlib_program
-from parsers.z3_dsl import parse_z3_dsl
+from parsers.programs.math_program import parse_math_program
+from parsers.fol.signature import check_signature, close_free_variables, label_of
+from parsers.programs.smtlib import parse_smtlib_program
+from parsers.programs.z3dsl import parse_z3_dsl
 from solvers import FolProblem, Limits, Status, make_solver
 from solvers.base import BUDGET_USED, trim
 from solvers.math import PythonSandbox, SympySolver

@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import FormalizationError, LocatedError, locate
-from .fol_ast import And, Atom, Const, Forall, Formula, Implies, Not, Var
+from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.fol.nodes import And, Atom, Const, Forall, Formula, Implies, Not, Var
 
 __all__ = ["parse_problem_english", "parse_sentence", "split_sentences", "Lexicon", "EnglishResult"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import LocatedError, locate
+from parsers.errors import LocatedError, locate
 
 __all__ = ["Extracted", "extract_linc", "extract_logiclm", "extract_logic_program", "extract", "clean_formula", "detect_style",
            "unfence", "STYLES"]
@@ -47,10 +47,10 @@ def unfence(output: str) -> str:
 
 def detect_style(output: str) -> str:
     """The format an output is written in, by its own markers."""
-    from .csp_program import looks_like_csp
-    from .logic_program import looks_like_logic_program
-    from .smtlib import looks_like_smtlib
-    from .z3_dsl import looks_like_z3_dsl
+    from parsers.programs.csp import looks_like_csp
+    from parsers.programs.logic_program import looks_like_logic_program
+    from parsers.programs.smtlib import looks_like_smtlib
+    from parsers.programs.z3dsl import looks_like_z3_dsl
 
     if looks_like_z3_dsl(output):
         return "z3dsl"
@@ -170,8 +170,8 @@ def extract_logiclm(output: str) -> Extracted:
 
 def extract_logic_program(output: str) -> Extracted:
     """Logic-LM's Facts/Rules/Query programs, printed as Unicode FOL for the check stage."""
-    from .fol_print import to_unicode
-    from .logic_program import parse_logic_program
+    from parsers.fol.printer import to_unicode
+    from parsers.programs.logic_program import parse_logic_program
 
     prog = parse_logic_program(output)
     res = Extracted(errors=list(prog.errors))

@@ -35,23 +35,23 @@ def prompt_names() -> list[str]:
 
 
 def _nltk(text: str) -> str:
-    from parsers.fol_parser import parse_formula
-    from parsers.fol_print import to_nltk
+    from parsers.fol.reader import parse_formula
+    from parsers.fol.printer import to_nltk
 
     return to_nltk(parse_formula(text))
 
 
 def _unicode(text: str) -> str:
-    from parsers.fol_parser import parse_formula
-    from parsers.fol_print import to_unicode
+    from parsers.fol.reader import parse_formula
+    from parsers.fol.printer import to_unicode
 
     return to_unicode(parse_formula(text))
 
 
 def _predicates(formulas: list[str]) -> list[str]:
     """``Name(x, y) ::: Name`` lines for a Logic-LM few-shot example, from its formulas."""
-    from parsers.fol_ast import And, signature_of
-    from parsers.fol_parser import parse_formula
+    from parsers.fol.nodes import And, signature_of
+    from parsers.fol.reader import parse_formula
 
     sig = signature_of(And(tuple(parse_formula(f) for f in formulas)))
     out = []

@@ -20,7 +20,7 @@ from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field
 
 from parsers.errors import BackendUnavailable, LocatedError
-from parsers.fol_ast import Formula
+from parsers.fol.nodes import Formula
 
 __all__ = ["Status", "Limits", "SolverResult", "ProgramOutcome", "FolProblem", "Solver", "GoalProver", "Run", "RunKind",
            "combine", "trim", "DEFINITIVE", "BUDGET_USED"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor
+from parsers.fol.nodes import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor
 
 from .base import FolProblem, GoalProver, Limits, Run, RunKind
 from .binaries import eprover_binary

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from parsers.errors import locate
-from parsers.math_program import MathProgram
+from parsers.programs.math_program import MathProgram
 
 from .base import Limits, ProgramOutcome, Status
 from .process import ProcOutcome
@@ -48,7 +48,7 @@ class _NotExact(Exception):
 
 
 def _exact_value(node, known: dict[str, Fraction]) -> Fraction:
-    from parsers.expr import BinOp, Call, Name, Num, Unary
+    from parsers.programs.expr import BinOp, Call, Name, Num, Unary
 
     if isinstance(node, Num):
         v = Fraction(node.text)
@@ -98,7 +98,7 @@ def exact_answer(program: MathProgram) -> str | None:
     """Programs that only assign known values in order (most word problems) are evaluated here with
     exact fractions over the parsed tree — bounded in magnitude, no process, no SymPy import. Anything
     else (unknowns, reassignments, roots) returns None and goes to the SymPy process."""
-    from parsers.expr import parse_expression
+    from parsers.programs.expr import parse_expression
 
     known: dict[str, Fraction] = {}
     try:

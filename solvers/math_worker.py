@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the 
 
 
 def _build(node, sp, symbols):
-    from parsers.expr import BinOp, Call, Name, Num, Unary
+    from parsers.programs.expr import BinOp, Call, Name, Num, Unary
 
     if isinstance(node, Num):
         return sp.Rational(node.text) if "." in node.text else sp.Integer(int(node.text))
@@ -83,8 +83,8 @@ def _number(value, sp) -> str:
 def solve(program: dict) -> dict:
     import sympy as sp
 
-    from parsers.expr import parse_expression
-    from parsers.math_program import check_math_node
+    from parsers.programs.expr import parse_expression
+    from parsers.programs.math_program import check_math_node
 
     symbols: dict = {}
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from itertools import product
 
 from parsers.errors import locate
-from parsers.fol_ast import And, Atom, Const, Forall, Func, Implies, Not, Var, Eq
-from parsers.signature import label_of
+from parsers.fol.nodes import And, Atom, Const, Forall, Func, Implies, Not, Var, Eq
+from parsers.fol.signature import label_of
 
 from .base import FolProblem, Limits, Solver, SolverResult, Status
 

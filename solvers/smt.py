@@ -1,4 +1,4 @@
-"""Constraint programs (``parsers.smt_program.SmtProgram``) decided by the ``z3`` binary.
+"""Constraint programs (``parsers.programs.smt_program.SmtProgram``) decided by the ``z3`` binary.
 
 One limited process per problem: the script's declarations and assertions, one ``check-sat`` for
 their consistency, then for every query the checks it needs inside ``push``/``pop``. Z3 reports a
@@ -12,7 +12,7 @@ import re
 import time
 
 from parsers.errors import LocatedError, caret_snippet, locate
-from parsers.smt_program import Query, SmtProgram
+from parsers.programs.smt_program import Query, SmtProgram
 
 from .base import Limits, ProgramOutcome, Status
 from .binaries import z3_binary

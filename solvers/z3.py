@@ -11,8 +11,8 @@ import math
 import re
 import time
 
-from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor, signature_of, walk
-from parsers.fol_print import to_unicode
+from parsers.fol.nodes import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor, signature_of, walk
+from parsers.fol.printer import to_unicode
 
 from .base import BUDGET_USED, FolProblem, Limits, Run, RunKind, Solver, SolverResult, Status, combine
 from .binaries import z3_binary

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from parsers.math_program import parse_math_program
+from parsers.programs.math_program import parse_math_program
 from solvers.base import Limits
 from solvers.math import PythonSandbox, SympySolver
 

@@ -1,5 +1,5 @@
 from parsers import check_signature, parse_formula
-from parsers.lenient import parse_lenient
+from parsers.fol.lenient import parse_lenient
 
 
 def sig(premises, conclusion):

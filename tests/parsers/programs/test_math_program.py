@@ -3,7 +3,7 @@
 import pytest
 
 from parsers.errors import FormalizationError
-from parsers.math_program import parse_math_program
+from parsers.programs.math_program import parse_math_program
 
 
 def test_assignments_equations_and_answer_line():

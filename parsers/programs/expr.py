@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import FormalizationError, locate
+from parsers.errors import FormalizationError, locate
 
 __all__ = [
     "Node", "Num", "Name", "Call", "ListLit", "Binder", "BinOp", "Unary", "Compare", "BoolOp", "Arrow",

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import LocatedError, locate
-from .fol_ast import And, Atom, Const, Forall, Formula, Implies, Not, Var, free_vars
+from parsers.errors import LocatedError, locate
+from parsers.fol.nodes import And, Atom, Const, Forall, Formula, Implies, Not, Var, free_vars
 
 __all__ = ["LogicProgram", "parse_logic_program", "looks_like_logic_program"]
 

@@ -12,17 +12,17 @@
     A) green_book == 2 ::: The green book is the second from the left.
 
 Logic-LM pastes these lines into Python and ``exec``s them; here each line goes through the
-whitelisted expression grammar (``parsers.expr``) and becomes typed SMT-LIB, or a located error.
+whitelisted expression grammar (``parsers.programs.expr``) and becomes typed SMT-LIB, or a located error.
 """
 
 from __future__ import annotations
 
 import re
 
-from .errors import FormalizationError, LocatedError, locate
-from .expr import ListLit, Num, parse_expression
-from .smt_build import INT, Domain, ElabError, Env, const_symbol, elaborate_bool
-from .smt_program import Query, SmtProgram, question_check
+from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.programs.expr import ListLit, Num, parse_expression
+from parsers.programs.smt_build import INT, Domain, ElabError, Env, const_symbol, elaborate_bool
+from parsers.programs.smt_program import Query, SmtProgram, question_check
 
 __all__ = ["parse_csp_program", "looks_like_csp"]
 

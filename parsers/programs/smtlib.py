@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import FormalizationError, LocatedError, locate
-from .smt_program import Query, SmtProgram, question_check
+from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.programs.smt_program import Query, SmtProgram, question_check
 
 __all__ = ["parse_smtlib_program", "looks_like_smtlib", "ALLOWED_COMMANDS"]
 

@@ -9,9 +9,9 @@ error as a repair prompt instead.
 
 from __future__ import annotations
 
-from .errors import FormalizationError
-from .fol_ast import Formula
-from .fol_parser import parse_formula
+from parsers.errors import FormalizationError
+from parsers.fol.nodes import Formula
+from parsers.fol.reader import parse_formula
 
 __all__ = ["parse_lenient", "MAX_EDITS"]
 

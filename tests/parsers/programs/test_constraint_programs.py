@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from parsers.csp_program import parse_csp_program
+from parsers.programs.csp import parse_csp_program
 from parsers.errors import FormalizationError
-from parsers.smt_program import question_check
-from parsers.smtlib import parse_smtlib_program
-from parsers.z3_dsl import parse_z3_dsl
+from parsers.programs.smt_program import question_check
+from parsers.programs.smtlib import parse_smtlib_program
+from parsers.programs.z3dsl import parse_z3_dsl
 from solvers.base import Limits
 from solvers.smt import SmtSolver
 

@@ -3,7 +3,7 @@ same AST (tested), so printing is safe to feed to a model or back into the parse
 
 from __future__ import annotations
 
-from .fol_ast import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor
+from parsers.fol.nodes import And, Atom, Const, Eq, Exists, Forall, Iff, Implies, Not, Or, Var, Xor
 
 __all__ = ["to_nltk", "to_unicode"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import LocatedError, locate
-from .fol_ast import Atom, Const, Formula, Func, free_vars, walk
+from parsers.errors import LocatedError, locate
+from parsers.fol.nodes import Atom, Const, Formula, Func, free_vars, walk
 
 __all__ = ["check_signature", "close_free_variables", "LOOKS_LIKE_VARIABLE", "label_of"]
 
@@ -84,7 +84,7 @@ def check_signature(premises: list[Formula], conclusion: Formula | None) -> list
 def close_free_variables(formula: Formula) -> tuple[Formula, list[str]]:
     """Universally close the names that look like stray variables (Prover9's and clausal logic's
     convention for free variables). Returns the closed formula and the names it bound."""
-    from .fol_ast import Forall, bind_variable
+    from parsers.fol.nodes import Forall, bind_variable
 
     names = sorted({n.name for n in walk(formula) if isinstance(n, Const) and LOOKS_LIKE_VARIABLE.match(n.name)})
     for name in reversed(names):

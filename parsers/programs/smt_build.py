@@ -1,4 +1,4 @@
-"""Typed elaboration of ``parsers.expr`` trees into SMT-LIB 2 terms over finite domains.
+"""Typed elaboration of ``parsers.programs.expr`` trees into SMT-LIB 2 terms over finite domains.
 
 Both Logic-LM constraint formats (CSP and the Z3-flavoured DSL) describe finite worlds: enum sorts,
 integer ranges, functions over them. Quantifiers and ``Count`` over a declared domain are expanded
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import LocatedError, locate
-from .expr import Arrow, Binder, BinOp, BoolOp, Call, Compare, ListLit, Name, Node, Num, Unary
+from parsers.errors import LocatedError, locate
+from parsers.programs.expr import Arrow, Binder, BinOp, BoolOp, Call, Compare, ListLit, Name, Node, Num, Unary
 
 __all__ = ["Domain", "Function", "Env", "ElabError", "elaborate", "elaborate_bool", "MAX_EXPANSION"]
 

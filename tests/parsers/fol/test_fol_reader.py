@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from parsers import FormalizationError, parse_formula, to_nltk, to_unicode
-from parsers.fol_ast import And, Atom, Const, Eq, Exists, Forall, Func, Iff, Implies, Not, Or, Var, Xor
+from parsers.fol.nodes import And, Atom, Const, Eq, Exists, Forall, Func, Iff, Implies, Not, Or, Var, Xor
 
 x, y = Var("x"), Var("y")
 

@@ -9,7 +9,7 @@
 One equation per line (``lhs = rhs``); ``Answer:`` names the expression asked for (default: the
 last name assigned). ``$80,000`` reads as 80000 and ``15%`` as 15/100. Allowed: numbers, names, ``+ - * / // % **`` (``**`` with a literal exponent
 of at most ``MAX_EXPONENT``), and the functions in ``FUNCTIONS``. ``sympify``/``parse_expr`` would
-``eval`` the text (DESIGN.md §6); here the text goes through ``parsers.expr``'s grammar, and the
+``eval`` the text (DESIGN.md §6); here the text goes through ``parsers.programs.expr``'s grammar, and the
 solver builds SymPy objects from the tree with constructors only.
 """
 
@@ -19,8 +19,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import FormalizationError, LocatedError, locate
-from .expr import BinOp, Call, Name, Node, Num, Unary, parse_expression
+from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.programs.expr import BinOp, Call, Name, Node, Num, Unary, parse_expression
 
 __all__ = ["MathProgram", "parse_math_program", "to_text", "check_math_node", "FUNCTIONS", "MAX_EXPONENT"]
 

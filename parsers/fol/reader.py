@@ -15,12 +15,12 @@ from pathlib import Path
 from lark import Lark, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .errors import FormalizationError, locate
-from .fol_ast import And, Atom, Const, Eq, Exists, Forall, Formula, Func, Iff, Implies, Not, Or, Xor, bind_variable, children
+from parsers.errors import FormalizationError, locate
+from parsers.fol.nodes import And, Atom, Const, Eq, Exists, Forall, Formula, Func, Iff, Implies, Not, Or, Xor, bind_variable, children
 
 __all__ = ["parse_formula", "remember", "grammar_text", "MAX_FORMULA_CHARS"]
 
-GRAMMAR_PATH = Path(__file__).with_name("fol.lark")
+GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 MAX_FORMULA_CHARS = 20_000
 MAX_NESTING = 200
 

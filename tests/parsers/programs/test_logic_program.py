@@ -1,6 +1,6 @@
 from parsers import parse_formula
 from parsers.llm_output import extract
-from parsers.logic_program import looks_like_logic_program, parse_logic_program
+from parsers.programs.logic_program import looks_like_logic_program, parse_logic_program
 
 PROGRAM = """Predicates:
 Cold($x, bool) ::: Is x cold?

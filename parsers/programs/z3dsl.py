@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import re
 
-from .errors import FormalizationError, LocatedError, locate
-from .expr import Arrow, Call, ListLit, Name, Node, Num, Unary, parse_statement
-from .smt_build import BOOL, INT, Domain, ElabError, Env, Function, elaborate_bool, function_symbol, member_symbol, sort_symbol
-from .smt_program import Query, SmtProgram
+from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.programs.expr import Arrow, Call, ListLit, Name, Node, Num, Unary, parse_statement
+from parsers.programs.smt_build import BOOL, INT, Domain, ElabError, Env, Function, elaborate_bool, function_symbol, member_symbol, sort_symbol
+from parsers.programs.smt_program import Query, SmtProgram
 
 __all__ = ["parse_z3_dsl", "looks_like_z3_dsl", "OPTION_CHECKS"]
 
