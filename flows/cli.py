@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1",
                      help="start: address to bind; anything but loopback requires PREFECT_SERVER_API_AUTH_STRING [127.0.0.1]")
 
+    sub.add_parser("doctor", help="check every back end, the sandbox, Lean and the Prefect server",
+                   description="Each back end decides a tiny problem; the exit code says whether the default job "
+                               "(make demo) can run: 0 yes, 1 no.")
+
     sv = sub.add_parser("serve", help="serve the flows as deployments (scheduled batch, on-demand batch, reason)",
                         description="Register deployments on the Prefect server and run their flow runs until stopped "
                                     "(Ctrl-C). Trigger them from the UI, `prefect deployment run`, or the REST API.")
@@ -436,10 +440,19 @@ def _cmd_serve(args) -> int:
     return supervise_serve(api_url, args.dataset, args.cron, params, limit=args.max_runs)
 
 
+def _cmd_doctor(args) -> int:
+    from .doctor import report, run_checks
+
+    text, code = report(run_checks())
+    print(text)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"batch": _cmd_batch, "solve": _cmd_solve, "server": _cmd_server, "serve": _cmd_serve}[args.command](args)
+        return {"batch": _cmd_batch, "solve": _cmd_solve, "server": _cmd_server, "serve": _cmd_serve,
+                "doctor": _cmd_doctor}[args.command](args)
     except (CliError, NesyflowError) as exc:
         print(f"nesyflow: error: {exc}".splitlines()[0], file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from .models import Formal, Problem
 
 __all__ = ["DatasetError", "load_problems", "detect_format", "FORMATS", "normalise_label"]
 
-FORMATS = ("auto", "nesyflow", "logic-lm", "folio", "linc", "gsm8k")
+FORMATS = ("auto", "nesyflow", "logic-lm", "folio", "linc", "gsm8k", "minif2f")
 _LABEL = {"true": "True", "false": "False", "unknown": "Unknown", "uncertain": "Unknown"}
 
 
@@ -153,6 +153,8 @@ def detect_format(records: list[Any]) -> str:
         return "logic-lm"
     if keys >= {"question", "answer"} and "#### " in str(first.get("answer", "")) and "id" not in keys:
         return "gsm8k"
+    if keys >= {"name", "lean4"}:
+        return "minif2f"
     if "id" in keys and keys & {"premises", "context", "formal", "question", "kind"}:
         return "nesyflow"
     raise DatasetError(f"cannot tell the format from the keys {sorted(keys)}; pass --format")
@@ -174,7 +176,7 @@ def load_problems(path: str | Path, fmt: str = "auto", limit: int | None = None)
     if fmt == "linc":
         problems = _linc(path, records, full_count)
     else:
-        reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio, "gsm8k": _gsm8k}[fmt]
+        reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio, "gsm8k": _gsm8k, "minif2f": _minif2f}[fmt]
         stem = path.stem
         problems = []
         for i, rec in enumerate(records):
@@ -285,6 +287,18 @@ def _gsm8k(rec: dict, i: int, stem: str) -> Problem:
         raise ValueError("the answer does not end with '#### <number>'")
     return Problem(id=str(rec.get("id", f"{stem}_{i}")), question=str(rec["question"]), context=str(rec["question"]),
                    answer=m.group(1).replace(",", ""), kind="math")
+
+
+def _minif2f(rec: dict, i: int, stem: str) -> Problem:
+    """miniF2F in Lean 4: one file per theorem (imports, options, ``theorem name sig := by sorry``).
+    The header and the statement are the problem's; the file's own proof (``by sorry``) is its
+    gold proof, which proves nothing."""
+    from parsers.programs.lean import split_theorem
+
+    header, name, signature, proof = split_theorem(str(rec["lean4"]))
+    pid = str(rec.get("name") or name or f"{stem}_{i}")
+    return Problem(id=pid, kind="theorem", answer="proved", question=f"Prove {pid} ({rec.get('split', '')}).",
+                   formal=Formal(language="lean", header=header, conclusion=signature, premises=[proof]))
 
 
 _TEXT = re.compile(r"^\s*TEXT\s*:\s*(.*)$", re.I | re.M)

@@ -30,8 +30,18 @@ CheckAndSolve = Callable[[Formalization, bool], Awaitable[tuple[Checked, Verdict
 
 def initial_messages(problem: Problem, prompt: str) -> list[dict[str, str]]:
     premises = list(problem.premises) or split_sentences(problem.context or "")
+    formal = problem.formal
+    lean = formal is not None and formal.language == "lean"
+    core_less = False
+    if lean:  # the prompt says what the Lean that will check the proof can do
+        from solvers.lean import toolchain
+
+        chain = toolchain()
+        core_less = chain is not None and chain.core_less
     content = prompts.render(prompt, premises=premises, conclusion=problem.conclusion or "", context=problem.context or
-                             " ".join(problem.premises), question=problem.question or "", options=list(problem.options or []))
+                             " ".join(problem.premises), question=problem.question or "", options=list(problem.options or []),
+                             statement=formal.conclusion if lean else "", header=formal.header if lean else "",
+                             core_less=core_less)
     return [{"role": "user", "content": content}]
 
 

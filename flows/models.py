@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parsers.errors import LocatedError
+from parsers.programs.lean import LeanProgram
 from parsers.programs.math_program import MathProgram
 from parsers.programs.smt_program import SmtProgram
 from solvers.base import Limits
@@ -54,6 +55,10 @@ class Formal(BaseModel):
     language: Literal["fol", "smtlib", "lean", "sympy", "python", "csp", "z3dsl"] = "fol"
     premises: list[str]
     conclusion: str
+    """For ``lean``: the theorem's signature after its name, ``(a b : ℕ) (h : a = b) : b = a``; its
+    gold proof (if any) is ``premises[0]``."""
+    header: str = ""
+    """Lean: what the file starts with (imports, opens, declarations the statement uses)."""
 
 
 class Problem(BaseModel):
@@ -94,6 +99,10 @@ class Formalization(BaseModel):
     """Choice problems: the question, whose wording says how options are judged ("must" / "could" / "EXCEPT")."""
     options: list[str] = []
     """Choice problems: the options ("A) …"), so a script can be checked for one definition per option."""
+    header: str = ""
+    """Theorem problems (Lean): the problem's header."""
+    statement: str = ""
+    """Theorem problems (Lean): the statement to prove (the problem's, never the model's)."""
     errors: list[LocatedError] = []
 
 
@@ -112,6 +121,8 @@ class Checked(BaseModel):
     math: MathProgram | None = None
     program: str = ""
     """Program-of-Thought: the program text (checked for syntax only; it runs in the sandbox)."""
+    lean: LeanProgram | None = None
+    """Theorem problems: the proof attempt to assemble into a Lean file."""
     errors: list[LocatedError] = []
     notes: list[str] = []
     """Edits the lenient gold reader made (each one located), shown in the results."""

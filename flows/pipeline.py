@@ -17,12 +17,14 @@ from parsers.fol.reader import parse_formula, remember
 from parsers.fol.printer import to_unicode
 from parsers.fol.lenient import parse_lenient
 from parsers.llm_output import extract
+from parsers.programs.lean import read_lean_output
 from parsers.programs.math_program import parse_math_program
 from parsers.fol.signature import check_signature, close_free_variables, label_of
 from parsers.programs.smtlib import parse_smtlib_program
 from parsers.programs.z3dsl import parse_z3_dsl
 from solvers import FolProblem, Limits, Status, make_solver
 from solvers.base import BUDGET_USED, trim
+from solvers.lean import LeanSolver
 from solvers.math import PythonSandbox, SympySolver
 from solvers.sandbox import SandboxUnavailable
 from solvers.smt import SmtSolver
@@ -53,9 +55,9 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
         if f.language == "fol":
             return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion)
         if f.language == "lean":
-            return Formalization(problem_id=problem.id, source=parser, language=f.language, errors=[locate(
-                "formalize", "Lean formalizations are not decided by this pipeline", where="formal.language",
-                hint="use fol, smtlib, csp, z3dsl, sympy or python")])
+            proof = f.premises[0] if f.premises else ""
+            return Formalization(problem_id=problem.id, source=parser, language="lean", program=proof, header=f.header,
+                                 statement=f.conclusion)
         return Formalization(problem_id=problem.id, source=parser, language=f.language, question=problem.question or "",
                              options=list(problem.options or []), program=gold_program(f.language, f.premises, f.conclusion))
     if parser == "english":
@@ -65,6 +67,10 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
 
 def formalize_output(problem: Problem, text: str, style: str, problem_id: str, source: str) -> Formalization:
     """A model's output (live or recorded) read as the formalization of ``problem`` (``style``: how to read it)."""
+    if problem.kind == "theorem":  # the statement is the problem's; the model's text is only the proof
+        f = problem.formal
+        return Formalization(problem_id=problem_id, source=source, language="lean", program=text,
+                             header=f.header if f else "", statement=f.conclusion if f else "")
     ex = extract(text, style)
     return Formalization(problem_id=problem_id, source=source, language=ex.language, premises=ex.premises,
                          conclusion=ex.conclusion, program=ex.program, question=problem.question or "",
@@ -86,9 +92,12 @@ def unusable(problem: Problem, parser: str) -> LocatedError | None:
     why, hint = None, ""
     if problem.load_error:
         why = problem.load_error
-    elif problem.kind == "theorem" or (parser == "english" and problem.kind != "entailment"):
+    elif parser == "english" and problem.kind != "entailment":
         why = f"the {parser} parser does not take {problem.kind!r} problems"
-        hint = "choice and math problems need an LLM parser (--parser llm or replay) and --language"
+        hint = "choice, math and theorem problems need an LLM parser (--parser llm or replay) and --language"
+    elif problem.kind == "theorem" and (problem.formal is None or problem.formal.language != "lean"):
+        why = "a theorem problem without a Lean statement"
+        hint = "give it formal: {language: lean, conclusion: <signature>, header: <imports/declarations>}"
     elif problem.kind == "choice" and not problem.options:
         why = "a multiple-choice problem without options"
     elif problem.kind == "math" and not (problem.question or problem.context):
@@ -174,6 +183,10 @@ def check_program(form: Formalization) -> Checked:
             return Checked(ok=True, math=parse_math_program(form.program), **base)
         if form.language == "python":
             return Checked(ok=True, program=_python_syntax(form.program), **base)
+        if form.language == "lean":
+            if not form.statement.strip():
+                raise FormalizationError(locate("formalize", "the problem has no Lean statement", where="input record"))
+            return Checked(ok=True, lean=read_lean_output(form.program, form.statement, form.header), **base)
     except FormalizationError as exc:
         return Checked(ok=False, errors=exc.errors, **base)
     return Checked(ok=False, errors=[locate("formalize", f"unknown formal language {form.language!r}")], **base)
@@ -193,7 +206,7 @@ def _python_syntax(code: str) -> str:
 
 # ---- solve -------------------------------------------------------------------------------------
 
-_BACKEND_OF = {"smtlib": "z3", "csp": "z3", "z3dsl": "z3", "sympy": "sympy", "python": "python"}
+_BACKEND_OF = {"smtlib": "z3", "csp": "z3", "z3dsl": "z3", "sympy": "sympy", "python": "python", "lean": "lean"}
 
 
 def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = None, deadline: float | None = None) -> Verdict:
@@ -217,7 +230,9 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
                            solver=_BACKEND_OF[checked.language], reason=BUDGET_USED)
         limits = run_limits
         try:
-            if checked.smt is not None:
+            if checked.lean is not None:
+                o = LeanSolver().solve(checked.lean, limits)
+            elif checked.smt is not None:
                 o = SmtSolver().solve(checked.smt, limits)
             elif checked.math is not None:
                 o = SympySolver().solve(checked.math, limits)

@@ -9,6 +9,7 @@ few-shot data, and goes into every LLM cache key: edit a prompt and its calls ar
     smtlib        SMT-LIB 2 (declarations, asserts, and a define-fun per conclusion or option)
     sympy         equations for math word problems (``Answer:`` line), solved by SymPy
     pot           Program-of-Thought: a Python ``solution()`` run in the sandbox
+    lean          a Lean 4 proof of a given theorem statement (checked by a Lean kernel in the sandbox)
     repair        the repair message: the located errors and a one-line instruction
 """
 
@@ -26,7 +27,7 @@ __all__ = ["PROMPTS", "render", "version", "prompt_names", "fewshot_examples", "
 PROMPT_DIR = Path(__file__).resolve().parent
 FEWSHOT = PROMPT_DIR / "fewshot_folio_train.jsonl"
 PROMPTS = {"linc_fol": "linc_fol.jinja", "logiclm_fol": "logiclm_fol.jinja", "logic_program": "logic_program.jinja",
-           "csp": "csp.jinja", "z3dsl": "z3dsl.jinja", "smtlib": "smtlib.jinja", "sympy": "sympy.jinja", "pot": "pot.jinja",
+           "csp": "csp.jinja", "z3dsl": "z3dsl.jinja", "smtlib": "smtlib.jinja", "sympy": "sympy.jinja", "pot": "pot.jinja", "lean": "lean.jinja",
            "repair": "repair.jinja"}
 
 
