@@ -117,7 +117,7 @@ async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Stor
             st.attempts.append(Attempt(rnd, "", checked, Verdict(problem_id=sid, status="error", solver=cfg.solver,
                                                                  errors=[err], reason=err.message)))
             return
-        form = formalize_output(st.problem, resp.text, plan.style, sid, cfg.parser)
+        form = formalize_output(st.problem, resp.text, plan.style, sid, cfg.parser, plan.expected or None)
         checked, verdict = await check_and_solve(form, rnd == cfg.repair_rounds)
         st.attempts.append(Attempt(rnd, resp.text, checked, verdict))
         errors = verdict.errors or checked.errors

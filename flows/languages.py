@@ -24,6 +24,8 @@ class Plan(BaseModel):
     """How outputs are read (``parsers.llm_output.STYLES``)."""
     prompt: str
     """Template in ``prompts/``."""
+    expected: str = ""
+    """With ``style="auto"``: the format to read an output in when it carries no markers of its own."""
 
 
 _BY_LANGUAGE = {

@@ -104,6 +104,8 @@ class Formalization(BaseModel):
     statement: str = ""
     """Theorem problems (Lean): the statement to prove (the problem's, never the model's)."""
     errors: list[LocatedError] = []
+    notes: list[str] = []
+    """How the output was read where it departed from its format (variants accepted, text cut)."""
 
 
 class Checked(BaseModel):

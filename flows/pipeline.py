@@ -65,16 +65,18 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
     raise ValueError(f"unknown parser {parser!r}; available: {', '.join(PARSERS)}")
 
 
-def formalize_output(problem: Problem, text: str, style: str, problem_id: str, source: str) -> Formalization:
+def formalize_output(problem: Problem, text: str | None, style: str, problem_id: str, source: str,
+                     expected: str | None = None) -> Formalization:
     """A model's output (live or recorded) read as the formalization of ``problem`` (``style``: how to read it)."""
     if problem.kind == "theorem":  # the statement is the problem's; the model's text is only the proof
         f = problem.formal
         return Formalization(problem_id=problem_id, source=source, language="lean", program=text,
                              header=f.header if f else "", statement=f.conclusion if f else "")
-    ex = extract(text, style)
+    ex = extract(text, style, expected)
     return Formalization(problem_id=problem_id, source=source, language=ex.language, premises=ex.premises,
                          conclusion=ex.conclusion, program=ex.program, question=problem.question or "",
-                         options=list(problem.options or []) if problem.kind == "choice" else [], errors=ex.errors)
+                         options=list(problem.options or []) if problem.kind == "choice" else [], errors=ex.errors,
+                         notes=ex.notes)
 
 
 def gold_program(language: str, premises: list[str], conclusion: str) -> str:
@@ -130,9 +132,17 @@ def chunk_label(ids: list[str]) -> str:
 
 def check(form: Formalization, close_free: bool = False) -> Checked:
     """Parse every formula and run the signature pass; gold text is read leniently (edits noted).
+    How the output was read (``form.notes``) travels into the result's notes.
 
     ``close_free``: when no repair round is left, a free variable is read as universally
     quantified (Prover9's convention) and noted, instead of discarding the formalization."""
+    checked = _check(form, close_free)
+    if form.notes:
+        checked = checked.model_copy(update={"notes": [*form.notes, *checked.notes]})
+    return checked
+
+
+def _check(form: Formalization, close_free: bool = False) -> Checked:
     if form.errors:
         return Checked(problem_id=form.problem_id, ok=False, language=form.language, errors=form.errors)
     if form.language != "fol":

@@ -20,7 +20,7 @@ __all__ = ["Extracted", "extract_linc", "extract_logiclm", "extract_logic_progra
 _FENCE = re.compile(r"^\s*```")
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 _LINC = re.compile(r"^\s*(TEXT|FOL)\s*[:：]\s*(.*)$", re.I)
-_SECTION = re.compile(r"^\s*#*\s*(predicates|premises|conclusions?|question|query)\s*[:：]\s*(.*)$", re.I)
+_SECTION = re.compile(r"^\s*[#*>\s-]*\**\s*(predicates|premises|conclusions?|question|query)\s*\**\s*[:：]\s*\**\s*(.*)$", re.I)
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Extracted:
     language: str = "fol"
     program: str = ""
     """Languages read as a whole program (csp, z3dsl, smtlib, sympy, python): the text to check."""
+    notes: list[str] = field(default_factory=list)
+    """How the output was read where it departed from the format (each variant accepted, each cut)."""
 
 
 _FENCED = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n(.*?)```", re.S)
@@ -45,8 +47,8 @@ def unfence(output: str) -> str:
     return m.group(1) if m else output
 
 
-def detect_style(output: str) -> str:
-    """The format an output is written in, by its own markers."""
+def detect_style(output: str) -> str | None:
+    """The format an output is written in, by its own markers (None when it carries none)."""
     from parsers.programs.csp import looks_like_csp
     from parsers.programs.logic_program import looks_like_logic_program
     from parsers.programs.smtlib import looks_like_smtlib
@@ -66,7 +68,11 @@ def detect_style(output: str) -> str:
         return "python"
     if re.search(r"^\s*answer\s*[:：]", output, re.I | re.M) and not re.search(r"^\s*FOL\s*[:：]", output, re.I | re.M):
         return "sympy"
-    return "linc"
+    if re.search(r"^\s*(TEXT|FOL)\s*[:：]", output, re.I | re.M):
+        return "linc"
+    if re.search(r"^\s*[#*\s]*(predicates|conclusion)\s*\**\s*[:：]", output, re.I | re.M):
+        return "logiclm"
+    return None
 
 
 def clean_formula(text: str) -> str:
@@ -123,49 +129,120 @@ def extract_linc(output: str) -> Extracted:
     return res
 
 
+_FORMULA_HINT = re.compile(r"[∀∃¬∧∨→↔⊕]|\b(?:all|exists|forall)\b|->|<->|&|\|")
+_DECLARATION = re.compile(r"^\s*[A-Za-z_][\w’']*\s*\(\s*[a-z]\w?(?:\s*,\s*[a-z]\w?)*\s*\)\s*$")
+_WORD_OPS = ((re.compile(r"\bFORALL\b|\bForAll\b"), "∀"), (re.compile(r"\bEXISTS\b"), "∃"), (re.compile(r"\bAND\b"), "∧"),
+             (re.compile(r"\bOR\b"), "∨"), (re.compile(r"\bNOT\b"), "¬"), (re.compile(r"\bIMPLIES\b"), "→"),
+             (re.compile(r"\bIFF\b"), "↔"), (re.compile(r"\bXOR\b"), "⊕"), (re.compile(r"(?<=[)\s])V(?=\s)"), "∨"))
+
+
+def _is_prose(text: str) -> bool:
+    """A sentence, not a formula: no parenthesis, no connective, several words."""
+    return "(" not in text and not _FORMULA_HINT.search(text) and len(re.findall(r"[A-Za-z]+", text)) >= 3
+
+
+def _ascii_connectives(formula: str) -> tuple[str, bool]:
+    """Upper-case word connectives (AND, OR, NOT, FORALL …) and a lone V between formulas, as symbols.
+    Only used when the formula does not parse as written."""
+    out = formula
+    for pattern, symbol in _WORD_OPS:
+        out = pattern.sub(symbol, out)
+    return out, out != formula
+
+
 def extract_logiclm(output: str) -> Extracted:
+    """Logic-LM's FOL sections. A formula line belongs to the section above it; prose lines are
+    skipped (noted); with ``Predicates:`` but no ``Premises:`` heading, the first line that is a
+    formula rather than a declaration starts the premises (noted). The conclusion is the one
+    formula under ``Conclusion:``; a second, different formula there is a located error."""
+    from parsers.fol.reader import parse_formula
+
     res = Extracted()
     section = None
     seen: dict[str, int] = {}
     conclusions: list[tuple[int, str]] = []
+    prose = 0
+    implied = False
     for lineno, line in _lines(output):
         m = _SECTION.match(line)
         if m:
-            section = m.group(1).lower().rstrip("s") if m.group(1).lower().startswith("conclusion") else m.group(1).lower()
+            name = m.group(1).lower()
+            section = "conclusion" if name.startswith("conclusion") else name
             seen.setdefault(section, lineno)
-            rest = clean_formula(m.group(2))
-            if rest and section == "premises":
-                res.premises.append(rest)
-            elif rest and section == "conclusion":
-                conclusions.append((lineno, rest))
-            continue
+            rest = m.group(2)
+            if not rest.strip():
+                continue
+            line = rest
         if not line.strip() or line.strip().startswith(("---", "###")):
             continue
-        if section == "premises":
-            f = clean_formula(line)
-            if f:
-                res.premises.append(f)
-                res.texts.append(line.split(":::", 1)[1].strip() if ":::" in line else "")
+        formula = clean_formula(line)
+        if not formula:
+            continue
+        if _is_prose(formula):
+            prose += 1
+            continue
+        if section == "predicates" and not _DECLARATION.match(formula) and "premises" not in seen:
+            section, implied = "premises", True
+            seen["premises"] = lineno
+        if section in ("premises", None):
+            if section is None:
+                seen.setdefault("premises?", lineno)
+            res.premises.append(formula)
+            res.texts.append(line.split(":::", 1)[1].strip() if ":::" in line else "")
         elif section == "conclusion":
-            f = clean_formula(line)
-            if f:
-                conclusions.append((lineno, f))
-    if "premises" not in seen:
-        res.errors.append(locate("parse", "no 'Premises:' section in the output", where="output",
-                                 hint="answer with Predicates:, Premises: and Conclusion: sections"))
+            conclusions.append((lineno, formula))
+    if implied:
+        res.notes.append(f"no 'Premises:' heading: the formulas from output line {seen['premises']} on read as premises")
+    if prose:
+        res.notes.append(f"{prose} prose line{'s' * (prose > 1)} skipped")
+    fixed = []
+    for f in res.premises:
+        g, changed = _maybe_ascii(f, parse_formula)
+        fixed.append(g)
+        if changed:
+            res.notes.append(f"word connectives read as symbols: {f[:60]}")
+    res.premises = fixed
+    conclusions = [(n, *_maybe_ascii(f, parse_formula)) for n, f in conclusions]
+    for n, f, changed in conclusions:
+        if changed:
+            res.notes.append(f"word connectives read as symbols: {f[:60]}")
+    distinct = list(dict.fromkeys(f for _, f, _ in conclusions))
+    if "premises" not in seen and "premises?" not in seen:
+        what = "one formula and no sections" if len(conclusions) + len(res.premises) == 1 else "no 'Premises:' section"
+        res.errors.append(locate("parse", f"{what}: expected Logic-LM's Predicates:/Premises:/Conclusion: sections",
+                                 where="output", hint="answer with Predicates:, Premises: and Conclusion: sections"))
     elif not res.premises:
-        res.errors.append(locate("parse", "the 'Premises:' section is empty", where=f"output line {seen['premises']}"))
+        res.errors.append(locate("parse", "the 'Premises:' section is empty", where=f"output line {seen.get('premises', 1)}"))
     if "conclusion" not in seen:
-        res.errors.append(locate("parse", "no 'Conclusion:' section in the output", where="output",
+        res.errors.append(locate("parse", "no 'Conclusion:' section in the output (the last formula might be it, or the "
+                                          "output was cut short)", where="output",
                                  hint="end with a 'Conclusion:' section holding one formula"))
     elif not conclusions:
         res.errors.append(locate("parse", "the 'Conclusion:' section is empty", where=f"output line {seen['conclusion']}"))
     else:
-        res.conclusion = conclusions[0][1]
-        if len(conclusions) > 1:
-            res.errors.append(locate("parse", f"{len(conclusions)} formulas under 'Conclusion:'; one is expected",
-                                     where=f"output line {conclusions[1][0]}", hint="put one formula under 'Conclusion:'"))
+        res.conclusion = distinct[0]
+        if len(distinct) > 1:
+            second = next(n for n, f, _ in conclusions if f == distinct[1])
+            res.errors.append(locate("parse", f"{len(distinct)} different formulas under 'Conclusion:'; one is expected",
+                                     where=f"output line {second}", hint="put one formula under 'Conclusion:'"))
     return res
+
+
+def _maybe_ascii(formula: str, parse) -> tuple[str, bool]:
+    from parsers.errors import FormalizationError
+
+    try:
+        parse(formula)
+        return formula, False
+    except FormalizationError:
+        fixed, changed = _ascii_connectives(formula)
+        if not changed:
+            return formula, False
+        try:
+            parse(fixed)
+            return fixed, True
+        except FormalizationError:
+            return formula, False
 
 
 def extract_logic_program(output: str) -> Extracted:
@@ -174,22 +251,38 @@ def extract_logic_program(output: str) -> Extracted:
     from parsers.programs.logic_program import parse_logic_program
 
     prog = parse_logic_program(output)
-    res = Extracted(errors=list(prog.errors))
+    res = Extracted(errors=list(prog.errors), notes=list(prog.notes))
     if not prog.errors:
         res.premises = [to_unicode(f) for f in prog.premises]
         res.conclusion = to_unicode(prog.conclusion)
     return res
 
 
-def extract(output: str, style: str = "auto") -> Extracted:
-    """``style``: one of ``STYLES``; ``auto`` reads it from the output's own markers. FOL styles
-    give premises and a conclusion; program languages give the program text, checked later."""
+def extract(output: str | None, style: str = "auto", expected: str | None = None) -> Extracted:
+    """``style``: one of ``STYLES``; ``auto`` reads it from the output's own markers, and when it has
+    none, ``expected`` (the format the prompt asked for) decides. The program is cleaned first
+    (``parsers.cleanup``: wrappers, fences, run-on text), every cut noted. FOL styles give premises
+    and a conclusion; program languages give the program text, checked later."""
+    from parsers.cleanup import clean
+
+    if output is None or not str(output).strip():
+        return Extracted(errors=[locate("formalize", "the output is empty" + (" (null)" if output is None else ""),
+                                        where="output", hint="answer with the formalization")],
+                         language=_LANGUAGE.get(expected or "", "fol"))
     if style == "auto":
-        style = detect_style(output)
+        style = detect_style(clean(output, "none").text) or expected or "linc"
+    cleaned = clean(output, style)
+    text = cleaned.text
     if style in ("csp", "z3dsl"):
-        return Extracted(language=style, program=output)
-    if style in ("smtlib", "sympy", "python"):
-        return Extracted(language=style, program=unfence(output))
-    if style == "program":
-        return extract_logic_program(output)
-    return extract_logiclm(output) if style == "logiclm" else extract_linc(output)
+        res = Extracted(language=style, program=text)
+    elif style in ("smtlib", "sympy", "python"):
+        res = Extracted(language=style, program=text)
+    elif style == "program":
+        res = extract_logic_program(text)
+    else:
+        res = extract_logiclm(text) if style == "logiclm" else extract_linc(text)
+    res.notes = [*cleaned.notes, *res.notes]
+    return res
+
+
+_LANGUAGE = {"csp": "csp", "z3dsl": "z3dsl", "smtlib": "smtlib", "sympy": "sympy", "python": "python"}
