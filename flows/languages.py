@@ -29,7 +29,7 @@ class Plan(BaseModel):
 
 
 _BY_LANGUAGE = {
-    "fol": Plan(style="auto", prompt="linc_fol"),
+    "fol": Plan(style="auto", prompt="linc_fol", expected="linc"),
     "logic-program": Plan(style="program", prompt="logic_program"),
     "smtlib": Plan(style="smtlib", prompt="smtlib"),
     "csp": Plan(style="csp", prompt="csp"),
@@ -37,7 +37,7 @@ _BY_LANGUAGE = {
     "sympy": Plan(style="sympy", prompt="sympy"),
     "python": Plan(style="python", prompt="pot"),
     "lean": Plan(style="lean", prompt="lean"),
-    "fol-sections": Plan(style="auto", prompt="logiclm_fol"),  # Logic-LM's Predicates/Premises/Conclusion FOL
+    "fol-sections": Plan(style="auto", prompt="logiclm_fol", expected="logiclm"),  # Logic-LM's Predicates/Premises/Conclusion FOL
 }
 _AUTO = {"entailment": "fol", "choice": "z3dsl", "math": "sympy", "theorem": "lean"}
 _LOGIC_LM = (("prontoqa", "logic-program"), ("proofwriter", "logic-program"), ("folio", "fol-sections"),
@@ -59,7 +59,7 @@ def plan_for(language: str, kind: str, dataset: str = "", fmt: str = "auto", pro
         if language == "fol" and fmt == "logic-lm":
             language = "fol-sections"
     plan = _BY_LANGUAGE[language]
-    return Plan(style=plan.style, prompt=prompt) if prompt else plan
+    return plan.model_copy(update={"prompt": prompt}) if prompt else plan
 
 
 def language_plans(language: str, kinds: set[str], dataset: str = "", fmt: str = "auto",

@@ -72,7 +72,7 @@ def formalize_output(problem: Problem, text: str | None, style: str, problem_id:
         f = problem.formal
         return Formalization(problem_id=problem_id, source=source, language="lean", program=text,
                              header=f.header if f else "", statement=f.conclusion if f else "")
-    ex = extract(text, style, expected)
+    ex = extract(text, style, expected, problem.conclusion if problem.kind == "entailment" else None)
     return Formalization(problem_id=problem_id, source=source, language=ex.language, premises=ex.premises,
                          conclusion=ex.conclusion, program=ex.program, question=problem.question or "",
                          options=list(problem.options or []) if problem.kind == "choice" else [], errors=ex.errors,
@@ -182,10 +182,10 @@ def check_program(form: Formalization) -> Checked:
     base = dict(problem_id=form.problem_id, language=form.language)
     kind = "choice" if form.options else "entailment"
     try:
-        if form.language == "csp":
-            return Checked(ok=True, smt=parse_csp_program(form.program, form.question), **base)
-        if form.language == "z3dsl":
-            return Checked(ok=True, smt=parse_z3_dsl(form.program), **base)
+        if form.language in ("csp", "z3dsl"):
+            smt = parse_csp_program(form.program, form.question) if form.language == "csp" else \
+                parse_z3_dsl(form.program, form.question)
+            return Checked(ok=True, smt=smt, notes=list(smt.notes), **base)
         if form.language == "smtlib":
             return Checked(ok=True, smt=parse_smtlib_program(form.program, kind=kind, question=form.question,
                                                                options=form.options), **base)

@@ -51,7 +51,7 @@ def _heading(line: str, style: str) -> str | None:
     if not names:
         return None
     if style == "z3dsl":
-        m = re.match(r"^\s*#+\s*(\w+)\s*:?\s*$", line)
+        m = re.match(r"^\s*#*\s*(\w+)\s*:?\s*$", line)
     else:
         m = re.match(r"^\s*[#*>\s-]*\**\s*([A-Za-z]+)\s*\**\s*[:：]", line)
     return m.group(1).lower() if m and m.group(1).lower() in names else None
@@ -101,6 +101,8 @@ def _sections(lines: list[str], style: str, notes: list[str]) -> list[str]:
         return lines
     first = heads[0]
     before = [i for i in range(first) if lines[i].strip()]
+    if before and _heading(lines[first], style) not in HEADINGS[style][:2]:
+        before = []  # the program may begin without its headings: the reader decides what these lines are
     if before:
         notes.append(f"{len(before)} line{'s' * (len(before) > 1)} before the first heading ({lines[first].strip()[:30]}) ignored")
         _blank(lines, before)

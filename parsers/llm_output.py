@@ -129,7 +129,7 @@ def extract_linc(output: str) -> Extracted:
     return res
 
 
-_FORMULA_HINT = re.compile(r"[∀∃¬∧∨→↔⊕]|\b(?:all|exists|forall)\b|->|<->|&|\|")
+_CONNECTIVE = re.compile(r"[∀∃¬∧∨→↔⊕&|]|->")
 _DECLARATION = re.compile(r"^\s*[A-Za-z_][\w’']*\s*\(\s*[a-z]\w?(?:\s*,\s*[a-z]\w?)*\s*\)\s*$")
 _WORD_OPS = ((re.compile(r"\bFORALL\b|\bForAll\b"), "∀"), (re.compile(r"\bEXISTS\b"), "∃"), (re.compile(r"\bAND\b"), "∧"),
              (re.compile(r"\bOR\b"), "∨"), (re.compile(r"\bNOT\b"), "¬"), (re.compile(r"\bIMPLIES\b"), "→"),
@@ -137,8 +137,8 @@ _WORD_OPS = ((re.compile(r"\bFORALL\b|\bForAll\b"), "∀"), (re.compile(r"\bEXIS
 
 
 def _is_prose(text: str) -> bool:
-    """A sentence, not a formula: no parenthesis, no connective, several words."""
-    return "(" not in text and not _FORMULA_HINT.search(text) and len(re.findall(r"[A-Za-z]+", text)) >= 3
+    """A sentence, not a formula: no parenthesis, no connective symbol, several words."""
+    return "(" not in text and not _CONNECTIVE.search(text) and len(re.findall(r"[A-Za-z]+", text)) >= 3
 
 
 def _ascii_connectives(formula: str) -> tuple[str, bool]:
@@ -150,20 +150,24 @@ def _ascii_connectives(formula: str) -> tuple[str, bool]:
     return out, out != formula
 
 
-def extract_logiclm(output: str) -> Extracted:
+def extract_logiclm(output: str, statement: str | None = None) -> Extracted:
     """Logic-LM's FOL sections. A formula line belongs to the section above it; prose lines are
     skipped (noted); with ``Predicates:`` but no ``Premises:`` heading, the first line that is a
     formula rather than a declaration starts the premises (noted). The conclusion is the one
-    formula under ``Conclusion:``; a second, different formula there is a located error."""
+    formula under ``Conclusion:``; with several different ones, the one whose gloss is the
+    problem's ``statement`` (clearly closer than the rest) is taken and noted; otherwise a located error."""
     from parsers.fol.reader import parse_formula
 
     res = Extracted()
     section = None
     seen: dict[str, int] = {}
     conclusions: list[tuple[int, str]] = []
+    glosses: dict[str, str] = {}
     prose = 0
     implied = False
-    for lineno, line in _lines(output):
+    lines = _lines(output)
+    has_premises = any((m := _SECTION.match(line)) and m.group(1).lower() == "premises" for _, line in lines)
+    for lineno, line in lines:
         m = _SECTION.match(line)
         if m:
             name = m.group(1).lower()
@@ -181,7 +185,7 @@ def extract_logiclm(output: str) -> Extracted:
         if _is_prose(formula):
             prose += 1
             continue
-        if section == "predicates" and not _DECLARATION.match(formula) and "premises" not in seen:
+        if section == "predicates" and not has_premises and not _DECLARATION.match(formula) and "premises" not in seen:
             section, implied = "premises", True
             seen["premises"] = lineno
         if section in ("premises", None):
@@ -191,6 +195,8 @@ def extract_logiclm(output: str) -> Extracted:
             res.texts.append(line.split(":::", 1)[1].strip() if ":::" in line else "")
         elif section == "conclusion":
             conclusions.append((lineno, formula))
+            if ":::" in line:
+                glosses.setdefault(formula, line.split(":::", 1)[1].strip())
     if implied:
         res.notes.append(f"no 'Premises:' heading: the formulas from output line {seen['premises']} on read as premises")
     if prose:
@@ -221,11 +227,38 @@ def extract_logiclm(output: str) -> Extracted:
         res.errors.append(locate("parse", "the 'Conclusion:' section is empty", where=f"output line {seen['conclusion']}"))
     else:
         res.conclusion = distinct[0]
-        if len(distinct) > 1:
+        chosen = _by_statement(distinct, glosses, statement) if len(distinct) > 1 else None
+        if chosen is not None:
+            res.conclusion = chosen
+            res.notes.append(f"{len(distinct)} formulas under 'Conclusion:'; took {chosen[:60]}, whose gloss is the "
+                             "question's statement")
+        elif len(distinct) > 1:
             second = next(n for n, f, _ in conclusions if f == distinct[1])
             res.errors.append(locate("parse", f"{len(distinct)} different formulas under 'Conclusion:'; one is expected",
                                      where=f"output line {second}", hint="put one formula under 'Conclusion:'"))
     return res
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'s", "")) if w not in _STOP}
+
+
+_STOP = {"a", "an", "the", "is", "are", "of", "to", "and", "or", "in", "on", "at", "x", "y"}
+
+
+def _by_statement(formulas: list[str], glosses: dict[str, str], statement: str | None) -> str | None:
+    """The formula whose gloss says the statement (word overlap ≥ 0.6, ahead of the next by ≥ 0.25)."""
+    if not statement or not all(f in glosses for f in formulas):
+        return None
+    target = _words(statement)
+    if not target:
+        return None
+    def score(f: str) -> float:
+        g = _words(glosses[f])
+        return len(g & target) / len(g | target) if g | target else 0.0
+    ranked = sorted(formulas, key=score, reverse=True)
+    best, runner = score(ranked[0]), score(ranked[1])
+    return ranked[0] if best >= 0.6 and best - runner >= 0.25 else None
 
 
 def _maybe_ascii(formula: str, parse) -> tuple[str, bool]:
@@ -258,11 +291,13 @@ def extract_logic_program(output: str) -> Extracted:
     return res
 
 
-def extract(output: str | None, style: str = "auto", expected: str | None = None) -> Extracted:
+def extract(output: str | None, style: str = "auto", expected: str | None = None,
+            statement: str | None = None) -> Extracted:
     """``style``: one of ``STYLES``; ``auto`` reads it from the output's own markers, and when it has
     none, ``expected`` (the format the prompt asked for) decides. The program is cleaned first
     (``parsers.cleanup``: wrappers, fences, run-on text), every cut noted. FOL styles give premises
-    and a conclusion; program languages give the program text, checked later."""
+    and a conclusion; program languages give the program text, checked later. ``statement``: the
+    problem's statement in English, to tell which of several conclusions the output means."""
     from parsers.cleanup import clean
 
     if output is None or not str(output).strip():
@@ -280,7 +315,7 @@ def extract(output: str | None, style: str = "auto", expected: str | None = None
     elif style == "program":
         res = extract_logic_program(text)
     else:
-        res = extract_logiclm(text) if style == "logiclm" else extract_linc(text)
+        res = extract_logiclm(text, statement) if style == "logiclm" else extract_linc(text)
     res.notes = [*cleaned.notes, *res.notes]
     return res
 

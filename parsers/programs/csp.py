@@ -13,6 +13,9 @@
 
 Logic-LM pastes these lines into Python and ``exec``s them; here each line goes through the
 whitelisted expression grammar (``parsers.programs.expr``) and becomes typed SMT-LIB, or a located error.
+Variants whose meaning the program itself fixes are read and noted: a declared ``blue_jay``
+written ``blue jay``; an English sentence among the constraints or options (no operator, no
+declared name) is skipped; option labels ``A)``, ``(A)``, ``A.`` and ``A:``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ __all__ = ["parse_csp_program", "looks_like_csp"]
 _SECTION = re.compile(r"^\s*(domain|variables|constraints|query|queries)\s*:\s*$", re.I)
 _VARIABLE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\[IN\]|\bin\b|:)\s*(.+?)\s*$", re.I)
 _RANGE = re.compile(r"^range\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)$")
-_OPTION = re.compile(r"^\s*\(?([A-Z])\)\s*(.*)$")
+_OPTION = re.compile(r"^\s*(?:option\s*)?\(?([A-Z])(?:\)|\.\s|:\s)\s*(.*)$", re.I)
+_OPERATOR = re.compile(r"==|!=|<=|>=|[<>]|\bAllDifferent|\(")
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_DOMAIN = 1000
 
 
@@ -72,7 +77,10 @@ def parse_csp_program(text: str, question: str = "") -> SmtProgram:
     check, negate = question_check(question)
     section = None
     seen: set[str] = set()
-    letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    letters = iter(LETTERS)
+    notes: list[str] = []
+    joined: set[str] = set()
+    prose = 0
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split(":::", 1)[0].rstrip()
         if not line.strip() or line.strip().startswith("```"):
@@ -87,6 +95,12 @@ def parse_csp_program(text: str, question: str = "") -> SmtProgram:
         col = len(line) - len(line.lstrip()) + 1
         body = line.strip()
         where = f"output line {lineno}"
+        if section in ("constraints", "query"):
+            if _is_prose(body):
+                prose += 1
+                continue
+            body, names = join_declared_names(body, env.consts)
+            joined.update(names)
         env.text, env.where = raw, where
         try:
             if section == "variables":
@@ -103,13 +117,16 @@ def parse_csp_program(text: str, question: str = "") -> SmtProgram:
                 asserts.append(f"(or {' '.join(f'(= {const_symbol(name)} {v})' for v in values)})" if len(values) > 1
                                else f"(= {const_symbol(name)} {values[0]})")
             elif section == "constraints":
-                node = parse_expression(body, col=col, where=where, text=raw)
+                node = parse_expression(body, col=col, where=where, text=raw, notes=notes)
                 asserts.append(elaborate_bool(node, env))
             elif section == "query":
                 om = _OPTION.match(body)
-                label = om.group(1) if om else next(letters)
+                label = om.group(1).upper() if om else next(letters, None)
+                if label is None:
+                    raise FormalizationError(locate("parse", f"more than {len(LETTERS)} unlabelled options", text=raw,
+                                                    line=1, column=col, where=where, hint="label each option: A) …"))
                 expr = om.group(2) if om else body
-                node = parse_expression(expr, col=col + (len(body) - len(expr)), where=where, text=raw)
+                node = parse_expression(expr, col=col + (len(body) - len(expr)), where=where, text=raw, notes=notes)
                 queries.append(Query(label=label, check=check, negate=negate, terms=[elaborate_bool(node, env)], source=raw.strip()))
         except FormalizationError as exc:
             errors += exc.errors
@@ -123,5 +140,28 @@ def parse_csp_program(text: str, question: str = "") -> SmtProgram:
         errors.append(locate("parse", "the 'Query:' section has no options", where="output"))
     if errors:
         raise FormalizationError(errors)
+    if joined:
+        notes.append(f"multi-word names read as the declared {', '.join(sorted(joined))}")
+    if prose:
+        notes.append(f"{prose} English line{'s' * (prose > 1)} among the constraints/options skipped")
+    notes.extend(sorted(env.notes))
     script = "\n".join(decls + [f"(assert {a})" for a in asserts])
-    return SmtProgram(script=script, queries=queries, assertions=len(asserts))
+    return SmtProgram(script=script, queries=queries, assertions=len(asserts), notes=notes)
+
+
+def _is_prose(body: str) -> bool:
+    """A sentence, not a constraint: no comparison, no call, several words."""
+    return not _OPERATOR.search(body) and len(re.findall(r"[A-Za-z]+", body)) >= 3
+
+
+def join_declared_names(body: str, names) -> tuple[str, list[str]]:
+    """``blue jay`` where only ``blue_jay`` is declared (and ``blue`` is not): the declared name."""
+    used = []
+    for name in names:
+        if "_" not in name:
+            continue
+        spaced = re.compile(r"\b" + r"\s+".join(map(re.escape, name.split("_"))) + r"\b")
+        if spaced.search(body):
+            body = spaced.sub(name, body)
+            used.append(name)
+    return body, used

@@ -94,15 +94,19 @@ class ExprError(FormalizationError):
 
 _TOKEN = re.compile(
     r"(?P<ws>[ \t]+)|(?P<num>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>->|==|!=|<=|>=|//|\*\*|[-+*/%<>()\[\],:=])"
+    r"|(?P<op>->|=>|==|!=|<=|>=|//|\*\*|[-+*/%<>()\[\],:=])"
+    r"|(?P<cop>&&|\|\||[&|]|!(?!=))"
 )
+# C/Python-bitwise connectives and infix word connectives: one meaning each, read as and/or/not (noted)
+_C_OPS = {"&&": "and", "&": "and", "||": "or", "|": "or", "!": "not"}
+_INFIX_WORDS = {"And": "and", "AND": "and", "Or": "or", "OR": "or", "Not": "not", "NOT": "not"}
 _KEYWORDS = {"and", "or", "not", "in"}
 _FORBIDDEN = {
     "'": "strings are not part of this language", '"': "strings are not part of this language",
     ".": "attribute access ('.') is not allowed", "{": "sets and dicts are not part of this language",
     "}": "sets and dicts are not part of this language", "@": "decorators are not allowed", ";": "one statement per line",
     "`": "backticks are not part of this language", "\\": "line continuations are not allowed",
-    "|": "use Or(...) or 'or'", "&": "use And(...) or 'and'", "~": "use Not(...) or 'not'", "!": "use Not(...) or '!='",
+    "~": "use Not(...) or 'not'",
 }
 _COMPARE = {"==", "!=", "<", "<=", ">", ">=", "in"}
 # binding power of infix operators (higher binds tighter), Python's order
@@ -117,8 +121,9 @@ class _Tok:
     col: int
 
 
-def _tokenize(src: str, line: int, col0: int, where: str, full_text: str) -> list[_Tok]:
+def _tokenize(src: str, line: int, col0: int, where: str, full_text: str, notes: list[str] | None = None) -> list[_Tok]:
     toks: list[_Tok] = []
+    variants: list[str] = []
     i = 0
     while i < len(src):
         m = _TOKEN.match(src, i)
@@ -141,11 +146,23 @@ def _tokenize(src: str, line: int, col0: int, where: str, full_text: str) -> lis
             if "__" in name:
                 raise ExprError(locate("parse", f"names containing '__' are not allowed ({name!r})", text=full_text,
                                        line=line, column=col, where=where))
-            toks.append(_Tok("kw" if name in _KEYWORDS else "name", name, line, col))
+            if name in _INFIX_WORDS and not src[m.end():].lstrip().startswith("("):
+                variants.append(f"infix {name!r} read as {_INFIX_WORDS[name]!r}")
+                toks.append(_Tok("kw", _INFIX_WORDS[name], line, col))
+            else:
+                toks.append(_Tok("kw" if name in _KEYWORDS else "name", name, line, col))
         elif m.lastgroup == "op":
-            toks.append(_Tok("op", m.group(), line, col))
+            op = m.group()
+            if op == "=>":
+                variants.append("'=>' read as '->'")
+            toks.append(_Tok("op", "->" if op == "=>" else op, line, col))
+        elif m.lastgroup == "cop":
+            variants.append(f"{m.group()!r} read as {_C_OPS[m.group()]!r}")
+            toks.append(_Tok("kw", _C_OPS[m.group()], line, col))
         i = m.end()
     toks.append(_Tok("end", "", line, col0 + len(src)))
+    if notes is not None:
+        notes.extend(v for v in dict.fromkeys(variants) if v not in notes)
     return toks
 
 
@@ -287,16 +304,18 @@ class _Parser:
         return args
 
 
-def parse_expression(src: str, *, line: int = 1, col: int = 1, where: str = "", text: str | None = None) -> Node:
+def parse_expression(src: str, *, line: int = 1, col: int = 1, where: str = "", text: str | None = None,
+                     notes: list[str] | None = None) -> Node:
     """One expression; ``line``/``col`` place ``src`` inside ``text`` (the whole program) for errors."""
-    return parse_statement(src, line=line, col=col, where=where, text=text, allow_assign=False)[1]
+    return parse_statement(src, line=line, col=col, where=where, text=text, allow_assign=False, notes=notes)[1]
 
 
 def parse_statement(src: str, *, line: int = 1, col: int = 1, where: str = "", text: str | None = None,
-                    allow_assign: bool = True) -> tuple[str | None, Node]:
-    """``name = expression`` or an expression; returns (target or None, expression)."""
+                    allow_assign: bool = True, notes: list[str] | None = None) -> tuple[str | None, Node]:
+    """``name = expression`` or an expression; returns (target or None, expression). Connective
+    variants read (``&&``, infix ``Or``, ``=>``) are added to ``notes`` when it is given."""
     full = text if text is not None else src
-    toks = _tokenize(src, line, col, where, full)
+    toks = _tokenize(src, line, col, where, full, notes)
     p = _Parser(toks, where, full)
     target = None
     if allow_assign and len(toks) > 2 and toks[0].kind == "name" and toks[1].text == "=" and toks[1].kind == "op":

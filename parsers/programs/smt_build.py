@@ -56,6 +56,8 @@ class Env:
     text: str = ""
     where: str = "program"
     size: int = 0
+    notes: set[str] = field(default_factory=set)
+    """Variants read (lower-case built-ins, a two-argument If), once each."""
 
 
 class ElabError(Exception):
@@ -144,7 +146,11 @@ def elaborate(node: Node, env: Env, bound: dict[str, tuple[str, str]]) -> tuple[
     if isinstance(node, ListLit):
         raise _err(env, node, "a list is not a value here")
     if isinstance(node, Arrow):
-        raise _err(env, node, "'->' belongs in a Function declaration")
+        a, b = elaborate(node.left, env, bound), elaborate(node.right, env, bound)
+        if a[1] == BOOL and b[1] == BOOL:  # between two conditions '->' can only be an implication
+            env.notes.add("'->' between conditions read as Implies")
+            return f"(=> {a[0]} {b[0]})", BOOL
+        raise _err(env, node, "'->' belongs in a Function declaration or between two conditions")
     raise _err(env, node, f"unsupported expression {type(node).__name__}")
 
 
@@ -312,8 +318,21 @@ def _over_binders(node: Call) -> bool:
         and all(isinstance(b, Binder) for b in node.args[0].items)
 
 
+_ALIASES = {"implies": "Implies", "iff": "Iff", "xor": "Xor", "forall": "ForAll", "Forall": "ForAll", "exists": "Exists",
+            "count": "Count", "distinct": "Distinct", "sum": "Sum", "ite": "If"}
+
+
 def _call(node: Call, env: Env, bound) -> tuple[str, str]:
     f = node.func
+    if f in _ALIASES and f not in env.functions:
+        env.notes.add(f"{f}(…) read as {_ALIASES[f]}(…)")
+        f = _ALIASES[f]
+        node = Call(f, node.args, line=node.line, col=node.col)
+    if f == "If" and len(node.args) == 2 and f not in env.functions:
+        then = elaborate(node.args[1], env, bound)
+        if then[1] == BOOL:  # "if a then b" as a condition: an implication
+            env.notes.add("If(a, b) with two arguments read as Implies(a, b)")
+            return f"(=> {elaborate_bool(node.args[0], env, bound)} {then[0]})", BOOL
     if f in _BOOL_OPS:
         parts = [elaborate_bool(a, env, bound) for a in _varargs(node)]
         return _nary(_BOOL_OPS[f], parts, "true" if f == "And" else "false"), BOOL

@@ -43,6 +43,8 @@ class SmtProgram(BaseModel):
     """Declarations and assertions, SMT-LIB 2 (no check-sat: the solver adds its own)."""
     queries: list[Query]
     assertions: int = 0
+    notes: list[str] = []
+    """How the program was read where it departed from its format (each variant accepted)."""
     user_lines: int = 0
     """SMT-LIB written by a model: how many lines of ``script`` are the model's own (errors beyond
     them are consequences, not causes)."""

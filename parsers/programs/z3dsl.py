@@ -15,6 +15,15 @@ Option checks: ``is_valid``, ``is_sat``, ``is_unsat``, ``is_accurate_list([...])
 belong to sorts declared before it is a subset of that sort (Logic-LM's rule). Constraint lines
 under ``# Declarations`` (ranges of integer functions, typically) are kept as constraints; Logic-LM
 drops them silently.
+
+Variants the program itself fixes are read, each noted: z3py-style declarations
+(``EnumSort('name', ['a', 'b'])``, ``Function('f', A, B)``, ``x = Int('x')``); lower-case
+built-ins (``implies(``); ``If(a, b)`` with two arguments (an implication); an option check
+whose name says how to judge (``is_possible`` → sat, ``is_necessary`` → valid) and one whose
+name says only "true" (``is_true``, ``is_justified``) or a bare labelled condition, judged the
+way the question asks ("must be true" → valid); a check with two arguments (a condition, then
+the claim under it); an unlabelled condition among the options (the question's own "if …"),
+kept as a constraint; English sentences among the lines, skipped.
 """
 
 from __future__ import annotations
@@ -24,23 +33,38 @@ import re
 from parsers.errors import FormalizationError, LocatedError, locate
 from parsers.programs.expr import Arrow, Call, ListLit, Name, Node, Num, Unary, parse_statement
 from parsers.programs.smt_build import BOOL, INT, Domain, ElabError, Env, Function, elaborate_bool, function_symbol, member_symbol, sort_symbol
-from parsers.programs.smt_program import Query, SmtProgram
+from parsers.programs.smt_program import Query, SmtProgram, question_check
 
 __all__ = ["parse_z3_dsl", "looks_like_z3_dsl", "OPTION_CHECKS"]
 
-_SECTION = re.compile(r"^\s*#+\s*(declarations|constraints|options)\s*:?\s*$", re.I)
-_LABEL = re.compile(r"^\s*\(?([A-J])\)|^\s*\(?([A-J])\s*$")
+_SECTION = re.compile(r"^\s*#*\s*(declarations|constraints|options)\s*:?\s*$", re.I)  # '#' may be lost
+_LABEL = re.compile(r"^\s*\(?([A-Z])\)|^\s*\(?([A-Z])\s*$|^\s*(?:option\s+)?\(?([A-Z])[.:]", re.I)
 OPTION_CHECKS = {"is_valid": "valid", "is_sat": "sat", "is_unsat": "unsat", "is_accurate_list": "accurate_list"}
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_MEMBERS = 200
+# An invented check's name, read word by word for how it judges; names that only say "true"
+# follow the question. A name with "not"/"false" in it, or with none of these words, stays an error.
+_CHECK_WORDS = (("unsat", {"impossible", "cannot", "unsat", "unsatisfiable", "inconsistent", "never"}),
+                ("sat", {"possible", "possibly", "could", "can", "may", "might", "sat", "satisfiable", "consistent"}),
+                ("valid", {"must", "necessary", "necessarily", "valid", "always", "entailed", "follows", "implied",
+                           "guaranteed", "certain"}),
+                ("question", {"true", "correct", "justified", "holds", "right", "answer", "option", "accurate",
+                              "supported", "satisfied"}))
+_PROSE_OPS = re.compile(r"[()=<>!\[\]]")
+_QUOTED_NAME = re.compile(r"\b(EnumSort|Function|Int|Bool|Const|IntSort)\(\s*(['\"])[^'\"\n]*\2\s*,?\s*")
+_QUOTED = re.compile(r"(['\"])(-?\w+)\1")
+_TUPLE_TARGET = re.compile(r"^\s*(\w+)\s*,\s*\(?[\w\s,]*\)?\s*=\s*(?=EnumSort\()")
 
 
 def looks_like_z3_dsl(text: str) -> bool:
-    return bool(re.search(r"^\s*#+\s*declarations\s*:?\s*$", text, re.I | re.M)) and \
-        bool(re.search(r"^\s*#+\s*options\s*:?\s*$", text, re.I | re.M))
+    return bool(re.search(r"^\s*#*\s*declarations\s*:?\s*$", text, re.I | re.M)) and \
+        bool(re.search(r"^\s*#*\s*options\s*:?\s*$", text, re.I | re.M))
 
 
 class _Reader:
-    def __init__(self) -> None:
+    def __init__(self, question: str = "") -> None:
+        self.question = question
+        self.notes: list[str] = []
         self.env = Env()
         self.decls: list[str] = []
         self.asserts: list[str] = []
@@ -63,9 +87,17 @@ class _Reader:
             self.sort(target, node)
         elif isinstance(node, Call) and node.func == "Function":
             self.function(target, node)
+        elif isinstance(node, Call) and node.func in ("Int", "Bool", "Const") and not (node.args and node.func != "Const"):
+            if node.func == "Const" and len(node.args) != 1:
+                raise self.err(node, "Const takes the constant's sort, e.g. x = Const('x', people)")
+            result, rdom = (INT, None) if node.func == "Int" else (BOOL, None) if node.func == "Bool" else self._sort_of(node.args[0])
+            self.env.functions[target] = Function(target, [], result, rdom)
+            self.decls.append(f"(declare-fun {function_symbol(target)} () {sort_symbol(result)})")
+            if rdom is not None and (rdom.kind == "int" or rdom.base):
+                self.ranges.append(f"(or {' '.join(f'(= {function_symbol(target)} {v})' for v, _ in rdom.terms())})")
         else:
             raise self.err(node, f"cannot declare {target!r} this way",
-                           hint="declarations are name = EnumSort([...]), IntSort([...]) or Function([sorts] -> [sort])")
+                           hint="declarations are name = EnumSort([...]), IntSort([...]), Function([sorts] -> [sort]) or Int('name')")
 
     def sort(self, name: str, node: Call) -> None:
         if len(node.args) != 1 or not isinstance(node.args[0], ListLit) or not node.args[0].items:
@@ -161,32 +193,79 @@ class _Reader:
     def option(self, node: Node, raw: str, index: int) -> None:
         gloss = raw.split(":::", 1)[1] if ":::" in raw else ""
         m = _LABEL.search(gloss)
-        label = (m.group(1) or m.group(2)) if m else "ABCDEFGHIJ"[index]
+        label = next((g for g in m.groups() if g), None).upper() if m else None
         negate = False
         if isinstance(node, Call) and node.func == "is_exception":
             if len(node.args) != 1:
                 raise self.err(node, "is_exception takes one option check, e.g. is_exception(is_sat(...))")
             negate, node = True, node.args[0]
-        if not isinstance(node, Call) or node.func not in OPTION_CHECKS:
-            what = node.func if isinstance(node, Call) else "this expression"
-            raise self.err(node, f"{what!r} is not an option check",
-                           hint="wrap each option in is_valid(...), is_sat(...), is_unsat(...), is_accurate_list([...]) or is_exception(...)")
-        check = OPTION_CHECKS[node.func]
-        if len(node.args) != 1:
-            raise self.err(node, f"{node.func} takes one argument")
-        arg = node.args[0]
-        if check == "accurate_list":
+        check, args = self._check_of(node, labelled=label is not None)
+        if check is None:  # an unlabelled condition among the options: the question's own "if …"
+            self.asserts.append(elaborate_bool(node, self.env))
+            self.notes.append(f"{self.env.where}: a condition among the options without a label, kept as a constraint")
+            return
+        if label is None:
+            if index >= len(LETTERS):
+                raise self.err(node, f"more than {len(LETTERS)} options", hint="one check per option, labelled ::: (A)")
+            label = LETTERS[index]
+        if len(args) == 2 and check != "accurate_list":  # (condition, claim): the claim under the condition
+            cond, claim = (elaborate_bool(a, self.env) for a in args)
+            terms = [f"(=> {cond} {claim})" if check == "valid" else f"(and {cond} {claim})"]
+            self.notes.append(f"{self.env.where}: {node.func}(condition, claim) read as the claim under the condition")
+        elif len(args) != 1:
+            raise self.err(node, f"{getattr(node, 'func', 'the check')} takes one argument")
+        elif check == "accurate_list":
+            arg = args[0]
             if not isinstance(arg, ListLit) or not arg.items:
                 raise self.err(arg, "is_accurate_list takes a non-empty list of conditions")
             terms = [elaborate_bool(t, self.env) for t in arg.items]
         else:
-            terms = [elaborate_bool(arg, self.env)]
+            terms = [elaborate_bool(args[0], self.env)]
+        if check == "question":
+            check, flip = question_check(self.question)
+            negate = negate != flip
         self.queries.append(Query(label=label, check=check, negate=negate, terms=terms, source=raw.strip()))
 
+    def _check_of(self, node: Node, labelled: bool) -> tuple[str | None, tuple[Node, ...]]:
+        """How an option line is judged, and the check's arguments."""
+        if isinstance(node, Call) and node.func in OPTION_CHECKS:
+            return OPTION_CHECKS[node.func], node.args
+        if isinstance(node, Call) and node.func.lower().startswith(("is_", "check")) and node.func not in self.env.functions:
+            words = set(re.findall(r"[a-z]+", node.func.lower()))
+            for check, known in _CHECK_WORDS if not words & {"not", "false", "no"} else ():
+                if words & known:
+                    how = f"the question asks ({question_check(self.question)[0]})" if check == "question" else check
+                    self.notes.append(f"{self.env.where}: option check {node.func!r} read as {how}")
+                    return check, node.args
+            raise self.err(node, f"{node.func!r} is not an option check",
+                           hint="wrap each option in is_valid(...), is_sat(...), is_unsat(...), is_accurate_list([...]) or is_exception(...)")
+        if isinstance(node, Call) and node.func in self.env.functions or not isinstance(node, Call) or node.func in (
+                "And", "Or", "Not", "Implies", "ForAll", "Exists", "Distinct", "If"):
+            if labelled:
+                self.notes.append(f"{self.env.where}: a bare option, judged the way the question asks "
+                                  f"({question_check(self.question)[0]})")
+                return "question", (node,)
+            return None, (node,)
+        raise self.err(node, f"{node.func!r} is not an option check",
+                       hint="wrap each option in is_valid(...), is_sat(...), is_unsat(...), is_accurate_list([...]) or is_exception(...)")
 
-def parse_z3_dsl(text: str) -> SmtProgram:
-    """Raises FormalizationError with every located error found."""
-    r = _Reader()
+
+def _z3py_declaration(body: str) -> str:
+    """``EnumSort('people', ['a', 'b'])`` → ``EnumSort([a, b])``; ``P, (a, b) = EnumSort(…)`` → ``P = EnumSort(…)``."""
+    body = _TUPLE_TARGET.sub(lambda m: f"{m.group(1)} = ", body)
+    body = _QUOTED_NAME.sub(lambda m: f"{m.group(1)}(", body)
+    return _QUOTED.sub(lambda m: m.group(2), body)
+
+
+def _is_prose(body: str) -> bool:
+    return not _PROSE_OPS.search(body) and len(re.findall(r"[A-Za-z]+", body)) >= 3
+
+
+def parse_z3_dsl(text: str, question: str = "") -> SmtProgram:
+    """Raises FormalizationError with every located error found. ``question`` decides how an
+    option check that does not say how to judge is judged."""
+    r = _Reader(question)
+    prose = 0
     section = None
     seen: set[str] = set()
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -201,11 +280,20 @@ def parse_z3_dsl(text: str) -> SmtProgram:
             continue
         if section == "options" and re.match(r"^\s*question\b", body, re.I):
             continue
+        if _is_prose(body):
+            prose += 1
+            continue
+        if section == "declarations" and ("'" in body or '"' in body):
+            z3py = _z3py_declaration(body)
+            if z3py != body:
+                r.notes.append(f"output line {lineno}: z3py-style declaration read as Logic-LM's")
+                body = z3py
         col = len(body) - len(body.lstrip()) + 1
         where = f"output line {lineno}"
         r.env.text, r.env.where = raw, where
         try:
-            target, node = parse_statement(body.strip(), col=col, where=where, text=raw, allow_assign=section == "declarations")
+            target, node = parse_statement(body.strip(), col=col, where=where, text=raw,
+                                           allow_assign=section == "declarations", notes=r.notes)
             if section == "declarations":
                 r.declaration(target, node)
             elif section == "constraints":
@@ -224,5 +312,13 @@ def parse_z3_dsl(text: str) -> SmtProgram:
         r.errors.append(locate("parse", "the '# Options' section has no option checks", where="output"))
     if r.errors:
         raise FormalizationError(r.errors)
+    labels = [q.label for q in r.queries]
+    if len(set(labels)) != len(labels):
+        dup = next(x for x in labels if labels.count(x) > 1)
+        raise FormalizationError(locate("parse", f"option {dup} is checked twice", where="options",
+                                        hint="one check per option, labelled ::: (A), ::: (B), …"))
+    if prose:
+        r.notes.append(f"{prose} English line{'s' * (prose > 1)} in the program skipped")
+    r.notes.extend(f"{n}" for n in sorted(r.env.notes))
     script = "\n".join(r.decls + [f"(assert {a})" for a in r.ranges + r.asserts])
-    return SmtProgram(script=script, queries=r.queries, assertions=len(r.asserts))
+    return SmtProgram(script=script, queries=r.queries, assertions=len(r.asserts), notes=r.notes)

@@ -200,3 +200,58 @@ def test_dsl_variants_other_models_write():
     program = parse_z3_dsl(variant)
     assert [q.label for q in program.queries] == ["A", "B", "C"]
     assert solve(program).answer == "A"
+
+
+def test_dsl_readings_other_models_need_are_noted():
+    """z3py declarations, C-style and infix connectives, invented checks named for their judgement."""
+    variant = DSL.replace("people = EnumSort([Ann, Bo, Cy])", "people = EnumSort('people', ['Ann', 'Bo', 'Cy'])") \
+                 .replace("slot(Ann) < slot(Bo) ::: Ann", "slot(Ann) < slot(Bo) && slot(Cy) != 1 ::: Ann") \
+                 .replace("is_valid(slot(Ann) == 1)", "is_necessary(slot(Ann) == 1)") \
+                 .replace("is_valid(slot(Bo) == 1)", "is_true(slot(Bo) == 1 Or slot(Bo) == 1)") \
+                 .replace("Distinct([p:people], slot(p)) ::: one person per slot",
+                          "Distinct([p:people], slot(p)) ::: one person per slot\nThe slots are numbered from left to right.")
+    program = parse_z3_dsl(variant, "Which one of the following must be true?")
+    notes = " | ".join(program.notes)
+    assert "z3py-style declaration" in notes and "'&&' read as 'and'" in notes and "infix 'Or' read as 'or'" in notes
+    assert "'is_necessary' read as valid" in notes and "'is_true' read as the question asks (valid)" in notes
+    assert "1 English line" in notes
+    assert [(q.label, q.check) for q in program.queries] == [("A", "valid"), ("B", "valid"), ("C", "valid")]
+    assert solve(program).answer == "A"
+    # the same invented check under a "could be true" question is judged as satisfiable
+    could = parse_z3_dsl(variant.replace("must be true", "could be true"), "Which one of the following could be true?")
+    assert [q.check for q in could.queries] == ["valid", "sat", "valid"]
+
+
+def test_dsl_checks_that_stay_errors_and_many_options():
+    for name in ("is_false", "is_not_possible", "is_equivalent"):
+        with pytest.raises(FormalizationError) as exc:
+            parse_z3_dsl(DSL.replace("is_valid(slot(Ann) == 1)", f"{name}(slot(Ann) == 1)"))
+        assert f"'{name}' is not an option check" in exc.value.errors[0].message
+    many = DSL.split("# Options")[0] + "# Options\n" + "\n".join("is_sat(slot(Ann) == 1)" for _ in range(30))
+    with pytest.raises(FormalizationError) as exc:  # more options than letters: located, no IndexError
+        parse_z3_dsl(many)
+    assert any("more than 26 options" in e.message for e in exc.value.errors)
+    eleven = DSL.split("# Options")[0] + "# Options\n" + "\n".join(f"is_sat(slot(Ann) == {i % 3 + 1})" for i in range(11))
+    assert [q.label for q in parse_z3_dsl(eleven).queries][-1] == "K"
+
+
+def test_dsl_two_argument_checks_and_conditions_among_options():
+    prog = DSL.replace("is_valid(slot(Bo) == 1) ::: (B)", "is_valid(slot(Cy) == 3, slot(Bo) == 2) ::: (B)") \
+              .replace("Question ::: Which", "slot(Cy) != 2 ::: if Cy is not in slot 2\nQuestion ::: Which")
+    program = parse_z3_dsl(prog)
+    assert program.assertions == 4  # the unlabelled condition joined the constraints
+    assert any("condition among the options" in n for n in program.notes)
+    assert any("(condition, claim)" in n for n in program.notes)
+
+
+def test_csp_multiword_names_prose_and_many_unlabelled_options():
+    prog = CSP.replace("jay [IN]", "blue_jay [IN]").replace("robin < jay", "robin < blue jay") \
+              .replace("[crow, robin, jay]", "[crow, robin, blue_jay]").replace("B) jay == 1", "B) blue jay == 1") \
+              .replace("crow == 3 ::: The crow is the rightmost.", "crow == 3 ::: The crow is the rightmost.\nThe crow sits on the right.")
+    program = parse_csp_program(prog, "Which of the following is true?")
+    assert any("blue_jay" in n for n in program.notes) and any("English line" in n for n in program.notes)
+    assert solve(program).answer == "A"
+    many = CSP.split("Query:")[0] + "Query:\n" + "\n".join("robin == 1" for _ in range(30))
+    with pytest.raises(FormalizationError) as exc:  # was StopIteration
+        parse_csp_program(many)
+    assert "more than 26 unlabelled options" in exc.value.errors[0].message
