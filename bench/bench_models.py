@@ -7,8 +7,10 @@ Without arguments it reads every Logic-LM-format recording under ``../shared/dat
 (``logic_lm/`` and ``other_models/``). Each file goes through the engine exactly as
 ``nesyflow batch FILE --format logic-lm --parser replay`` does — the replay client, extraction,
 checks, the default back ends, the vote — without Prefect and without the result store (every
-program is read anew). A rejection class is the first located error of a problem with names,
-numbers and quoted text replaced, so one class gathers one kind of mistake.
+program is read anew). A rejection class is the first located error of a problem that was
+not decided (a reader's error, or a check's reason for rejecting the program: ``flows.checks``)
+with names, numbers and quoted text replaced, so one class gathers one kind of mistake. Exe_Rate
+counts programs that were read and ran, rejected ones included (Logic-LM's definition).
 """
 
 from __future__ import annotations
@@ -67,14 +69,14 @@ def run_file(path: Path, examples: int) -> dict:
     classes: Counter = Counter()
     samples: dict[str, str] = {}
     for r in results:
-        if r.status == "error" and r.error:
+        if r.status in ("error", "rejected") and r.error:
             c = rejection_class(r.error)
             classes[c] += 1
             samples.setdefault(c, f"{r.id}: {r.error.splitlines()[0][:200]}")
     notes = Counter(re.sub(r"^(premise \d+|conclusion|output line \d+)[^:]*: ", "", n).split(":")[0][:70]
                     for r in results for n in r.notes)
     return {"file": f"{path.parent.name}/{path.name}", "n": s.n, "accuracy": s.accuracy, "exe_rate": s.exe_rate,
-            "exe_acc": s.exe_acc, "errors": s.errors, "wall_s": s.wall_s,
+            "exe_acc": s.exe_acc, "errors": s.errors, "rejected": s.rejected, "wall_s": s.wall_s,
             "rejections": [{"class": c, "count": n, "example": samples[c]} for c, n in classes.most_common(6)][: max(examples, 6)],
             "normalizations": dict(notes.most_common(8))}
 
@@ -90,7 +92,7 @@ def main() -> None:
         row = run_file(path, args.examples)
         rows.append(row)
         print(f"{row['file']:70s} n={row['n']:4d}  acc {100 * row['accuracy']:5.1f}  exe {100 * row['exe_rate']:5.1f}  "
-              f"exe_acc {100 * row['exe_acc']:5.1f}  ({row['wall_s']:.1f} s)", flush=True)
+              f"exe_acc {100 * row['exe_acc']:5.1f}  rejected {row['rejected']:3d}  ({row['wall_s']:.1f} s)", flush=True)
         for rej in row["rejections"][:4]:
             print(f"      {rej['count']:4d} × {rej['class']}")
     out = Path(args.json) if args.json else ROOT / "bench" / "results" / "models.json"

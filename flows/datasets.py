@@ -263,9 +263,14 @@ def _logic_lm(rec: dict, i: int, stem: str) -> Problem:
         m = _STATEMENT.search(question)
         conclusion = m.group(1).strip() if m else question
     recorded = rec.get("raw_logic_programs")
+    notes = []
+    if isinstance(recorded, list) and None in recorded:  # the model returned nothing: an empty output, noted
+        notes.append(f"{recorded.count(None)} recorded completion(s) are null (read as empty outputs)")
+        recorded = ["" if r is None else r for r in recorded]
     if recorded is not None:
         recorded = _str_list(recorded, "raw_logic_programs")
     return Problem(
+        notes=notes,
         id=str(rec.get("id", f"{stem}_{i}")),
         recorded=recorded,
         context=str(rec["context"]),

@@ -24,7 +24,7 @@ from .store import Store, stable_hash
 
 __all__ = ["converse", "initial_messages", "repair_messages", "llm_cache_key", "REPAIRABLE_STAGES"]
 
-REPAIRABLE_STAGES = {"parse", "signature", "solve"}
+REPAIRABLE_STAGES = {"parse", "signature", "solve", "check"}
 CheckAndSolve = Callable[[Formalization, bool], Awaitable[tuple[Checked, Verdict]]]
 
 
@@ -74,7 +74,7 @@ class Sample:
     transport_error: bool = False
 
     def best(self) -> Attempt | None:
-        for wanted in (DECIDED, {"undetermined"}):
+        for wanted in (DECIDED, {"undetermined"}, {"rejected"}):
             for a in self.attempts:
                 if a.verdict.status in wanted:
                     return a
@@ -121,8 +121,8 @@ async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Stor
         checked, verdict = await check_and_solve(form, rnd == cfg.repair_rounds)
         st.attempts.append(Attempt(rnd, resp.text, checked, verdict))
         errors = verdict.errors or checked.errors
-        # a puzzle's constraints are consistent, so contradictory ones are a mistranslation
-        retry = {"error", "contradictory"} if st.problem.kind == "choice" else {"error"}
+        # a failed check (flows.checks: contradictory premises, no single option, …) is a mistranslation
+        retry = {"error", "rejected", "contradictory"} if st.problem.kind == "choice" else {"error", "rejected"}
         repairable = verdict.status in retry and errors and all(e.stage in REPAIRABLE_STAGES for e in errors)
         if not repairable or rnd == cfg.repair_rounds:
             return
@@ -169,6 +169,18 @@ def _stages(samples: list[Sample], usage: Usage, result: ProblemResult) -> dict[
     return {"formalize": formalize, "check": check, "solve": solve, "vote": vote_line}
 
 
+def _pruned(verdicts: list[Verdict]) -> dict[str, int]:
+    """Samples the checks kept out of the vote, by reason (see ``pipeline.vote``)."""
+    out: dict[str, int] = {}
+    sure = any(v.status in DECIDED and not v.doubts for v in verdicts)
+    for v in verdicts:
+        why = v.rejected_by if v.status == "rejected" else ("conclusion symbol absent from the premises"
+                                                            if sure and v.status in DECIDED and v.doubts else "")
+        if why:
+            out[why] = out.get(why, 0) + 1
+    return out
+
+
 def _result(samples: list[Sample], solver: str, fallback: str, usage: Usage) -> ProblemResult:
     problem = samples[0].problem
     best = [s.best() for s in samples]
@@ -186,6 +198,11 @@ def _result(samples: list[Sample], solver: str, fallback: str, usage: Usage) -> 
             if a.verdict.status == "error" and errs:
                 round_errors.append(f"sample {s.index} round {a.round}: {errs[0].render().splitlines()[0]}")
     notes = list(problem.notes) + next((a.checked.notes for a in best if a is not None and a.verdict is chosen), []) + cw_notes
+    pruned = _pruned(verdicts)
+    if pruned:
+        notes.append("kept out of the vote: " + ", ".join(f"{n} sample{'s' * (n > 1)} ({why})" for why, n in pruned.items()))
+    elif chosen.doubts:
+        notes += [f"doubt: {d}" for d in chosen.doubts]
     correct = answers_match(problem, predicted)
     decided_votes = [ballot(v) for v in verdicts if v.status in DECIDED]
     result = ProblemResult(
@@ -195,7 +212,7 @@ def _result(samples: list[Sample], solver: str, fallback: str, usage: Usage) -> 
         disagreement=chosen.disagreement, used_premises=chosen.used_premises, explanation=chosen.explanation,
         per_backend=chosen.per_backend, per_option=chosen.per_option, round_errors=round_errors,
         language=next((a.checked.language for a in best if a is not None), "fol"),
-        votes=dict(sorted({s: decided_votes.count(s) for s in set(decided_votes)}.items())),
+        votes=dict(sorted({s: decided_votes.count(s) for s in set(decided_votes)}.items())), pruned=pruned,
         mismatch="" if correct or problem.answer is None else
         f"predicted {predicted or status} (votes {decided_votes or 'none'}), label {problem.answer}: {reason}",
     )

@@ -32,6 +32,7 @@ from parsers.errors import locate
 from solvers import Status
 
 from . import pipeline
+from .checks import review
 from .dialogue import converse
 from .llm import LLMClient
 from .models import Checked, Formalization, Problem, ProblemRecord, ProblemResult, RunConfig, Verdict
@@ -244,7 +245,8 @@ class Engine:
 
         def work() -> tuple[Checked, Verdict]:
             checked = pipeline.check(form, close_free=close_free)
-            return checked, pipeline.solve(checked, self.cfg.solver, self.cfg.limits, self.store, deadline)
+            verdict = pipeline.solve(checked, self.cfg.solver, self.cfg.limits, self.store, deadline)
+            return checked, review(form, checked, verdict)
 
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool, work)

@@ -103,6 +103,8 @@ class Formalization(BaseModel):
     """Theorem problems (Lean): the problem's header."""
     statement: str = ""
     """Theorem problems (Lean): the statement to prove (the problem's, never the model's)."""
+    claim: str = ""
+    """Entailment problems: the statement in English, which the checks compare the conclusion with."""
     errors: list[LocatedError] = []
     notes: list[str] = []
     """How the output was read where it departed from its format (variants accepted, text cut)."""
@@ -148,6 +150,10 @@ class Verdict(BaseModel):
     explanation: str = ""
     per_option: dict[str, str] = {}
     wall_s: float = 0.0
+    rejected_by: str = ""
+    """Status ``rejected``: which check (``flows.checks``), e.g. "contradictory premises"."""
+    doubts: list[str] = []
+    """Soft findings of the checks: the sample is left out of a vote that has a sample without any."""
 
 
 class ProblemResult(BaseModel):
@@ -177,6 +183,8 @@ class ProblemResult(BaseModel):
     """LLM parsers: each failed attempt's first located error, per sample and repair round."""
     votes: dict[str, int] = {}
     """LLM parsers: how many samples decided each answer."""
+    pruned: dict[str, int] = {}
+    """LLM parsers: samples kept out of the vote, by the check that caught them (``flows.checks``)."""
     stages: dict[str, str] = {}
     """One line per stage (formalize, check, solve, vote): what happened to this problem there."""
 
@@ -226,6 +234,10 @@ class Summary(BaseModel):
     errors: int = 0
     undetermined: int = 0
     contradictory: int = 0
+    rejected: int = 0
+    """Problems whose every sample failed a check (ran, but cannot mean the problem); counted as executed."""
+    pruned_samples: int = 0
+    """Samples kept out of votes by the checks, over the batch."""
     disagreements: int = 0
     llm_calls: int = 0
     llm_cached: int = 0

@@ -72,9 +72,10 @@ def formalize_output(problem: Problem, text: str | None, style: str, problem_id:
         f = problem.formal
         return Formalization(problem_id=problem_id, source=source, language="lean", program=text,
                              header=f.header if f else "", statement=f.conclusion if f else "")
-    ex = extract(text, style, expected, problem.conclusion if problem.kind == "entailment" else None)
+    claim = (problem.conclusion or "") if problem.kind == "entailment" else ""
+    ex = extract(text, style, expected, claim or None)
     return Formalization(problem_id=problem_id, source=source, language=ex.language, premises=ex.premises,
-                         conclusion=ex.conclusion, program=ex.program, question=problem.question or "",
+                         conclusion=ex.conclusion, program=ex.program, question=problem.question or "", claim=claim,
                          options=list(problem.options or []) if problem.kind == "choice" else [], errors=ex.errors,
                          notes=ex.notes)
 
@@ -279,12 +280,17 @@ def ballot(v: Verdict) -> str:
 
 
 def vote(verdicts: list[Verdict]) -> tuple[str, Verdict]:
-    """Majority over decided answers; errors don't vote. Ties go to the answer seen first.
-    Returns the winning verdict's status and the first verdict that voted for the winner."""
+    """Majority over decided answers; errors and rejected samples don't vote, and samples with
+    doubts (``flows.checks``) don't either when another decided sample has none. Ties go to the
+    answer seen first. Returns the winning verdict's status and the first verdict voting for it."""
     decided = [v for v in verdicts if v.status in DECIDED]
+    sure = [v for v in decided if not v.doubts]
+    if sure:
+        decided = sure
     if not decided:
         undetermined = [v for v in verdicts if v.status == Status.UNDETERMINED.value]
-        chosen = (undetermined or verdicts)[-1]
+        rejected = [v for v in verdicts if v.status == Status.REJECTED.value]
+        chosen = (undetermined or rejected or verdicts)[-1]
         return chosen.status, chosen
     counts = Counter(ballot(v) for v in decided)
     best = max(counts.values())

@@ -25,7 +25,7 @@ __all__ = [
     "locate",
 ]
 
-Stage = Literal["parse", "signature", "solve", "formalize"]
+Stage = Literal["parse", "signature", "solve", "check", "formalize"]
 MAX_MESSAGE = 300
 
 

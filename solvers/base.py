@@ -37,6 +37,10 @@ class Status(str, Enum):
     ANSWERED = "answered"
     """Choice and math problems: an option letter or a number was decided (carried beside the status)."""
     UNDETERMINED = "undetermined"
+    REJECTED = "rejected"
+    """The formalization was read and ran, but a check shows it cannot mean the problem (no option
+    or several pass; contradictory premises from a model; the opposite of the question's
+    statement). It does not vote; its located reason is a repair prompt."""
     ERROR = "error"
 
 
@@ -79,7 +83,7 @@ class ProgramOutcome(BaseModel):
 
     status: str
     """True / False / Unknown for an entailment query; ``answered`` with ``answer`` set for a choice
-    or math problem; contradictory, undetermined or error otherwise."""
+    or math problem; contradictory, rejected, undetermined or error otherwise."""
     answer: str | None = None
     reason: str = ""
     errors: list[LocatedError] = []

@@ -159,12 +159,13 @@ class SmtSolver:
                 return ProgramOutcome(status=ANSWERED, answer=possible[0], per_option=per, wall_s=wall,
                                   reason=f"no option is entailed, but only {possible[0]} is consistent with the constraints "
                                          "(and the question presupposes one true option)")
-        # No option, or several, pass: the program ran but does not answer the question. That is a
-        # failed formalization (Logic-LM counts it as not executed), and the repair loop gets it.
+        # No option, or several, pass: the program ran but cannot be the puzzle, which has one
+        # answer. The sample is rejected (no vote; never the first passing option), and the
+        # repair loop gets the reason.
         if not holding:
-            err = locate("solve", f"no option passes the check ({check}) under the constraints", where="options",
+            err = locate("check", f"no option passes the check ({check}) under the constraints", where="options",
                          hint="a constraint or an option is mistranslated; compare each with its sentence")
-            return ProgramOutcome(status=Status.ERROR.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
-        err = locate("solve", f"options {', '.join(holding)} all pass the check ({check}): the constraints leave the answer open",
+            return ProgramOutcome(status=Status.REJECTED.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
+        err = locate("check", f"options {', '.join(holding)} all pass the check ({check}): the constraints leave the answer open",
                      where="options", hint="a constraint from the problem is likely missing or too weak")
-        return ProgramOutcome(status=Status.ERROR.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
+        return ProgramOutcome(status=Status.REJECTED.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)

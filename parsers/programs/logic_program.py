@@ -334,8 +334,8 @@ def _resolve(lines: list[_Line], decls: dict[str, tuple[int, bool, int]], prog: 
     negation_forms = sum(u.negated for u in uses)
     if negation_forms:
         notes.add(f"{negation_forms} literal{'s' * (negation_forms > 1)} negated with Not(…)/!/¬: read as truth value False")
-    try:
-        for ln in lines:
+    for ln in lines:
+        try:
             if ln.kind == "rule":
                 body = _formula(ln.body[0], True, constants, notes)
                 head = _formula(ln.body[1], True, constants, notes)
@@ -356,8 +356,12 @@ def _resolve(lines: list[_Line], decls: dict[str, tuple[int, bool, int]], prog: 
                                               column=1, where=f"output line {ln.lineno} (query)",
                                               hint="keep only the query for the question's statement"))
                 prog.conclusion = f
-    except _Bad as exc:
-        prog.errors.append(locate("parse", exc.message, where="output", hint=exc.hint))
+        except _Bad as exc:  # located on the line it came from (the column of the offending text, if found)
+            bad = re.search(r"'(.+)'", exc.message)
+            at = re.search(r"[(,]\s*(" + re.escape(bad.group(1)) + ")", ln.raw) if bad else None
+            column = at.start(1) + 1 if at else 1
+            prog.errors.append(locate("parse", exc.message, text=ln.raw, line=1, column=column,
+                                      where=f"output line {ln.lineno} ({ln.kind})", hint=exc.hint))
     if prog.conclusion is None and not prog.errors:
         prog.errors.append(locate("parse", "the 'Query:' section is empty", where="output"))
     prog.notes += sorted(notes)

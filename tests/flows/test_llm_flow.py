@@ -13,6 +13,8 @@ pytestmark = pytest.mark.prefect
 GOOD = "TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\nTEXT:\tSocrates is a man.\nFOL:\tMan(Socrates)\nTEXT:\tSocrates is mortal.\nFOL:\tMortal(Socrates)"
 CLASH = "TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\nTEXT:\tSocrates is a man.\nFOL:\tMan(Socrates, Athens)\nTEXT:\tSocrates is mortal.\nFOL:\tMortal(Socrates)"
 WRONG = "TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\nTEXT:\tSocrates is a man.\nFOL:\tMan(Socrates)\nTEXT:\tSocrates is mortal.\nFOL:\t-Mortal(Socrates)"
+UNSURE = "TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\nTEXT:\tSocrates is a man.\nFOL:\tHuman(Socrates)\nTEXT:\tSocrates is mortal.\nFOL:\tMortal(Socrates)"
+ABSENT = "TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\nTEXT:\tSocrates is a man.\nFOL:\tMan(Socrates)\nTEXT:\tSocrates is mortal.\nFOL:\tMortal(socrates)"
 
 
 def write_problems(path, n=1, answer="True"):
@@ -60,17 +62,51 @@ def test_repair_dialogue_carries_the_located_error(prefect_api, tmp_path):
 def test_k_samples_vote_and_errors_do_not_vote(prefect_api, tmp_path):
     from flows.scripted import ScriptedModel
 
-    answers = {0: GOOD, 1: WRONG, 2: GOOD, 3: "I am not sure.", 4: WRONG}
+    answers = {0: GOOD, 1: UNSURE, 2: GOOD, 3: "I am not sure.", 4: UNSURE}
     model = ScriptedModel(lambda messages, meta: answers[meta["sample"]])
     model.install("scripted-vote")
     report = run(write_problems(tmp_path / "p.jsonl"), "scripted-vote/m", samples=5)
     (r,) = report.results
-    assert r.votes == {"False": 2, "True": 2} or r.votes == {"True": 2, "False": 2}
+    assert r.votes == {"True": 2, "Unknown": 2}
     assert r.predicted == "True"  # tie: the answer of the first sample
     assert r.samples == 5 and report.summary.samples_failed == 1
     seeds = sorted(meta["seed"] for _, meta in model.calls)
     assert seeds == [0, 1, 2, 3, 4]  # K calls with distinct seeds
     assert {meta["temperature"] for _, meta in model.calls} == {0.8}
+
+
+def test_checks_prune_samples_before_the_vote(prefect_api, tmp_path):
+    """Draft-and-prune: a sample that negates the statement is rejected and does not vote; one whose
+    conclusion names a constant no premise has is left out while a sample without doubt exists."""
+    from flows.scripted import ScriptedModel
+
+    answers = {0: WRONG, 1: ABSENT, 2: WRONG, 3: GOOD, 4: ABSENT}
+    model = ScriptedModel(lambda messages, meta: answers[meta["sample"]])
+    model.install("scripted-prune")
+    report = run(write_problems(tmp_path / "p.jsonl"), "scripted-prune/m", samples=5)
+    (r,) = report.results
+    assert (r.predicted, r.correct) == ("True", True)  # without the checks: False×2, Unknown×2, True×1
+    assert r.pruned == {"opposite polarity": 2, "conclusion symbol absent from the premises": 2}
+    assert report.summary.pruned_samples == 4
+    assert any("kept out of the vote" in n for n in r.notes)
+
+    # alone, a rejected sample is the problem's status, with its located reason as the error
+    only = run(write_problems(tmp_path / "q.jsonl"), "scripted-prune/m", samples=1)
+    (q,) = only.results
+    assert q.status == "rejected" and q.predicted is None
+    assert "check error at conclusion: the conclusion ¬Mortal(Socrates) negates the question's statement" in q.error
+    assert only.summary.exe_rate == 1.0 and only.summary.rejected == 1
+
+
+def test_a_rejected_sample_gets_a_repair_prompt_with_the_reason(prefect_api, tmp_path):
+    from flows.scripted import ScriptedModel
+
+    model = ScriptedModel(lambda messages, meta: WRONG if len(messages) == 1 else GOOD)
+    model.install("scripted-check-repair")
+    report = run(write_problems(tmp_path / "p.jsonl"), "scripted-check-repair/m", repair_rounds=1)
+    (r,) = report.results
+    assert (r.predicted, r.repair_rounds) == ("True", 1)
+    assert "negates the question's statement" in model.calls[1][0][2]["content"]
 
 
 def test_every_sample_failing_uses_the_fallback(prefect_api, tmp_path):

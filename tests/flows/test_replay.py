@@ -35,10 +35,13 @@ def test_logic_lm_logic_programs_replay_with_rules(prefect_api, shared_data):
     path = shared_data / "recorded" / "logic_lm" / "ProntoQA_dev_gpt-4.json"
     report = run_batch(path=str(path), format="logic-lm", parser="replay", solver="rules", limit=12, concurrency=2)
     assert report.summary.n == 12 and report.summary.exe_rate == 1.0
-    assert all(r.predicted in ("True", "False") for r in report.results)  # two options: closed world
+    # two options: closed world; a query that negates the statement is rejected by the checks
+    assert all(r.predicted in ("True", "False") or r.status == "rejected" for r in report.results)
+    assert any(r.status == "rejected" and "negates the question's statement" in r.error for r in report.results)
 
     # the same programs through the plain-Python stages, without Prefect or litellm
     from flows import pipeline
+    from flows.checks import review
     from flows.datasets import load_problems
     from flows.models import Formalization
     from parsers.llm_output import extract
@@ -47,9 +50,11 @@ def test_logic_lm_logic_programs_replay_with_rules(prefect_api, shared_data):
     expected = []
     for p in load_problems(path, "logic-lm", limit=12):
         ex = extract(p.recorded[0])
-        checked = pipeline.check(Formalization(problem_id=p.id, source="replay", premises=ex.premises,
-                                               conclusion=ex.conclusion, errors=ex.errors), close_free=True)
-        expected.append(pipeline.to_result(p, checked, [pipeline.solve(checked, "rules", Limits())]).predicted)
+        form = Formalization(problem_id=p.id, source="replay", premises=ex.premises, conclusion=ex.conclusion,
+                             errors=ex.errors, claim=p.conclusion)
+        checked = pipeline.check(form, close_free=True)
+        verdict = review(form, checked, pipeline.solve(checked, "rules", Limits()))
+        expected.append(pipeline.to_result(p, checked, [verdict]).predicted)
     assert [r.predicted for r in report.results] == expected
 
 

@@ -170,6 +170,30 @@ def test_gbk_file_is_read_with_a_note(tmp_path):
     assert problems[0].notes == ["gbk.jsonl is not UTF-8 (3 lines); read as GB18030 (GBK)"]
 
 
+def test_null_and_missing_recorded_generations_are_reported_and_the_rest_goes_on(tmp_path, shared_data):
+    from flows.engine import Engine
+    from flows.datasets import load_problems
+    from flows.runs import BatchParams, _config, make_client
+    from flows.store import Store
+
+    records = json.loads((shared_data / "recorded" / "logic_lm" / "ProntoQA_dev_gpt-4.json").read_text())[:4]
+    records[0]["raw_logic_programs"] = [None]
+    del records[1]["raw_logic_programs"]
+    records[2]["raw_logic_programs"] = []
+    path = tmp_path / "ProntoQA_dev_nulls.json"
+    path.write_text(json.dumps(records))
+    problems = load_problems(path, "logic-lm")
+    cfg = _config(BatchParams(path=str(path), format="logic-lm", parser="replay"), problems)
+    engine = Engine(cfg, Store(None), concurrency=2, client=make_client(cfg, 2, problems))
+    engine.submit(problems)
+    results = [r.result for r in engine.records([p.id for p in problems])]
+    engine.close()
+    assert results[0].status == "error" and "the output is empty" in results[0].error
+    assert "1 recorded completion(s) are null (read as empty outputs)" in results[0].notes
+    assert all("no recorded completion for this problem" in r.error for r in results[1:3])
+    assert results[3].predicted in ("True", "False")  # the batch goes on
+
+
 def test_problem_budget_bounds_a_huge_problem_across_back_ends(tmp_path):
     """Many provers and both goals each get what is left of the problem's budget, not a full timeout."""
     from flows.engine import deterministic_record

@@ -96,7 +96,7 @@ def test_refusals_skip_comments_and_strings():
 
 def test_a_runaway_elaboration_is_stopped_by_its_limit(lean):
     header = "\n".join([
-        "set_option maxHeartbeats 0", "set_option maxRecDepth 100000",
+        "set_option maxHeartbeats 0", "set_option maxRecDepth 1000000",
         "inductive N where", "  | z : N", "  | s : N → N",
         "noncomputable def add (m n : N) : N := N.rec m (fun _ r => N.s r) n",
         "noncomputable def big (n : N) : N := N.rec (N.s N.z) (fun _ r => add r r) n",

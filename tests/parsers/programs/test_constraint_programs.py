@@ -62,7 +62,7 @@ def test_dsl_must_be_true():
 def test_dsl_could_be_true_and_except():
     could = DSL.replace("is_valid(", "is_sat(").replace("slot(Ann) == 1) ::: (A)", "slot(Ann) == 3) ::: (A)")
     out = solve(parse_z3_dsl(could))  # Ann last, Bo first, Cy first: all impossible
-    assert out.status == "error" and "no option passes the check (sat)" in out.errors[0].message
+    assert out.status == "rejected" and "no option passes the check (sat)" in out.errors[0].message
     exc = DSL.replace("must be true?", "could be true EXCEPT:") \
              .replace("is_valid(slot(Ann) == 1)", "is_exception(is_sat(slot(Ann) == 1))") \
              .replace("is_valid(slot(Bo) == 1)", "is_exception(is_sat(slot(Bo) == 2))") \

@@ -75,3 +75,18 @@ def test_program_errors_are_located():
 def test_a_fact_with_variables_holds_for_everything():
     prog = parse_logic_program("Facts:\nP($x, True)\nQuery:\nP(a, True)")
     assert prog.premises == [parse_formula("∀x P(x)")] and any("holding for everything" in n for n in prog.notes)
+
+
+def test_a_literal_where_a_constant_belongs_is_located_on_its_line():
+    prog = parse_logic_program("""Predicates:
+Eats($x, $y, bool) ::: x eats y
+Cow($x, bool) ::: x is a cow
+Facts:
+Cow(Bob, True)
+Rules:
+Cow($x, True) >>> Eats($x, Cow($x, True), True) ::: The bald eagle eats the cow.
+Query:
+Cow(Bob, True)""")
+    (err,) = prog.errors
+    assert err.where == "output line 7 (rule), col 28"
+    assert err.message == "'Cow($x, True)' is not a constant or a $variable"
