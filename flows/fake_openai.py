@@ -30,6 +30,9 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connections, as with a real API
+            # headers and body go out in two writes: with Nagle's algorithm on, the body waits for the
+            # client's delayed ACK (~40 ms a call) — a cost of this server, not of any real endpoint
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass
@@ -68,7 +71,12 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # a real endpoint accepts many connections at once; the stdlib's backlog of 5 drops the
+            # rest of a burst of new connections, and each dropped SYN costs the client a 1 s retry
+            request_queue_size = 1024
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
