@@ -26,6 +26,7 @@ __all__ = ["converse", "initial_messages", "repair_messages", "llm_cache_key", "
 
 REPAIRABLE_STAGES = {"parse", "signature", "solve", "check"}
 CheckAndSolve = Callable[[Formalization, bool], Awaitable[tuple[Checked, Verdict]]]
+Confirm = Callable[[Formalization, Checked, Verdict], Awaitable[Verdict]]
 
 
 def initial_messages(problem: Problem, prompt: str) -> list[dict[str, str]]:
@@ -63,6 +64,7 @@ class Attempt:
     output: str
     checked: Checked
     verdict: Verdict
+    form: Formalization | None = None
 
 
 @dataclass
@@ -119,7 +121,7 @@ async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Stor
             return
         form = formalize_output(st.problem, resp.text, plan.style, sid, cfg.parser, plan.expected or None)
         checked, verdict = await check_and_solve(form, rnd == cfg.repair_rounds)
-        st.attempts.append(Attempt(rnd, resp.text, checked, verdict))
+        st.attempts.append(Attempt(rnd, resp.text, checked, verdict, form))
         errors = verdict.errors or checked.errors
         # a failed check (flows.checks: contradictory premises, no single option, …) is a mistranslation
         retry = {"error", "rejected", "contradictory"} if st.problem.kind == "choice" else {"error", "rejected"}
@@ -130,8 +132,9 @@ async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Stor
 
 
 async def converse(problem: Problem, cfg: RunConfig, client: LLMClient, store: Store,
-                   check_and_solve: CheckAndSolve) -> ProblemRecord:
-    """Every sample of one problem, then the vote. Never raises on model output."""
+                   check_and_solve: CheckAndSolve, confirm: Confirm | None = None) -> ProblemRecord:
+    """Every sample of one problem, then the vote. Never raises on model output. ``confirm``
+    cross-checks the winner when the samples were decided by the portfolio's first prover only."""
     import asyncio
 
     usage = Usage()
@@ -144,10 +147,34 @@ async def converse(problem: Problem, cfg: RunConfig, client: LLMClient, store: S
     first = initial_messages(problem, cfg.plans[problem.kind].prompt)  # one rendering; samples differ by seed
     samples = [Sample(problem, s, list(first)) for s in range(k)]
     await asyncio.gather(*(_run_sample(st, cfg, client, store, usage, check_and_solve) for st in samples))
+    if confirm is not None:
+        await _confirm_winner(samples, confirm)
     result = _result(samples, cfg.solver, cfg.fallback, usage)
     final = not any(st.transport_error for st in samples) and not any(
         a.verdict.status == "undetermined" for st in samples for a in st.attempts)
     return ProblemRecord(result=result, usage=usage, final=final)
+
+
+async def _confirm_winner(samples: list[Sample], confirm: Confirm) -> None:
+    """Cross-check the formalization that wins the vote; if the cross-check changes its answer,
+    vote again and cross-check the new winner. Every sample with the same formalization gets the
+    confirmed verdict; the others keep their first prover's."""
+    done: dict[tuple, Verdict] = {}
+    for _ in range(len(samples) + 1):
+        best = [a for a in (s.best() for s in samples) if a is not None]
+        if not best:
+            return
+        _, chosen = vote([a.verdict for a in best])
+        if not chosen.pending:
+            return
+        winner = next(a for a in best if a.verdict is chosen)
+        key = (tuple(winner.checked.premises), winner.checked.conclusion)
+        if key not in done:
+            done[key] = await confirm(winner.form, winner.checked, chosen)
+        for s in samples:
+            for a in s.attempts:
+                if a.verdict.pending and (tuple(a.checked.premises), a.checked.conclusion) == key:
+                    a.verdict = done[key].model_copy(update={"problem_id": a.verdict.problem_id, "pending": False})
 
 
 def _stages(samples: list[Sample], usage: Usage, result: ProblemResult) -> dict[str, str]:

@@ -204,7 +204,8 @@ class Engine:
             else:
                 t0 = time.perf_counter()
                 if self.llm:
-                    record = await converse(problem, self.cfg, self.client, self.store, self._check_and_solve)
+                    record = await converse(problem, self.cfg, self.client, self.store, self._check_and_solve,
+                                            self._confirm if self._decide_only else None)
                     record = record.model_copy(update={"seconds": round(time.perf_counter() - t0, 4)})
                 else:
                     record = await loop.run_in_executor(self._pool, deterministic_record, problem, self.cfg, self.store)
@@ -227,6 +228,20 @@ class Engine:
                 if self.log:
                     self.log(f"writing the result of {problem.id} failed\n{traceback.format_exc(limit=2)}")
 
+    @property
+    def _decide_only(self) -> bool:
+        """With K samples, each is decided by the portfolio's first prover and only the vote's
+        winner is cross-checked (``_confirm``): one confirmation per problem, not one per sample."""
+        return self.cfg.samples > 1 and self.cfg.solver == "portfolio"
+
+    async def _confirm(self, form: Formalization, checked: Checked, verdict: Verdict) -> Verdict:
+        deadline = time.monotonic() + self.cfg.problem_timeout_s
+
+        def work() -> Verdict:
+            return review(form, checked, pipeline.confirm(checked, verdict, self.cfg.limits, self.store, deadline))
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
     async def _check_and_solve(self, form: Formalization, close_free: bool) -> tuple[Checked, Verdict]:
         """Check and solve one sample's formalization in the pool. Identical ones are done once,
         including those in flight at the same time (a problem's samples often agree word for word)."""
@@ -245,7 +260,7 @@ class Engine:
 
         def work() -> tuple[Checked, Verdict]:
             checked = pipeline.check(form, close_free=close_free)
-            verdict = pipeline.solve(checked, self.cfg.solver, self.cfg.limits, self.store, deadline)
+            verdict = pipeline.solve(checked, self.cfg.solver, self.cfg.limits, self.store, deadline, self._decide_only)
             return checked, review(form, checked, verdict)
 
         loop = asyncio.get_running_loop()

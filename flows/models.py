@@ -154,6 +154,8 @@ class Verdict(BaseModel):
     """Status ``rejected``: which check (``flows.checks``), e.g. "contradictory premises"."""
     doubts: list[str] = []
     """Soft findings of the checks: the sample is left out of a vote that has a sample without any."""
+    pending: bool = False
+    """Decided by the portfolio's first prover only; cross-checked if it wins the vote (``pipeline.confirm``)."""
 
 
 class ProblemResult(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
+import time
 from collections import Counter
 
 from parsers.programs.csp import parse_csp_program
@@ -220,15 +221,19 @@ def _python_syntax(code: str) -> str:
 _BACKEND_OF = {"smtlib": "z3", "csp": "z3", "z3dsl": "z3", "sympy": "sympy", "python": "python", "lean": "lean"}
 
 
-def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = None, deadline: float | None = None) -> Verdict:
+def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = None, deadline: float | None = None,
+          decide_only: bool = False) -> Verdict:
     """``solver`` names the FOL back end; other languages have one back end each (``_BACKEND_OF``).
-    ``deadline``: the problem's time budget across back ends (``solvers.base.trim``)."""
+    ``deadline``: the problem's time budget across back ends (``solvers.base.trim``).
+    ``decide_only``: with the portfolio, only its first prover decides (the verdict is ``pending``
+    until ``confirm`` cross-checks it) — for the samples of a vote, of which only the winner matters."""
+    decide_only = decide_only and solver == "portfolio" and checked.language == "fol"
     if not checked.ok:
         return Verdict(problem_id=checked.problem_id, status=Status.ERROR.value,
                        solver=_BACKEND_OF.get(checked.language, solver), errors=checked.errors,
                        reason=checked.errors[0].render().splitlines()[0] if checked.errors else "")
     fol = checked.language == "fol"
-    key = stable_hash("solve", code_version(), solver if fol else "", limits,
+    key = stable_hash("solve", code_version(), (solver + ("/decide" if decide_only else "")) if fol else "", limits,
                       checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
     if store is not None:
         hit = store.get("solve", key, Verdict)
@@ -256,16 +261,49 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
                           answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
                           wall_s=o.wall_s)
     else:
-        problem = FolProblem(tuple(parse_formula(p) for p in checked.premises), parse_formula(checked.conclusion))
-        result = make_solver(solver).solve(problem, limits, deadline)
-        verdict = Verdict(
-            problem_id=checked.problem_id, status=result.status.value, solver=result.backend, reason=result.reason,
-            errors=result.errors, used_premises=result.used_premises, per_backend=result.per_backend,
-            disagreement=result.disagreement, explanation=result.explanation, wall_s=result.wall_s,
-        )
+        problem = _fol_problem(checked)
+        back_end = make_solver(solver)
+        result = (back_end.decider if decide_only else back_end).solve(problem, limits, deadline)
+        verdict = _verdict_of(checked, result).model_copy(update={"pending": decide_only})
     if store is not None and verdict.status != Status.UNDETERMINED.value:  # a timeout may pass next time
         store.put("solve", key, verdict)
     return verdict
+
+
+def _fol_problem(checked: Checked) -> FolProblem:
+    return FolProblem(tuple(parse_formula(p) for p in checked.premises), parse_formula(checked.conclusion))
+
+
+def _verdict_of(checked: Checked, result) -> Verdict:
+    return Verdict(problem_id=checked.problem_id, status=result.status.value, solver=result.backend, reason=result.reason,
+                   errors=result.errors, used_premises=result.used_premises, per_backend=result.per_backend,
+                   disagreement=result.disagreement,
+                   explanation=result.explanation, wall_s=result.wall_s)
+
+
+def confirm(checked: Checked, verdict: Verdict, limits: Limits, store: Store | None = None,
+            deadline: float | None = None) -> Verdict:
+    """The portfolio's cross-check of a ``pending`` verdict (its first prover's), as ``solve``
+    with the portfolio would have given it — cached under the same key."""
+    if not verdict.pending:
+        return verdict
+    key = stable_hash("solve", code_version(), "portfolio", limits, checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
+    if store is not None:
+        hit = store.get("solve", key, Verdict)
+        if hit is not None:
+            return hit.model_copy(update={"problem_id": checked.problem_id})
+    from solvers.base import SolverResult
+
+    portfolio = make_solver("portfolio")
+    first = SolverResult(status=Status(verdict.status), backend=verdict.solver, reason=verdict.reason, errors=verdict.errors,
+                         used_premises=verdict.used_premises, explanation=verdict.explanation, wall_s=verdict.wall_s)
+    t0 = time.perf_counter()
+    result = portfolio.confirm(_fol_problem(checked), first, limits, deadline)
+    result = result.model_copy(update={"wall_s": round(verdict.wall_s + time.perf_counter() - t0, 6)})
+    confirmed = _verdict_of(checked, result)
+    if store is not None and confirmed.status != Status.UNDETERMINED.value:
+        store.put("solve", key, confirmed)
+    return confirmed
 
 
 # ---- vote --------------------------------------------------------------------------------------

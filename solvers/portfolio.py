@@ -53,7 +53,12 @@ class Portfolio(Solver):
                                          "cpu_s": max(1, min(limits.cpu_s, int(self.confirm_s + 0.999)))})
 
     def _solve(self, problem: FolProblem, limits: Limits, deadline: float | None = None) -> SolverResult:
-        first = self.decider.solve(problem, limits, deadline)
+        return self.confirm(problem, self.decider.solve(problem, limits, deadline), limits, deadline)
+
+    def confirm(self, problem: FolProblem, first: SolverResult, limits: Limits, deadline: float | None = None) -> SolverResult:
+        """The cross-check of ``first``, the decider's result on ``problem``. Separate so that a
+        vote over K samples decides each with the decider alone and cross-checks only the
+        formalization that won (``flows.dialogue``): the answer is confirmed, not every draft."""
         results: list[SolverResult] = [first]
         confirm = self._confirm_limits(limits)
         for prover in self.confirmers:

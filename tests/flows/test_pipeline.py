@@ -97,3 +97,30 @@ def test_choice_and_math_votes_count_answers():
     assert pipeline.answers_match(math_problem, "70000.0000001") and not pipeline.answers_match(math_problem, "7000")
     choice = Problem(id="c", context="x", question="q", options=["A) a", "B) b"], answer="B", kind="choice")
     assert pipeline.predicted_of("contradictory", v("contradictory"), choice.kind) is None
+
+
+def test_samples_are_decided_by_z3_and_only_the_winner_is_cross_checked(tmp_path, shared_data):
+    """K samples: the portfolio's first prover decides each (pending), the vote's winner alone is
+    confirmed by E — the same answers as confirming every sample, one confirmation per problem."""
+    from flows.engine import Engine
+    from flows.runs import BatchParams, _config, make_client
+
+    problem = next(p for p in load_problems(DEMO) if p.id == "demo-socrates")
+    checked = pipeline.check(pipeline.formalize(problem))
+    pending = pipeline.solve(checked, "portfolio", Limits(timeout_s=5), decide_only=True)
+    assert pending.pending and pending.status == "True" and pending.solver == "z3"
+    confirmed = pipeline.confirm(checked, pending, Limits(timeout_s=5))
+    full = pipeline.solve(checked, "portfolio", Limits(timeout_s=5))
+    assert not confirmed.pending and confirmed.status == full.status == "True"
+    assert confirmed.per_backend == full.per_backend == {"z3": "True", "eprover": "True"}
+
+    path = shared_data / "recorded" / "linc" / "gpt-4-0613_proofwriter-neurosymbolic-8shot_generations_raw.json"
+    problems = load_problems(path, "linc", limit=8)
+    cfg = _config(BatchParams(path=str(path), format="linc", parser="replay", samples=5), problems)
+    engine = Engine(cfg, Store(None), concurrency=2, client=make_client(cfg, 2, problems))
+    engine.submit(problems)
+    results = [r.result for r in engine.records([p.id for p in problems])]
+    engine.close()
+    decided = [r for r in results if r.status in ("True", "False", "Unknown")]
+    assert decided and all(set(r.per_backend) >= {"z3", "eprover"} for r in decided)  # the winner was confirmed
+    assert all(r.samples == 5 for r in results)
