@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python bench/bench_logic_lm.py
 	$(BIN)/python bench/bench_llm_throughput.py --problems 1000 --samples 5 --latency 0.02 --concurrency 64
 	$(BIN)/python bench/bench_english.py
+	$(BIN)/python bench/bench_models.py
 
 doctor: install
 	$(BIN)/nesyflow doctor

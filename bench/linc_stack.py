@@ -65,7 +65,7 @@ def _linc_name(name: str) -> str:
 
 def _renamed(node):
     """The formula with every constant renamed by ``_linc_name``."""
-    from parsers import fol_ast as A
+    from parsers.fol import nodes as A
 
     if isinstance(node, A.Const):
         return A.Const(_linc_name(node.name))
@@ -133,7 +133,7 @@ def linc_replay(problems, workdir: Path, samples: int) -> tuple[float, int, Coun
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python bench/linc_stack.py folio|replay PATH [--samples K]``: one JSON line, timed from
+    """``python bench/linc_stack.py folio|replay PATH [--samples K] [--limit N]``: one JSON line, timed from
     inside (the caller times the whole process)."""
     import argparse
     import json
@@ -145,8 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("what", choices=("folio", "replay"))
     ap.add_argument("path")
     ap.add_argument("--samples", type=int, default=5)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N problems")
     args = ap.parse_args(argv)
-    problems = load_problems(args.path)
+    problems = load_problems(args.path, limit=args.limit)
     with tempfile.TemporaryDirectory(prefix="linc-stack-", dir=str(ROOT / ".nesyflow")) as tmp:
         if args.what == "folio":
             wall, correct, outcomes = folio_gold(problems, Path(tmp))
