@@ -126,14 +126,16 @@ def bwrap_argv(argv: list[str], box: Sandbox, *, cpu_s: int, memory_mb: int) -> 
     else:
         args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
     args += _system_binds()
+    # the private /tmp first: a tree bound below it (a checkout or venv under /tmp) is mounted on top
+    # of the tmpfs instead of being hidden by it
+    args += ["--perms", "1777", "--size", str(box.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     for d in _parents([inside for _, inside in box.ro_binds]):
         args += ["--perms", "0755", "--dir", d]  # else bwrap copies the host's modes (/root is 0700)
     for host, inside in box.ro_binds:
         args += ["--ro-bind", host, inside]
     for inside in box.hidden:
         args += ["--tmpfs", inside, "--remount-ro", inside]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(box.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
-             "--chdir", "/tmp", "--"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--"]
     args += _limits(cpu_s, memory_mb, box)
     if _root_mode():
         args += ["/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs", "--"]

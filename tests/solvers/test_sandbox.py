@@ -92,6 +92,20 @@ def test_program_sees_only_its_tmpfs_and_runs_as_nobody():
     assert out.status == "answered", out.reason
 
 
+def test_a_tree_bound_from_under_tmp_is_visible_and_read_only(tmp_path):
+    """A checkout or venv under /tmp (CI clones, pytest's tmp_path) is bound on top of the private
+    /tmp, not hidden by it; the program still writes only to the tmpfs."""
+    tree = tmp_path / "pkg"
+    tree.mkdir()
+    (tree / "data.txt").write_text("visible")
+    box = sb.Sandbox(ro_binds=((str(tree), str(tree)),))
+    code = (f"import os\nassert open({str(tree / 'data.txt')!r}).read() == 'visible'\n"
+            f"assert not os.access({str(tree)!r}, os.W_OK)\nopen('/tmp/scratch.txt', 'w').write('ok')\nprint('fine')\n")
+    out = sb.run_sandboxed(["/usr/bin/python3", "-I", "-S", "-c", code], "", box, wall_s=10, cpu_s=5, memory_mb=512)
+    assert out.returncode == 0 and out.stdout.strip() == "fine", out.stderr
+    assert not (tree / "scratch.txt").exists()
+
+
 def test_the_wall_clock_kills_the_whole_sandbox():
     code = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    os.execv('/usr/bin/sleep', ['sleep', '4242.125'])\n"
             "time.sleep(60)\nanswer = 1\n")
