@@ -47,8 +47,6 @@ def review(form: Formalization, checked: Checked, verdict: Verdict) -> Verdict:
     kind = "choice" if form.options else "entailment" if form.claim or checked.language == "fol" else "other"
     if verdict.status == Status.CONTRADICTORY.value and kind != "other":
         return _contradictory(verdict, kind)
-    if verdict.status == Status.REJECTED.value:
-        return verdict.model_copy(update={"rejected_by": _choice_kind(verdict)})
     if kind != "entailment" or checked.language != "fol" or verdict.status not in (
             Status.TRUE.value, Status.FALSE.value, Status.UNKNOWN.value):
         return verdict
@@ -77,11 +75,6 @@ def _contradictory(verdict: Verdict, kind: str) -> Verdict:
                  hint="the problem's text is consistent, so one of these is mistranslated: compare each with its sentence")
     return verdict.model_copy(update={"status": Status.REJECTED.value, "rejected_by": "contradictory premises",
                                       "errors": [err], "reason": err.message})
-
-
-def _choice_kind(verdict: Verdict) -> str:
-    message = verdict.errors[0].message if verdict.errors else verdict.reason
-    return "no option passes" if message.startswith("no option") else "several options pass"
 
 
 def _words(text: str) -> list[str]:

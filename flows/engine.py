@@ -84,7 +84,30 @@ def _internal_error(problem: Problem, cfg: RunConfig, exc: BaseException) -> Pro
     return ProblemRecord(result=result, final=False)
 
 
-class Engine:
+class RecordFutures:
+    """What a batch reads from an engine, in- or out-of-process: one future per submitted problem
+    (``_futures``, guarded by ``_lock``, both set by the subclass)."""
+
+    _futures: dict[str, cf.Future]
+    _lock: threading.Lock
+
+    def future(self, problem_id: str) -> cf.Future:
+        return self._futures[problem_id]
+
+    def records(self, ids: list[str], timeout: float | None = None) -> list[ProblemRecord]:
+        return [self._futures[i].result(timeout) for i in ids]
+
+    def done(self) -> bool:
+        with self._lock:
+            return all(f.done() for f in self._futures.values())
+
+    def finished(self) -> dict[str, ProblemRecord]:
+        with self._lock:
+            items = list(self._futures.items())
+        return {pid: f.result() for pid, f in items if f.done() and not f.cancelled() and f.exception() is None}
+
+
+class Engine(RecordFutures):
     """Computes ``ProblemRecord`` values for submitted problems; thread-safe."""
 
     def __init__(self, cfg: RunConfig, store: Store, *, concurrency: int, workers: int | None = None,
@@ -123,21 +146,6 @@ class Engine:
             return
         self._ensure_loop()
         self._loop.call_soon_threadsafe(lambda: [self._queue.put_nowait(p) for p in new])
-
-    def future(self, problem_id: str) -> cf.Future:
-        return self._futures[problem_id]
-
-    def records(self, ids: list[str], timeout: float | None = None) -> list[ProblemRecord]:
-        return [self._futures[i].result(timeout) for i in ids]
-
-    def done(self) -> bool:
-        with self._lock:
-            return all(f.done() for f in self._futures.values())
-
-    def finished(self) -> dict[str, ProblemRecord]:
-        with self._lock:
-            items = list(self._futures.items())
-        return {pid: f.result() for pid, f in items if f.done() and not f.cancelled() and f.exception() is None}
 
     def cancel(self) -> None:
         """Stop admitting problems; those not finished are cancelled (the work in flight is abandoned)."""

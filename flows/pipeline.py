@@ -233,8 +233,7 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
                        solver=_BACKEND_OF.get(checked.language, solver), errors=checked.errors,
                        reason=checked.errors[0].render().splitlines()[0] if checked.errors else "")
     fol = checked.language == "fol"
-    key = stable_hash("solve", code_version(), (solver + ("/decide" if decide_only else "")) if fol else "", limits,
-                      checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
+    key = _solve_key(checked, (solver + ("/decide" if decide_only else "")) if fol else "", limits)
     if store is not None:
         hit = store.get("solve", key, Verdict)
         if hit is not None:
@@ -259,7 +258,7 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
                            solver=_BACKEND_OF[checked.language], reason=str(exc))
         verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver=_BACKEND_OF[checked.language],
                           answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
-                          wall_s=o.wall_s)
+                          wall_s=o.wall_s, rejected_by=o.rejected_by)
     else:
         problem = _fol_problem(checked)
         back_end = make_solver(solver)
@@ -268,6 +267,11 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
     if store is not None and verdict.status != Status.UNDETERMINED.value:  # a timeout may pass next time
         store.put("solve", key, verdict)
     return verdict
+
+
+def _solve_key(checked: Checked, back_end: str, limits: Limits) -> str:
+    """Store key of a verdict: the code, the back end that decides it, the limits, the checked text."""
+    return stable_hash("solve", code_version(), back_end, limits, checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
 
 
 def _fol_problem(checked: Checked) -> FolProblem:
@@ -287,7 +291,7 @@ def confirm(checked: Checked, verdict: Verdict, limits: Limits, store: Store | N
     with the portfolio would have given it — cached under the same key."""
     if not verdict.pending:
         return verdict
-    key = stable_hash("solve", code_version(), "portfolio", limits, checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
+    key = _solve_key(checked, "portfolio", limits)
     if store is not None:
         hit = store.get("solve", key, Verdict)
         if hit is not None:

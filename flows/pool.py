@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .engine import result_key
+from .engine import RecordFutures, result_key
 from .prespawn import adopt, spawn
 from .models import Problem, ProblemRecord, ProblemResult, RunConfig
 from .store import Store
@@ -56,7 +56,7 @@ class _Worker:
                 return False
 
 
-class EnginePool:
+class EnginePool(RecordFutures):
     def __init__(self, cfg: RunConfig, store_root: str, *, concurrency: int, processes: int, on_record: OnRecord | None = None,
                  log: Callable[[str], None] | None = None, verbose: bool = False):
         self.cfg = cfg
@@ -144,21 +144,6 @@ class EnginePool:
             w = self._workers[index]
             if not w.send({"problems": [json.loads(p.model_dump_json()) for p in ps]}):
                 self._fail(w, "the engine process is gone")
-
-    def future(self, problem_id: str) -> cf.Future:
-        return self._futures[problem_id]
-
-    def records(self, ids: list[str], timeout: float | None = None) -> list[ProblemRecord]:
-        return [self._futures[i].result(timeout) for i in ids]
-
-    def done(self) -> bool:
-        with self._lock:
-            return all(f.done() for f in self._futures.values())
-
-    def finished(self) -> dict[str, ProblemRecord]:
-        with self._lock:
-            items = list(self._futures.items())
-        return {pid: f.result() for pid, f in items if f.done() and not f.cancelled() and f.exception() is None}
 
     def cancel(self) -> None:
         self._closing = True

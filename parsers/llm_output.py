@@ -303,14 +303,12 @@ def extract(output: str | None, style: str = "auto", expected: str | None = None
     if output is None or not str(output).strip():
         return Extracted(errors=[locate("formalize", "the output is empty" + (" (null)" if output is None else ""),
                                         where="output", hint="answer with the formalization")],
-                         language=_LANGUAGE.get(expected or "", "fol"))
+                         language=expected if expected in _PROGRAM_STYLES else "fol")
     if style == "auto":
         style = detect_style(clean(output, "none").text) or expected or "linc"
     cleaned = clean(output, style)
     text = cleaned.text
-    if style in ("csp", "z3dsl"):
-        res = Extracted(language=style, program=text)
-    elif style in ("smtlib", "sympy", "python"):
+    if style in _PROGRAM_STYLES:
         res = Extracted(language=style, program=text)
     elif style == "program":
         res = extract_logic_program(text)
@@ -320,4 +318,5 @@ def extract(output: str | None, style: str = "auto", expected: str | None = None
     return res
 
 
-_LANGUAGE = {"csp": "csp", "z3dsl": "z3dsl", "smtlib": "smtlib", "sympy": "sympy", "python": "python"}
+_PROGRAM_STYLES = ("csp", "z3dsl", "smtlib", "sympy", "python")
+"""Styles read as a whole program, in the language of the same name (checked later)."""

@@ -90,6 +90,8 @@ class ProgramOutcome(BaseModel):
     per_option: dict[str, str] = {}
     """Choice problems: each option's judgement (holds / fails / unknown, with the raw check results)."""
     wall_s: float = 0.0
+    rejected_by: str = ""
+    """Status ``rejected``: the check that failed ("no option passes", "several options pass")."""
 
 
 BUDGET_USED = "the problem's time budget is used up"

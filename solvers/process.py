@@ -16,7 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-__all__ = ["ProcOutcome", "run_limited", "spawn_count", "note_spawn", "apply_limits", "kill_group"]
+__all__ = ["ProcOutcome", "run_limited", "communicate", "spawn_count", "note_spawn", "apply_limits", "kill_group"]
 
 _SPAWNS = 0
 
@@ -62,29 +62,19 @@ class ProcOutcome:
         return ""
 
 
-def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memory_mb: int, cwd: str | None = None,
-                env: dict[str, str] | None = None, extra_limits: tuple[tuple[int, int], ...] = ()) -> ProcOutcome:
-    """``extra_limits``: further (resource, value) rlimits, e.g. file size for generated programs."""
+def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memory_mb: int) -> ProcOutcome:
     note_spawn()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        cwd=cwd,
-        env=env,
-    )
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, text=True, encoding="utf-8", errors="replace")
     apply_limits(proc.pid, memory_mb, cpu_s)
-    for res, value in extra_limits:
-        try:
-            resource.prlimit(proc.pid, res, (value, value))
-        except (ProcessLookupError, PermissionError, ValueError, OSError):
-            pass
+    out, err, timed_out = communicate(proc, stdin, wall_s)
+    return ProcOutcome(out, err, proc.returncode, time.perf_counter() - t0, timed_out)
+
+
+def communicate(proc: subprocess.Popen, stdin: str, wall_s: float) -> tuple[str, str, bool]:
+    """(stdout, stderr, timed out) of a process started in its own session: the wall clock, or
+    anything raised while waiting (Ctrl-C), kills its whole process group."""
     timed_out = False
     try:
         out, err = proc.communicate(stdin, timeout=wall_s)
@@ -96,7 +86,7 @@ def run_limited(argv: list[str], stdin: str, *, wall_s: float, cpu_s: int, memor
         kill_group(proc)
         proc.wait()
         raise
-    return ProcOutcome(out or "", err or "", proc.returncode, time.perf_counter() - t0, timed_out)
+    return out or "", err or "", timed_out
 
 
 def apply_limits(pid: int, memory_mb: int, cpu_s: int | None = None) -> None:

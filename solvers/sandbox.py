@@ -36,7 +36,7 @@ from pathlib import Path
 
 from parsers.errors import BackendUnavailable
 
-from .process import ProcOutcome, kill_group, note_spawn
+from .process import ProcOutcome, communicate, note_spawn
 
 __all__ = ["SandboxUnavailable", "Sandbox", "run_sandboxed", "sandbox_status", "require_sandbox", "python_sandbox",
            "bwrap_argv", "SANDBOX_ENV", "NOBODY"]
@@ -176,21 +176,11 @@ def run_sandboxed(argv: list[str], stdin: str, box: Sandbox, *, wall_s: float, c
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, text=True, encoding="utf-8", errors="replace", env=dict(SANDBOX_ENV))
-    timed_out = False
-    try:
-        out, err = proc.communicate(stdin, timeout=wall_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill_group(proc)
-        out, err = proc.communicate()
-    except BaseException:
-        kill_group(proc)
-        proc.wait()
-        raise
+    out, err, timed_out = communicate(proc, stdin, wall_s)
     code = proc.returncode
     if 128 < code < 128 + 65:  # bwrap reports a child killed by signal N as exit 128+N
         code = -(code - 128)
-    return ProcOutcome(out or "", err or "", code, time.perf_counter() - t0, timed_out)
+    return ProcOutcome(out, err, code, time.perf_counter() - t0, timed_out)
 
 
 SITE = "/sandbox/site"

@@ -165,7 +165,9 @@ class SmtSolver:
         if not holding:
             err = locate("check", f"no option passes the check ({check}) under the constraints", where="options",
                          hint="a constraint or an option is mistranslated; compare each with its sentence")
-            return ProgramOutcome(status=Status.REJECTED.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
+            return ProgramOutcome(status=Status.REJECTED.value, per_option=per, wall_s=wall, errors=[err], reason=err.message,
+                                  rejected_by="no option passes")
         err = locate("check", f"options {', '.join(holding)} all pass the check ({check}): the constraints leave the answer open",
                      where="options", hint="a constraint from the problem is likely missing or too weak")
-        return ProgramOutcome(status=Status.REJECTED.value, per_option=per, wall_s=wall, errors=[err], reason=err.message)
+        return ProgramOutcome(status=Status.REJECTED.value, per_option=per, wall_s=wall, errors=[err], reason=err.message,
+                              rejected_by="several options pass")

@@ -237,9 +237,7 @@ class _Reader:
                     how = f"the question asks ({question_check(self.question)[0]})" if check == "question" else check
                     self.notes.append(f"{self.env.where}: option check {node.func!r} read as {how}")
                     return check, node.args
-            raise self.err(node, f"{node.func!r} is not an option check",
-                           hint="wrap each option in is_valid(...), is_sat(...), is_unsat(...), is_accurate_list([...]) or is_exception(...)")
-        if isinstance(node, Call) and node.func in self.env.functions or not isinstance(node, Call) or node.func in (
+        elif isinstance(node, Call) and node.func in self.env.functions or not isinstance(node, Call) or node.func in (
                 "And", "Or", "Not", "Implies", "ForAll", "Exists", "Distinct", "If"):
             if labelled:
                 self.notes.append(f"{self.env.where}: a bare option, judged the way the question asks "
