@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 
-__all__ = ["ROOT", "DATA", "bench_server", "cli_batch", "timed", "median", "fresh_home", "write_report"]
+__all__ = ["ROOT", "DATA", "bench_server", "cli_batch", "cold_and_rerun", "timed", "median", "fresh_home", "write_report",
+           "cleanup"]
 
 
 def bench_server() -> str:
@@ -56,6 +57,19 @@ def cli_batch(path: Path, options: list[str], home: Path, api_url: str) -> tuple
     nesyflow = str(Path(sys.executable).with_name("nesyflow"))
     wall, _, _ = timed([nesyflow, "batch", str(path), *options, "--summary-json", str(summary)], env)
     return wall, json.loads(summary.read_text())
+
+
+def cold_and_rerun(path: Path, options: list[str], tag: str, api_url: str) -> tuple[float, dict, float]:
+    """A batch from an empty store, then the same batch again, which must read everything back
+    (no LLM call): (cold wall, cold summary, rerun wall). The store is removed afterwards."""
+    home = fresh_home(tag)
+    try:
+        cold, summary = cli_batch(path, options, home, api_url)
+        rerun, again = cli_batch(path, options, home, api_url)
+        assert again["llm_calls"] == 0 and again["cached_problems"] == again["n"], again
+    finally:
+        cleanup(home)
+    return cold, summary, rerun
 
 
 def median(values: list[float]) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DATA, bench_server, cleanup, cli_batch, fresh_home, median, timed, write_report  # noqa: E402
+from _common import DATA, bench_server, cold_and_rerun, median, timed, write_report  # noqa: E402
 
 RECORDINGS = {"proofwriter": ("gpt-4-0613_proofwriter-neurosymbolic-8shot_generations_raw.json", 5),
               "folio": ("gpt-4-0613_folio-neurosymbolic-8shot_generations_raw.json", 10)}
@@ -40,15 +40,10 @@ def main() -> None:
         wall, out, _ = timed([sys.executable, "bench/linc_stack.py", "replay", str(path), "--samples", str(samples)])
         walls["linc"].append(wall)
         correct["linc"] = json.loads(out)["correct"]
-        home = fresh_home("linc")
-        opts = ["--parser", "replay", "--samples", str(samples)]
-        wall, s = cli_batch(path, opts, home, api_url)
+        wall, s, rerun = cold_and_rerun(path, ["--parser", "replay", "--samples", str(samples)], "linc", api_url)
         walls["nesyflow"].append(wall)
+        walls["rerun"].append(rerun)
         correct["nesyflow"] = s["correct"]
-        wall, again = cli_batch(path, opts, home, api_url)
-        assert again["llm_calls"] == 0 and again["cached_problems"] == again["n"], again
-        walls["rerun"].append(wall)
-        cleanup(home)
         print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in walls.items()), flush=True)
     med = {k: median(v) for k, v in walls.items()}
     report = {"recording": name, "samples": samples, "cores": os.cpu_count(), "repeat": args.repeat,

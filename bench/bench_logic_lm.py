@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DATA, bench_server, cleanup, cli_batch, fresh_home, median, timed, write_report  # noqa: E402
+from _common import DATA, bench_server, cold_and_rerun, median, timed, write_report  # noqa: E402
 
 DATASETS = ("ProofWriter", "ProntoQA", "FOLIO", "LogicalDeduction", "AR-LSAT")
 
@@ -42,15 +42,10 @@ def main() -> None:
             wall, out, _ = timed([sys.executable, "bench/plain_loop.py", str(path)])
             walls["loop"].append(wall)
             correct["loop"] = json.loads(out)["correct"]
-            home = fresh_home("logiclm")
-            opts = ["--format", "logic-lm", "--parser", "replay"]
-            wall, s = cli_batch(path, opts, home, api_url)
+            wall, s, rerun = cold_and_rerun(path, ["--format", "logic-lm", "--parser", "replay"], "logiclm", api_url)
             walls["nesyflow"].append(wall)
+            walls["rerun"].append(rerun)
             correct["nesyflow"] = s["correct"]
-            wall, again = cli_batch(path, opts, home, api_url)
-            assert again["llm_calls"] == 0 and again["cached_problems"] == again["n"], again
-            walls["rerun"].append(wall)
-            cleanup(home)
         med = {k: median(v) for k, v in walls.items()}
         row = {"median_whole_process_s": med, "all_runs_s": {k: [round(x, 3) for x in v] for k, v in walls.items()},
                "correct": correct, "ratio_vs_loop": {k: round(med[k] / med["loop"], 3) for k in ("nesyflow", "rerun")}}

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,37 @@ def pytest_sessionfinish(session, exitstatus):
 
     stop_server(_HOME)
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+def unavailable(ci_reason: str, local_reason: str) -> None:
+    """A tool a test needs is missing: a failure under CI (whose set-up installs it), a skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(ci_reason)
+    pytest.skip(local_reason)
+
+
+@pytest.fixture()
+def listener():
+    """A TCP listener on the host's loopback that records whether anything connected."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    hits: list[str] = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, addr = srv.accept()
+                hits.append(addr[0])
+                conn.close()
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield srv.getsockname()[1], hits
+    stop.set()
+    t.join(2)
+    srv.close()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import unavailable
+
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,9 +41,8 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def postgres_url():
     pg = _pg_bin()
     if pg is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
-        pytest.skip("PostgreSQL not installed here (apt-get install postgresql)")
+        unavailable("PostgreSQL is not installed (.ci/run installs Debian's postgresql)",
+                    "PostgreSQL not installed here (apt-get install postgresql)")
     data = Path(tempfile.mkdtemp(prefix="nesyflow-pg-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,29 +18,6 @@ from security_payloads import payloads, plant_pickles, survivors
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = "sk-canary-9d8e7f6a5b4c3d2e1f"
-
-
-@pytest.fixture()
-def listener():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.settimeout(0.2)
-    hits, stop = [], threading.Event()
-
-    def accept():
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-                hits.append(1)
-                conn.close()
-            except OSError:
-                pass
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield srv.getsockname()[1], hits
-    stop.set()
-    srv.close()
 
 
 def _everything_under(path: Path) -> bytes:

@@ -5,7 +5,6 @@ session's server; the assertions read the rendered DOM, and the screenshot is ke
 .nesyflow/test-artifacts/.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -14,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from conftest import unavailable
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +25,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
-        pytest.skip("chromium not installed here (apt-get install chromium); CI installs it")
+        unavailable("chromium is not installed (.ci/run installs Debian's chromium)",
+                    "chromium not installed here (apt-get install chromium); CI installs it")
     return path
 
 

@@ -4,8 +4,6 @@ Program-of-Thought runner and through the SymPy worker's sandbox, with host-side
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 
 import pytest
@@ -17,33 +15,6 @@ from solvers.math import _RUNNER, PythonSandbox, pot_sandbox, sympy_sandbox
 
 LIMITS = Limits(timeout_s=8, cpu_s=5, memory_mb=512)
 CANARY = "sk-canary-5ea1ed-7f3c9b"
-
-
-@pytest.fixture()
-def listener():
-    """A TCP listener on the host's loopback that records whether anything connected."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.settimeout(0.2)
-    hits: list[str] = []
-    stop = threading.Event()
-
-    def accept():
-        while not stop.is_set():
-            try:
-                conn, addr = srv.accept()
-                hits.append(addr[0])
-                conn.close()
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield srv.getsockname()[1], hits
-    stop.set()
-    t.join(2)
-    srv.close()
 
 
 def _run_in(box_and_python, code: str):
