@@ -1,15 +1,25 @@
 """Engine worker processes started before the batch is read (``flows.launch``), adopted by
-``flows.pool.EnginePool``. Kept apart so that starting them imports nothing heavy."""
+``flows.pool.EnginePool``. Kept apart so that starting them imports nothing heavy.
+
+A worker is ``python -m flows.worker`` (~0.3 s of imports before it can solve), or, in a process
+that has already imported the engine and has no other thread yet (a fork server's child,
+``flows.forkserver``), a fork of it: no imports at all. Both talk JSON lines over stdin/stdout.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
-__all__ = ["spawn", "prespawn", "adopt"]
+__all__ = ["spawn", "prespawn", "adopt", "ForkedWorker"]
 
-_READY: list[tuple[subprocess.Popen, bool]] = []
+_READY: list[tuple[object, bool]] = []
+_PARENT_ENDS: list[int] = []  # our ends of forked workers' pipes: a later fork must not inherit them
 
 
 def spawn(verbose: bool) -> subprocess.Popen:
@@ -19,12 +29,90 @@ def spawn(verbose: bool) -> subprocess.Popen:
                             cwd=str(Path(__file__).resolve().parent.parent))
 
 
+class ForkedWorker:
+    """A worker forked from this process, with the parts of ``Popen`` the pool uses."""
+
+    def __init__(self, verbose: bool):
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = (None, None) if verbose else os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                os.dup2(in_r, 0)
+                os.dup2(out_w, 1)
+                if err_w is not None:
+                    os.dup2(err_w, 2)
+                for fd in (in_r, in_w, out_r, out_w, err_r, err_w, *_PARENT_ENDS):
+                    if fd is not None:
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the CLI stops its workers itself
+                from .worker import main
+
+                main()
+            except BaseException:  # noqa: BLE001 - a worker never returns into its parent's code
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        for fd in (in_r, out_w, err_w):
+            if fd is not None:
+                os.close(fd)
+        _PARENT_ENDS.extend(fd for fd in (in_w, out_r, err_r) if fd is not None)
+        self.pid = pid
+        self.returncode: int | None = None
+        self._lock = threading.Lock()
+        self.stdin = open(in_w, "w", encoding="utf-8", buffering=1)
+        self.stdout = open(out_r, encoding="utf-8")
+        self.stderr = open(err_r, encoding="utf-8", errors="replace") if err_r is not None else None
+
+    def poll(self) -> int | None:
+        with self._lock:
+            if self.returncode is None:
+                try:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                except ChildProcessError:
+                    pid, status = self.pid, 255 << 8
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+            time.sleep(0.01)
+        return self.returncode  # type: ignore[return-value]
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _can_fork() -> bool:
+    return "flows.engine" in sys.modules and threading.active_count() == 1
+
+
 def prespawn(processes: int, verbose: bool = False) -> None:
+    fork = _can_fork()
     for _ in range(max(0, processes)):
-        _READY.append((spawn(verbose), verbose))
+        _READY.append((ForkedWorker(verbose) if fork else spawn(verbose), verbose))
 
 
-def adopt(verbose: bool) -> subprocess.Popen | None:
+def adopt(verbose: bool):
     """A prestarted worker that is still alive, or None."""
     while _READY:
         proc, v = _READY.pop(0)
