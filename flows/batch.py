@@ -224,8 +224,12 @@ def run_reason(**params) -> ProblemResult:
 def drain(timeout: float = 30) -> None:
     """Ship queued events and logs now, so the server has the whole run when the CLI exits
     (otherwise Prefect drains at interpreter exit and warns about pending items)."""
+    import logging
+
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
+    for worker in (EventsWorker, APILogWorker):  # "Still processing items: N remaining": that is the point
+        logging.getLogger(worker.__name__).setLevel(logging.ERROR)
     APILogWorker.drain_all(timeout=timeout)
     EventsWorker.drain_all(timeout=timeout)
