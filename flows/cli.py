@@ -200,6 +200,9 @@ def _setup_env(verbose: bool, host: str = "127.0.0.1") -> str:
         print("starting or reusing the local Prefect server…", file=sys.stderr, flush=True)
         api_url = ensure_server(settings.home, settings.server_port, host=host)
         os.environ["PREFECT_API_URL"] = api_url
+    from .forkserver import refresh_prefect
+
+    refresh_prefect()  # in a fork server's child Prefect was imported before this environment was set
     for run_id in mark_crashed_runs(api_url):
         print(f"note: flow run {run_id} was left Running by a process that was killed; marked Crashed", file=sys.stderr)
     return api_url
@@ -389,6 +392,7 @@ def _cmd_solve(args) -> int:
 
 
 def _cmd_server(args) -> int:
+    from . import forkserver
     from .server import check_host, ensure_server, healthy, server_record, stop_server
     from .settings import get_settings
     from .store import private_dir
@@ -398,9 +402,11 @@ def _cmd_server(args) -> int:
         check_host(args.host)
         private_dir(home.resolve())
         print(ensure_server(home, get_settings().server_port, host=args.host))
+        forkserver.ensure()  # so that the first batch does not pay the imports either
         return 0
     if args.action == "stop":
         print("stopped" if stop_server(home) else "no server running")
+        forkserver.stop()
         return 0
     record = server_record(home)
     url = record.get("api_url", "")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "run_here"]
 
 _LLM_PARSERS = ("llm", "replay")
 
@@ -47,6 +47,14 @@ def _prespawn(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    from .forkserver import run_in_server
+
+    code = run_in_server(args)
+    return run_here(args) if code is None else code
+
+
+def run_here(args: list[str]) -> int:
+    """The CLI in this process (a fork server's child comes here directly)."""
     _prespawn(args)
     from .cli import main as cli_main
 

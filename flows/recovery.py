@@ -54,9 +54,13 @@ def running(flow_run_id: str | None):
 
 
 def _alive(pid: int, start: str | None) -> bool:
-    if not Path(f"/proc/{pid}").exists():
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return False
-    return start is None or _start_time(pid) == start
+    if fields[0] in ("Z", "X"):  # killed, not yet reaped (a fork server reaps its children a moment later)
+        return False
+    return start is None or fields[19] == start
 
 
 def _request(url: str, method: str = "GET", body: dict | None = None, timeout: float = 5.0):

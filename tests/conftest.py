@@ -61,6 +61,18 @@ def prefect_api():
     stop_server(_HOME)
 
 
+@pytest.fixture(scope="session")
+def fork_env():
+    """Environment for CLI runs through a fork server private to this session (its own runtime
+    directory, short enough for a Unix socket path); the server is retired at the end."""
+    run_dir = Path(tempfile.mkdtemp(prefix="nf-", dir="/tmp"))
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "NESYFLOW_FORKSERVER": "1", "NESYFLOW_FORKSERVER_IDLE_S": "300"}
+    yield env
+    for sock in run_dir.glob("nesyflow/*.sock"):
+        sock.unlink()  # the server ends once its children have
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def pytest_sessionfinish(session, exitstatus):
     from flows.server import stop_server
 

@@ -30,7 +30,11 @@ def slow_problems(path: Path, n: int, seconds: float = 0.3) -> Path:
 
 
 def cli(args: list[str], env: dict, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    """The CLI in this process (``python -m flows.cli``), or, with ``NESYFLOW_FORKSERVER=1`` in
+    ``env``, through the ``nesyflow`` entry point and its fork server."""
+    argv = ([str(Path(sys.executable).with_name("nesyflow"))] if env.get("NESYFLOW_FORKSERVER") == "1"
+            else [sys.executable, "-m", "flows.cli"])
+    return subprocess.Popen([*argv, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
@@ -52,11 +56,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_server_stop_mid_batch_ends_it_in_seconds_with_results_then_rerun_resumes(tmp_path):
+@pytest.mark.parametrize("via", ["in-process", "fork server"])
+def test_server_stop_mid_batch_ends_it_in_seconds_with_results_then_rerun_resumes(tmp_path, via, request):
     from flows.server import ensure_server, stop_server
 
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    base = request.getfixturevalue("fork_env") if via == "fork server" else os.environ
+    env = {k: v for k, v in base.items() if k != "PREFECT_API_URL"}
     env.update({"NESYFLOW_HOME": str(home), "NESYFLOW_SERVER_GRACE_S": "4", "NESYFLOW_SERVER_PORT": str(free_port())})
     api = ensure_server(home, int(env["NESYFLOW_SERVER_PORT"]), wait_s=180)
     data, results, summary = slow_problems(tmp_path / "slow.jsonl", 40), tmp_path / "r.jsonl", tmp_path / "s.json"
