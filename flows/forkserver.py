@@ -25,6 +25,7 @@ Only the standard library is imported here: ``flows.launch`` uses this before an
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -252,6 +253,7 @@ def _become_cli(request: dict, fds: list[int]) -> int:
 
 def _run_child(request: dict, fds: list[int], close: list[int]) -> None:
     code = 1
+    gc.enable()
     try:
         os.setpgid(0, 0)
         signal.set_wakeup_fd(-1)
@@ -495,7 +497,12 @@ def serve(path: Path) -> None:
     # a Prefect server (each child reads its caller's settings: ``refresh_prefect``).
     os.environ.update(offline_env(path.parent))
     os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
+    # Copy-on-write: a child's garbage collector touching every imported object would copy the
+    # whole heap (measured: a forked worker solved ~40 % slower). Collect nothing while loading,
+    # then freeze what was loaded out of the collector's sight; children collect their own objects.
+    gc.disable()
     _preload()
+    gc.freeze()
     server = _Server(path, float(os.environ.get("NESYFLOW_FORKSERVER_IDLE_S", "900")))
     server.listen()
     _retire_older(path)

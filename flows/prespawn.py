@@ -108,6 +108,10 @@ def _can_fork() -> bool:
 
 def prespawn(processes: int, verbose: bool = False) -> None:
     fork = _can_fork()
+    if fork:
+        import gc
+
+        gc.freeze()  # the workers' collectors leave the inherited heap alone (no copy-on-write of it)
     for _ in range(max(0, processes)):
         _READY.append((ForkedWorker(verbose) if fork else spawn(verbose), verbose))
 
