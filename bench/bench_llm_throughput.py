@@ -8,7 +8,11 @@ Reports, for one cold run and its rerun (same command, same state):
 * end to end against the ideal (problems × samples × latency / concurrency);
 * the rerun: LLM calls (0 expected), cached calls read back per second of the batch, and its wall
   time beyond start-up (start-up: the same CLI on a one-problem batch already in the store);
-* peak memory (RSS) of the CLI process and of the whole process tree, sampled every 0.1 s.
+* peak memory (RSS) of the process that runs the batch (the fork server's child; the CLI itself with
+  ``NESYFLOW_FORKSERVER=0``) and of the whole process tree, sampled every 0.1 s.
+
+The CLI is the installed ``nesyflow`` entry point, whose fork server is started (as the Prefect
+server is) before anything is timed.
 """
 
 from __future__ import annotations
@@ -33,35 +37,57 @@ COMPLETION = ("TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\n"
               "TEXT:\tSocrates is a man.\nFOL:\tMan(Socrates)\nTEXT:\tSocrates is mortal.\nFOL:\tMortal(Socrates)")
 
 
+def _fork_server() -> int | None:
+    """The pid of this checkout's fork server (its children run the CLI's batches), if one runs."""
+    import psutil
+
+    from flows.forkserver import socket_path
+
+    path = str(socket_path())
+    pids = {p.pid: p.ppid() for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and path in p.info["cmdline"]}
+    roots = [pid for pid, ppid in pids.items() if ppid not in pids]
+    return roots[0] if len(roots) == 1 else None
+
+
 def _rss_sampler(pid: int, peaks: dict, stop: threading.Event) -> None:
+    """Peak RSS of the process that runs the batch ("cli") and of everything it runs ("tree"). Through
+    the fork server that is the server's child (the only one while a benchmark runs) and its
+    descendants, plus the thin ``nesyflow`` process that relays to it."""
     import psutil
 
     try:
-        root = psutil.Process(pid)
+        client = psutil.Process(pid)
+        server = _fork_server()
+        server = psutil.Process(server) if server else None
     except psutil.Error:
         return
     while not stop.is_set():
         try:
-            procs = [root] + root.children(recursive=True)
+            runner = next(iter(server.children()), None) if server else client
+            if runner is None:
+                stop.wait(0.02)
+                continue
+            procs = {p.pid: p for p in [client, runner, *runner.children(recursive=True)]}
             sizes = {}
-            for p in procs:
+            for p in procs.values():
                 try:
                     sizes[p.pid] = p.memory_info().rss
                 except psutil.Error:
                     pass
-            peaks["cli"] = max(peaks.get("cli", 0), sizes.get(pid, 0))
+            peaks["cli"] = max(peaks.get("cli", 0), sizes.get(runner.pid, 0))
             peaks["tree"] = max(peaks.get("tree", 0), sum(sizes.values()))
         except psutil.Error:
-            break
+            if not client.is_running():
+                break
         stop.wait(0.1)
 
 
 def run_cli(args: list[str], env: dict) -> tuple[float, dict, dict]:
-    """(whole wall seconds, summary, peak RSS in MB) of one ``nesyflow batch``."""
+    """(whole wall seconds, summary, peak RSS in MB) of one ``nesyflow batch`` (the installed entry point)."""
     summary = Path(env["NESYFLOW_HOME"]) / "summary.json"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "batch", *args, "--summary-json", str(summary)], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("nesyflow")), "batch", *args, "--summary-json", str(summary)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peaks: dict = {}
     stop = threading.Event()
     sampler = threading.Thread(target=_rss_sampler, args=(proc.pid, peaks, stop), daemon=True)
