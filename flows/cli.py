@@ -145,9 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser("server", help="the local Prefect server the CLI starts (status, start, stop)",
                          description="The local Prefect server (SQLite under .nesyflow/prefect) that batch, solve and serve "
-                                     "start on first use: port 4200, or the next free one, kept across restarts.")
+                                     "start on first use: port 4200, or the next free one, kept across restarts. start "
+                                     "and stop also start and retire the CLI's fork server (see README; "
+                                     "NESYFLOW_FORKSERVER=0 runs commands in-process).")
     srv.add_argument("action", choices=("status", "start", "stop"),
-                     help="status: print the API URL and up/down; start: start it (or print the running one's URL); stop")
+                     help="status: print the API URL and up/down; start: start it (or print the running one's URL) "
+                          "and the fork server; stop: both")
     srv.add_argument("--url", action="store_true", help="status: print only the API URL (for scripts), exit 1 when it is down")
     srv.add_argument("--host", default="127.0.0.1",
                      help="start: address to bind; anything but loopback requires PREFECT_SERVER_API_AUTH_STRING [127.0.0.1]")

@@ -130,6 +130,7 @@ def run_checks() -> list[Check]:
     checks.append(Check("litellm", True, f"litellm {importlib.metadata.version('litellm')} (imported only by --parser llm)",
                         needed=False))
     checks.append(_prefect_check())
+    checks.append(_forkserver_check())
     return checks
 
 
@@ -146,6 +147,22 @@ def _prefect_check() -> Check:
                      needed=False)
     state = "up" if healthy(api) else "down (batch, solve and serve restart it on the same port)"
     return Check("prefect", True, f"Prefect {version} · server {api} {state}", needed=False)
+
+
+def _forkserver_check() -> Check:
+    import os
+
+    from . import forkserver
+
+    if not forkserver.enabled(["batch"]):
+        return Check("fork server", True, "off (NESYFLOW_FORKSERVER=0): commands run in-process", needed=False)
+    path = forkserver.socket_path()
+    if path is None:
+        return Check("fork server", True, "no private runtime directory (or its path is too long for a socket): "
+                                          "commands run in-process", needed=False)
+    state = "running" if path.exists() else "starts with the next batch or solve"
+    idle = os.environ.get("NESYFLOW_FORKSERVER_IDLE_S", "900")
+    return Check("fork server", True, f"{state} · {path} · ends after {idle} s idle", needed=False)
 
 
 def report(checks: list[Check]) -> tuple[str, int]:
