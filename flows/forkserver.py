@@ -243,6 +243,7 @@ def _become_cli(request: dict, fds: list[int]) -> int:
     os.umask(int(request["umask"]))
     os.environ.clear()
     os.environ.update(request["env"])
+    time.tzset()  # local time (log timestamps) in the caller's TZ
     sys.argv = ["nesyflow", *request["argv"]]
     sys.stdout.reconfigure(line_buffering=os.isatty(1))
     sys.stderr.reconfigure(line_buffering=True)
