@@ -43,6 +43,7 @@ class _Worker:
         self.proc = adopt(verbose) or spawn(verbose)
         self.lock = threading.Lock()
         self.pending: set[str] = set()
+        self.gone = False
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self.send(header)
 
@@ -75,7 +76,11 @@ class EnginePool(RecordFutures):
         self._owner: dict[str, _Worker] = {}
         self._gold: dict[str, str | None] = {}
         self._lock = threading.Lock()
-        self._next = 0
+        # Problems wait here and go to the least busy worker as it finishes others: dealt out up
+        # front, a worker whose share happened to be slower kept the batch waiting while the
+        # other idled. ``_cap`` in flight per worker keeps its own concurrency fed.
+        self._backlog: collections.deque[Problem] = collections.deque()
+        self._cap = max(4, 2 * per)
         self._closing = False
         self.closed = False
         self.stats = {"computed": 0, "cached": 0}
@@ -130,20 +135,34 @@ class EnginePool(RecordFutures):
                 self._dispatch(misses)
 
     def _dispatch(self, problems: list[Problem]) -> None:
-        batches: dict[int, list[Problem]] = collections.defaultdict(list)
         with self._lock:
             if not self._workers:
                 self._start()
-            for p in problems:
-                w = self._workers[self._next % len(self._workers)]
-                self._next += 1
+            self._backlog.extend(problems)
+        self._fill()
+
+    def _fill(self, everything: bool = False) -> None:
+        """Top every live worker up to ``_cap`` problems in flight (``everything``: send all)."""
+        batches: dict[int, list[Problem]] = collections.defaultdict(list)
+        with self._lock:
+            live = [w for w in self._workers if not w.gone]
+            while self._backlog and live:
+                w = min(live, key=lambda x: len(x.pending))
+                if len(w.pending) >= self._cap and not everything:
+                    break
+                p = self._backlog.popleft()
                 self._owner[p.id] = w
                 w.pending.add(p.id)
                 batches[w.index].append(p)
+            stranded = list(self._backlog) if not live else []
+            if stranded:
+                self._backlog.clear()
         for index, ps in batches.items():
             w = self._workers[index]
             if not w.send({"problems": [json.loads(p.model_dump_json()) for p in ps]}):
                 self._fail(w, "the engine process is gone")
+        for p in stranded:  # every engine process has died: these are reported, not lost
+            self._error(p.id, "internal error: every engine process ended")
 
     def cancel(self) -> None:
         self._closing = True
@@ -155,8 +174,9 @@ class EnginePool(RecordFutures):
                 f.cancel()
 
     def close(self, wait: bool = True) -> None:
-        """End the workers' input; they finish what they were sent and leave. ``wait=False`` does
-        not wait for them to exit (every record is already here)."""
+        """End the workers' input; they finish what they were sent (the backlog included) and leave.
+        ``wait=False`` does not wait for them to exit (every record is already here)."""
+        self._fill(everything=True)
         self._closing = True
         self.closed = True
         for w in self._workers:
@@ -202,6 +222,8 @@ class EnginePool(RecordFutures):
             return
         if w is not None:
             w.pending.discard(pid)
+            if self._backlog and not self._closing:
+                self._fill()
         self.stats["cached" if record.cached else "computed"] += 1
         fut.set_result(record)
         if self.on_record is not None:
@@ -212,8 +234,13 @@ class EnginePool(RecordFutures):
                     self.log(f"writing the result of {pid} failed: {exc!r}")
 
     def _fail(self, w: _Worker, why: str) -> None:
+        w.gone = True
         for pid in list(w.pending):
-            msg = f"internal error: {why}"
-            result = ProblemResult(id=pid, gold=self._gold.get(pid), predicted=None, status="error", solver=self.cfg.solver, error=msg,
-                                   reason=msg, stages={"solve": msg[:160]})
-            self._deliver(w, pid, ProblemRecord(result=result, final=False))
+            self._error(pid, f"internal error: {why}", w)
+        if self._backlog and not self._closing:
+            self._fill()  # the others take the rest
+
+    def _error(self, pid: str, msg: str, w: _Worker | None = None) -> None:
+        result = ProblemResult(id=pid, gold=self._gold.get(pid), predicted=None, status="error", solver=self.cfg.solver,
+                               error=msg, reason=msg, stages={"solve": msg[:160]})
+        self._deliver(w, pid, ProblemRecord(result=result, final=False))
