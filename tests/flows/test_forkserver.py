@@ -43,10 +43,13 @@ def test_batch_in_the_fork_server_matches_in_process_in_the_callers_directory_an
                  {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home-a")}, cwd=cwd)
     assert forked.returncode == 0, forked.stderr
     assert VIA in forked.stderr and "Prefect UI:" in forked.stdout  # the caller's stdout and stderr
+    assert "| INFO" in forked.stderr  # --verbose: the child set Prefect's logging up for this caller
     assert (tmp_path / "home-a" / "cache").is_dir()  # the caller's NESYFLOW_HOME, relative paths from its cwd
     plain = run(["batch", str(DEMO), "--results", str(tmp_path / "r0.jsonl"), "--summary-json", str(tmp_path / "s0.json")],
                 {**fork_env, "NESYFLOW_FORKSERVER": "0", "NESYFLOW_HOME": str(tmp_path / "home-b")})
     assert plain.returncode == 0 and VIA not in plain.stderr, plain.stderr
+    quiet = run(["batch", "demo.jsonl"], {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home-a")}, cwd=cwd)
+    assert quiet.returncode == 0 and "| INFO" not in quiet.stderr, quiet.stderr  # and quiet again for the next
     assert results(cwd / "r.jsonl") == results(tmp_path / "r0.jsonl")
     a, b = json.loads((cwd / "s.json").read_text()), json.loads((tmp_path / "s0.json").read_text())
     assert (a["n"], a["correct"], a["errors"]) == (b["n"], b["correct"], b["errors"]) and a["n"] == 15
