@@ -97,10 +97,11 @@ def socket_path() -> Path | None:
 
 
 def _retire_older(path: Path) -> None:
-    """This checkout's servers for older code: their sockets go (each then ends, see ``loop``)."""
+    """This checkout's servers for older code: their sockets and lock files go (each server then
+    ends once its running children have, see ``loop``; no new server will want those names)."""
     prefix = path.name.rsplit("-", 1)[0] + "-"
-    for old in path.parent.glob(prefix + "*.sock"):
-        if old != path:
+    for old in [*path.parent.glob(prefix + "*.sock"), *path.parent.glob(prefix + "*.lock")]:
+        if old.stem != path.stem:
             old.unlink(missing_ok=True)
 
 

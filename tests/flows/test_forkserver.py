@@ -160,6 +160,21 @@ def test_a_request_from_a_caller_without_its_streams_starts_nothing(fork_env, mo
     assert forkserver.ensure() == path
 
 
+def test_a_new_server_retires_the_checkouts_older_ones(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    older = [run_dir / "fs-abcd1234-000000000000000000000001.sock", run_dir / "fs-abcd1234-000000000000000000000001.lock"]
+    other_checkout = run_dir / "fs-99999999-000000000000000000000002.sock"
+    for p in (*older, other_checkout):
+        p.touch()
+    current = run_dir / "fs-abcd1234-000000000000000000000003.sock"
+    current.touch()
+    current.with_suffix(".lock").touch()
+    forkserver._retire_older(current)
+    assert not any(p.exists() for p in older)
+    assert other_checkout.exists() and current.exists() and current.with_suffix(".lock").exists()
+
+
 def test_edited_code_gets_a_fresh_server(tmp_path, monkeypatch):
     for pkg in ("flows", "parsers", "solvers", "prompts"):
         (tmp_path / pkg).mkdir()
