@@ -184,17 +184,23 @@ def run_in_server(argv: list[str]) -> int | None:
         sock = _connect(path) or _start_server(path)
         if sock is None:
             return None
+    except OSError:
+        return None
+    try:
         umask = os.umask(0)
         os.umask(umask)
         payload = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}).encode()
+        sock.settimeout(30)  # a server that does not answer (stopped, wedged) is not waited on forever
         socket.send_fds(sock, [_HEADER.pack(len(payload))], _std_fds())
         sock.sendall(payload)
         reader = sock.makefile("r", encoding="utf-8")
         first = reader.readline()
         if not first:
-            return None  # refused before forking (another user, a stale server): run here
+            raise OSError("refused before forking")  # another user, a stale server
         child = json.loads(first)["pid"]
+        sock.settimeout(None)
     except (OSError, ValueError, KeyError, TypeError):
+        sock.close()  # if a child was forked after all, the server kills it on this close
         return None
     if "--verbose" in argv:
         print(f"nesyflow: running in the fork server ({path.name}, child pid {child}; NESYFLOW_FORKSERVER=0 runs "
