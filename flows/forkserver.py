@@ -521,8 +521,9 @@ def serve(path: Path) -> None:
     global _IMPORT_LOGGING
     _IMPORT_LOGGING = _logging_inputs()
     # Copy-on-write: a child's garbage collector touching every imported object would copy the
-    # whole heap (measured: a forked worker solved ~40 % slower). Collect nothing while loading,
-    # then freeze what was loaded out of the collector's sight; children collect their own objects.
+    # whole heap (measured, AR-LSAT replay with two forked workers: 1.63-1.70 s before, 1.43-1.45 s
+    # after). Collect nothing while loading, then freeze what was loaded out of the collector's
+    # sight; children collect their own objects.
     gc.disable()
     _preload()
     gc.freeze()
