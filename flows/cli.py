@@ -184,7 +184,7 @@ def _setup_env(verbose: bool, host: str = "127.0.0.1") -> str:
     """Apply offline settings and point Prefect at a server; return the API URL. Runs left
     ``Running`` by a killed nesyflow process are marked Crashed here."""
     from .recovery import mark_crashed_runs
-    from .server import ensure_server, offline_env
+    from .server import QUIET_CONSOLE, ensure_server, offline_env
     from .settings import get_settings
     from .store import private_dir
 
@@ -195,9 +195,8 @@ def _setup_env(verbose: bool, host: str = "127.0.0.1") -> str:
             continue  # a user-chosen server keeps the user's Prefect home
         os.environ.setdefault(key, value)
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
+        for key, value in QUIET_CONSOLE.items():
+            os.environ.setdefault(key, value)
     api_url = os.environ.get("PREFECT_API_URL")
     if not api_url:
         print("starting or reusing the local Prefect server…", file=sys.stderr, flush=True)

@@ -229,7 +229,6 @@ def _relay(sock: socket.socket, reader) -> int:
 
 # --- the child --------------------------------------------------------------------------------
 
-_QUIET = {f"PREFECT_LOGGING_HANDLERS_CONSOLE{part}_LEVEL": "WARNING" for part in ("", "_FLOW_RUNS", "_TASK_RUNS")}
 _IMPORT_LOGGING: tuple | None = None  # what logging was configured from in the server, if this is its child
 
 
@@ -512,12 +511,12 @@ def serve(path: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return
-    from .server import offline_env
+    from .server import QUIET_CONSOLE, offline_env
 
     # Prefect's import-time side effects stay in the server's private directory; it never talks to
     # a Prefect server (each child reads its caller's settings: ``refresh_prefect``).
     os.environ.update(offline_env(path.parent))
-    os.environ.update(_QUIET)  # as a CLI run without --verbose sets them (cli._setup_env)
+    os.environ.update(QUIET_CONSOLE)  # as a CLI run without --verbose has them (cli._setup_env)
     global _IMPORT_LOGGING
     _IMPORT_LOGGING = _logging_inputs()
     # Copy-on-write: a child's garbage collector touching every imported object would copy the

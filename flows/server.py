@@ -27,7 +27,7 @@ from parsers.errors import NesyflowError
 
 from .store import private_dir
 
-__all__ = ["offline_env", "ensure_server", "stop_server", "healthy", "ui_url", "server_record", "check_host",
+__all__ = ["offline_env", "QUIET_CONSOLE", "ensure_server", "stop_server", "healthy", "ui_url", "server_record", "check_host",
            "ServerError", "LOOPBACK"]
 
 LOOPBACK = "127.0.0.1"
@@ -36,6 +36,11 @@ PORT_RANGE = 100
 
 class ServerError(NesyflowError):
     """The local Prefect server could not be started."""
+
+
+# Prefect's console handlers at WARNING: what a CLI run without --verbose uses (cli._setup_env), and
+# what the fork server imports Prefect under, so that such a run need not set logging up again.
+QUIET_CONSOLE = {f"PREFECT_LOGGING_HANDLERS_CONSOLE{part}_LEVEL": "WARNING" for part in ("", "_FLOW_RUNS", "_TASK_RUNS")}
 
 
 def offline_env(home: Path) -> dict[str, str]:
