@@ -39,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_in_server", "serve", "ensure", "stop", "refresh_prefect", "socket_path", "enabled"]
+__all__ = ["run_in_server", "serve", "ensure", "stop", "refresh_prefect", "exit_after", "close_quietly", "socket_path", "enabled"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _SOURCES = ("flows", "parsers", "solvers", "prompts")
@@ -271,27 +271,29 @@ def _become_cli(request: dict, fds: list[int]) -> int:
     return run_here(request["argv"])
 
 
-def _run_child(request: dict, fds: list[int], close: list[int]) -> None:
-    code = 1
-    gc.enable()
-    try:
-        os.setpgid(0, 0)
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
-        for fd in close:
+def close_quietly(fds) -> None:
+    """Close what a forked child inherited and must not hold (None and closed fds are skipped)."""
+    for fd in fds:
+        if fd is not None:
             try:
                 os.close(fd)
             except OSError:
                 pass
-        code = _become_cli(request, fds)
+
+
+def exit_after(body) -> None:
+    """In a forked child: run ``body`` and leave with its exit code (None: 0), reporting whatever
+    escapes it — never return into the parent's code that forked us."""
+    code = 1
+    try:
+        code = body() or 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):
             print(exc.code, file=sys.stderr)
     except KeyboardInterrupt:
         code = 130
-    except BaseException:  # noqa: BLE001 - report, never return into the server's loop
+    except BaseException:  # noqa: BLE001 - reported here; the child ends either way
         import traceback
 
         traceback.print_exc()
@@ -301,6 +303,19 @@ def _run_child(request: dict, fds: list[int], close: list[int]) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _run_child(request: dict, fds: list[int], close: list[int]) -> None:
+    def body() -> int:
+        gc.enable()
+        os.setpgid(0, 0)
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
+        close_quietly(close)
+        return _become_cli(request, fds)
+
+    exit_after(body)
 
 
 # --- the server -------------------------------------------------------------------------------

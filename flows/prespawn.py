@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from .forkserver import close_quietly, exit_after
+
 __all__ = ["spawn", "prespawn", "adopt", "ForkedWorker"]
 
 _READY: list[tuple[object, bool]] = []
@@ -38,33 +40,18 @@ class ForkedWorker:
         err_r, err_w = (None, None) if verbose else os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker
-            code = 0
-            try:
+            def body() -> None:
                 os.dup2(in_r, 0)
                 os.dup2(out_w, 1)
                 if err_w is not None:
                     os.dup2(err_w, 2)
-                for fd in (in_r, in_w, out_r, out_w, err_r, err_w, *_PARENT_ENDS):
-                    if fd is not None:
-                        try:
-                            os.close(fd)
-                        except OSError:
-                            pass
+                close_quietly((in_r, in_w, out_r, out_w, err_r, err_w, *_PARENT_ENDS))
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the CLI stops its workers itself
                 from .worker import main
 
                 main()
-            except BaseException:  # noqa: BLE001 - a worker never returns into its parent's code
-                import traceback
 
-                traceback.print_exc()
-                code = 1
-            finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(code)
+            exit_after(body)
         for fd in (in_r, out_w, err_w):
             if fd is not None:
                 os.close(fd)
