@@ -29,12 +29,19 @@ def _runs_dir() -> Path:
     return private_dir(get_settings().home.resolve() / "runs")
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (tells a reused pid from ours)."""
+def _stat(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` after the command name: [0] the state, [19] the start time in clock
+    ticks since boot (tells a reused pid from ours); None when there is no such process."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    return fields if len(fields) > 19 else None
+
+
+def _start_time(pid: int) -> str | None:
+    fields = _stat(pid)
+    return fields[19] if fields else None
 
 
 @contextmanager
@@ -54,9 +61,8 @@ def running(flow_run_id: str | None):
 
 
 def _alive(pid: int, start: str | None) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    fields = _stat(pid)
+    if fields is None:
         return False
     if fields[0] in ("Z", "X"):  # killed, not yet reaped (a fork server reaps its children a moment later)
         return False
