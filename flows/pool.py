@@ -73,7 +73,6 @@ class EnginePool(RecordFutures):
         self._verbose = verbose
         self._workers: list[_Worker] = []
         self._futures: dict[str, cf.Future] = {}
-        self._owner: dict[str, _Worker] = {}
         self._gold: dict[str, str | None] = {}
         self._lock = threading.Lock()
         # Problems wait here and go to the least busy worker as it finishes others: dealt out up
@@ -151,7 +150,6 @@ class EnginePool(RecordFutures):
                 if len(w.pending) >= self._cap and not everything:
                     break
                 p = self._backlog.popleft()
-                self._owner[p.id] = w
                 w.pending.add(p.id)
                 batches[w.index].append(p)
             stranded = list(self._backlog) if not live else []
