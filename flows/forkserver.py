@@ -548,4 +548,8 @@ def serve(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]))
+    # Serve from the imported module, not ``__main__``: the CLI in a child imports
+    # ``flows.forkserver`` and must see the globals the server set (``_IMPORT_LOGGING``).
+    from flows import forkserver
+
+    forkserver.serve(Path(sys.argv[1]))

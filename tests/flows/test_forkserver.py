@@ -215,3 +215,17 @@ def test_stop_and_idle_retire_the_server(fork_env, tmp_path, monkeypatch):
                     time.sleep(0.2)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_the_server_runs_as_the_module_its_children_import(tmp_path):
+    """``python -m flows.forkserver`` must serve from ``flows.forkserver``, not from ``__main__``:
+    the CLI in a child reads what the server recorded there (the logging inputs it skips
+    reconfiguring for) — served from ``__main__`` it saw none and set logging up again (~70 ms)."""
+    probe = ("import runpy, sys\n"
+             "from flows import forkserver\n"
+             "forkserver.serve = lambda path: print('served by', forkserver.__name__, path.name)\n"
+             f"sys.argv = ['forkserver', {str(tmp_path / 'x.sock')!r}]\n"
+             "runpy.run_module('flows.forkserver', run_name='__main__')\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "served by flows.forkserver x.sock"
