@@ -301,18 +301,17 @@ def _cmd_batch(args) -> int:
     except BaseException:
         run.engine.cancel()
         raise
-    from .batch import batch, chunked, drain, publish_files, quiet_heartbeat, summary_of, task_runner_for
+    from .batch import batch_flow, drain, publish_files, quiet_heartbeat, summary_of
     from .report import summary_text
     from .server import ui_url
     from .supervise import Stopped, hard_exit, supervise
     from .settings import get_settings
 
-    chunks = len(chunked(run.problems, run.concurrency, args.chunk_size))
-    runner = task_runner_for(args.task_runner, run.concurrency, chunks, args.dask_address)
+    flow_fn = batch_flow(args.task_runner, run.concurrency, args.dask_address)
 
     def flow_call():
         with quiet_heartbeat():
-            return batch.with_options(task_runner=runner)(**params.model_dump())
+            return flow_fn(**params.model_dump())
 
     try:
         report = supervise(flow_call, api_url, grace_s=get_settings().server_grace_s)

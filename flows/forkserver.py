@@ -348,6 +348,7 @@ def _preload() -> None:
     refresh_global_settings_context()
     with batch.quiet_heartbeat():
         pass
+    batch.batch_flow("threads", 1)  # the CLI's flow object, built once for every child
 
 
 def _complete_models() -> None:
