@@ -341,6 +341,16 @@ def _preload() -> None:
         except ImportError:
             pass
     _complete_models()
+    # Built on first use otherwise, in the child and again in each engine worker (~60 ms before a
+    # worker's first answer): the FOL grammar's parse tables, the prompt templates, the code hash.
+    import prompts
+    from parsers.fol.reader import parse_formula
+
+    from .store import code_version
+
+    parse_formula("P(a)")
+    prompts.compile_all()
+    code_version()
     # Prefect's settings models cost ~0.1 s the first time they are built, ~0.02 s after: build
     # them once here (from this process's environment, then dropped; a child builds its own).
     from prefect.context import refresh_global_settings_context
