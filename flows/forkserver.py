@@ -65,7 +65,7 @@ def fingerprint() -> str:
         for dirpath, dirnames, files in os.walk(ROOT / pkg):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             for name in sorted(files):
-                if name.endswith((".py", ".jinja", ".lark", ".txt", ".md", ".json")):
+                if name.endswith((".py", ".jinja", ".lark", ".txt", ".md", ".json", ".jsonl")):
                     st = os.stat(os.path.join(dirpath, name))
                     h.update(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size}".encode())
     return h.hexdigest()[:24]

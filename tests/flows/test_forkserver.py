@@ -184,6 +184,13 @@ def test_edited_code_gets_a_fresh_server(tmp_path, monkeypatch):
     before = forkserver.fingerprint()
     source.write_text("A = 22\n")
     assert forkserver.fingerprint() != before
+    # the server preloads prompts and their few-shot data: editing those is a new server too
+    for name in ("p.jinja", "fewshot.jsonl", "grammar.lark"):
+        data = tmp_path / ("prompts" if name != "grammar.lark" else "parsers") / name
+        data.write_text("x\n")
+        before = forkserver.fingerprint()
+        data.write_text("xy\n")
+        assert forkserver.fingerprint() != before, name
 
 
 def test_stop_and_idle_retire_the_server(fork_env, tmp_path, monkeypatch):
