@@ -29,12 +29,12 @@ __all__ = ["ROOT", "DATA", "bench_server", "cli_batch", "cold_and_rerun", "timed
 def bench_server() -> str:
     """The API URL of the benchmarks' own local server (or ``PREFECT_API_URL`` when set)."""
     sys.path.insert(0, str(ROOT))
-    from flows.server import ensure_server, offline_env
+    from flows.orchestration.server import ensure_server, offline_env
 
     home = ROOT / ".nesyflow" / "bench"
     os.environ.update({k: v for k, v in offline_env(home).items() if k not in os.environ})
     api_url = os.environ.get("PREFECT_API_URL") or ensure_server(home, port=4210)
-    from flows.forkserver import ensure
+    from flows.cli.forkserver import ensure
 
     ensure()  # the CLI's fork server, like the Prefect server, is up before anything is timed
     return api_url

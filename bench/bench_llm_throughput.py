@@ -41,7 +41,7 @@ def _fork_server() -> int | None:
     """The pid of this checkout's fork server (its children run the CLI's batches), if one runs."""
     import psutil
 
-    from flows.forkserver import socket_path
+    from flows.cli.forkserver import socket_path
 
     path = str(socket_path())
     pids = {p.pid: p.ppid() for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and path in p.info["cmdline"]}
@@ -127,7 +127,7 @@ def main() -> None:
     (tmp / "one.jsonl").write_text(data.read_text().splitlines()[0] + "\n")
     reply = tmp / "reply.txt"
     reply.write_text(COMPLETION)
-    server = subprocess.Popen([sys.executable, "-m", "flows.fake_openai", "--latency", str(args.latency), "--reply", str(reply)],
+    server = subprocess.Popen([sys.executable, "-m", "flows.llm.fake_openai", "--latency", str(args.latency), "--reply", str(reply)],
                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
     api_base = server.stdout.readline().strip()
     try:

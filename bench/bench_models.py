@@ -8,7 +8,7 @@ Without arguments it reads every Logic-LM-format recording under ``../shared/dat
 ``nesyflow batch FILE --format logic-lm --parser replay`` does — the replay client, extraction,
 checks, the default back ends, the vote — without Prefect and without the result store (every
 program is read anew). A rejection class is the first located error of a problem that was
-not decided (a reader's error, or a check's reason for rejecting the program: ``flows.checks``)
+not decided (a reader's error, or a check's reason for rejecting the program: ``flows.engine.checks``)
 with names, numbers and quoted text replaced, so one class gathers one kind of mistake. Exe_Rate
 counts programs that were read and ran, rejected ones included (Logic-LM's definition).
 """
@@ -50,10 +50,10 @@ def rejection_class(error: str) -> str:
 
 
 def run_file(path: Path, examples: int) -> dict:
-    from flows.engine import Engine
+    from flows.engine.core import Engine
     from flows.models import Usage
-    from flows.report import summarize
-    from flows.runs import BatchParams, _config, make_client
+    from flows.orchestration.report import summarize
+    from flows.engine.runs import BatchParams, _config, make_client
     from flows.datasets import load_problems
     from flows.store import Store
 

@@ -1,7 +1,7 @@
 """A plain loop over the same back ends, no Prefect, no engine: the baseline of bench_logic_lm.
 
 ``python bench/plain_loop.py RECORDING`` reads each recorded program the way the replay path does
-(``flows.pipeline.formalize_output``), checks it and solves it with the default back ends, one
+(``flows.engine.pipeline.formalize_output``), checks it and solves it with the default back ends, one
 problem after another, and prints one JSON line. Timed from outside as a whole process.
 """
 
@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from flows import pipeline
+    from flows.engine import pipeline
     from flows.datasets import load_problems
     from solvers import Limits
 

@@ -1,6 +1,15 @@
-"""The Prefect-aware layer: tasks, flows, datasets, reports, the local server and the CLI.
+"""The Prefect-aware layer: the flows, their engine, where completions come from, and the CLI.
 
-Importing this package does not import Prefect; ``flows.batch`` and ``flows.tasks`` do.
+    engine/         problems through their stages without Prefect: pipeline, LLM dialogue,
+                    checks, the in-process engine and its worker processes, a batch's files
+    llm/            where completions come from: litellm, replayed recordings, test doubles
+    orchestration/  Prefect: the batch and reason flows, their task, reports and artifacts,
+                    deployments, the local server, crashed-run recovery
+    cli/            ``nesyflow``: commands, the entry point, the fork server, ``doctor``
+    datasets.py, models.py, settings.py, store.py   what every group reads: problems, the typed
+                    values that cross stages, settings, the result store
+
+Importing this package does not import Prefect; ``flows.orchestration`` does.
 """
 
-__all__ = ["datasets", "models", "pipeline", "report", "settings"]
+__all__ = ["cli", "datasets", "engine", "llm", "models", "orchestration", "settings", "store"]

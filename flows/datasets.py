@@ -17,7 +17,7 @@ from typing import Any
 
 from parsers.errors import NesyflowError
 
-from .models import Formal, Problem
+from flows.models import Formal, Problem
 
 __all__ = ["DatasetError", "load_problems", "detect_format", "FORMATS", "normalise_label"]
 

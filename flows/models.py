@@ -12,7 +12,7 @@ from parsers.programs.math_program import MathProgram
 from parsers.programs.smt_program import SmtProgram
 from solvers.base import Limits
 
-from .languages import Plan
+from flows.engine.languages import Plan
 
 __all__ = ["RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage", "ProblemRecord", "Summary",
            "BatchReport"]
@@ -151,7 +151,7 @@ class Verdict(BaseModel):
     per_option: dict[str, str] = {}
     wall_s: float = 0.0
     rejected_by: str = ""
-    """Status ``rejected``: which check (``flows.checks``), e.g. "contradictory premises"."""
+    """Status ``rejected``: which check (``flows.engine.checks``), e.g. "contradictory premises"."""
     doubts: list[str] = []
     """Soft findings of the checks: the sample is left out of a vote that has a sample without any."""
     pending: bool = False
@@ -186,7 +186,7 @@ class ProblemResult(BaseModel):
     votes: dict[str, int] = {}
     """LLM parsers: how many samples decided each answer."""
     pruned: dict[str, int] = {}
-    """LLM parsers: samples kept out of the vote, by the check that caught them (``flows.checks``)."""
+    """LLM parsers: samples kept out of the vote, by the check that caught them (``flows.engine.checks``)."""
     stages: dict[str, str] = {}
     """One line per stage (formalize, check, solve, vote): what happened to this problem there."""
 

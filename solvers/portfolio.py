@@ -58,7 +58,7 @@ class Portfolio(Solver):
     def confirm(self, problem: FolProblem, first: SolverResult, limits: Limits, deadline: float | None = None) -> SolverResult:
         """The cross-check of ``first``, the decider's result on ``problem``. Separate so that a
         vote over K samples decides each with the decider alone and cross-checks only the
-        formalization that won (``flows.dialogue``): the answer is confirmed, not every draft."""
+        formalization that won (``flows.engine.dialogue``): the answer is confirmed, not every draft."""
         results: list[SolverResult] = [first]
         confirm = self._confirm_limits(limits)
         for prover in self.confirmers:

@@ -24,7 +24,7 @@ if not SHARED_DATA.is_dir():  # CI clones next to a copy of shared/
 _HOME = Path(tempfile.mkdtemp(prefix="nesyflow-tests-"))
 os.environ["NESYFLOW_HOME"] = str(_HOME)
 os.environ.pop("PREFECT_API_URL", None)
-from flows.server import offline_env  # noqa: E402  (needs no Prefect)
+from flows.orchestration.server import offline_env  # noqa: E402  (needs no Prefect)
 
 os.environ.update(offline_env(_HOME))
 
@@ -45,7 +45,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def prefect_api():
     """A real Prefect server (SQLite, 127.0.0.1) for the whole session; yields its API URL."""
-    from flows.server import ensure_server, stop_server
+    from flows.orchestration.server import ensure_server, stop_server
 
     api_url = ensure_server(_HOME, port=_free_port(), wait_s=180)
     os.environ["PREFECT_API_URL"] = api_url
@@ -74,7 +74,7 @@ def fork_env():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from flows.server import stop_server
+    from flows.orchestration.server import stop_server
 
     stop_server(_HOME)
     shutil.rmtree(_HOME, ignore_errors=True)

@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from flows import pipeline
+from flows.engine import pipeline
 from flows.datasets import load_problems
 from solvers import Limits
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SHARED_DATA
-from flows import pipeline
+from flows.engine import pipeline
 from flows.models import Problem
 from parsers.errors import FormalizationError, LocatedError
 from parsers.llm_output import STYLES, extract

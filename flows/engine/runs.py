@@ -1,0 +1,178 @@
+"""One batch outside Prefect: its parameters, problems, settings, engine and output files.
+
+``prepare`` turns the batch flow's parameters into a running ``BatchRun``: problems loaded, the
+answer-deciding settings fixed (``RunConfig``), the engine started, the results file open. The
+CLI calls it before importing Prefect, so problems are being solved while Prefect starts; the
+flow then finds that run (``take``) instead of starting another. A flow run started by a
+deployment calls ``prepare`` itself. Nothing here imports Prefect.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict
+
+from solvers import Limits
+
+from flows.datasets import load_problems
+from flows.engine.core import LLM_PARSERS, Engine
+from flows.engine.languages import language_plans
+from flows.models import Problem, RunConfig
+from flows.engine.outputs import ResultsSink
+from flows.engine.pipeline import DEFAULT_SOLVER
+from flows.settings import get_settings
+from flows.store import Store
+
+__all__ = ["BatchParams", "BatchRun", "prepare", "take", "engine_for", "limits_for", "make_client", "default_processes"]
+
+
+class BatchParams(BaseModel):
+    """The batch flow's parameters (a deployment's schema is the flow signature; this mirrors it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    format: str = "auto"
+    parser: str = "gold"
+    solver: str | None = None
+    samples: int = 1
+    repair_rounds: int = 0
+    limit: int | None = None
+    timeout_s: float | None = None
+    problem_timeout_s: float | None = None
+    results_path: str | None = None
+    summary_path: str | None = None
+    dataset_name: str = ""
+    concurrency: int | None = None
+    chunk_size: int | None = None
+    model: str | None = None
+    api_base: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+    fallback: str = "none"
+    llm_timeout_s: float = 120.0
+    language: str = "auto"
+
+
+def limits_for(timeout_s: float | None) -> Limits:
+    """Per prover run: ``timeout_s`` bounds wall clock and CPU alike; otherwise the settings."""
+    s = get_settings()
+    return Limits(timeout_s=timeout_s or s.timeout_s, cpu_s=max(1, math.ceil(timeout_s or s.cpu_s)), memory_mb=s.memory_mb)
+
+
+def _config(p: BatchParams, problems: list[Problem]) -> RunConfig:
+    limits = limits_for(p.timeout_s)
+    solver = p.solver or DEFAULT_SOLVER[p.parser]
+    budget = p.problem_timeout_s or get_settings().problem_timeout_s or 3 * limits.timeout_s
+    base = dict(parser=p.parser, solver=solver, limits=limits, problem_timeout_s=budget)
+    if p.parser not in LLM_PARSERS:
+        return RunConfig(**base)
+    model, api_base, rounds = p.model or "", p.api_base, p.repair_rounds
+    if p.parser == "replay":
+        from flows.llm.replay import recording_name, recording_url
+
+        model, api_base, rounds = f"replay/{recording_name(Path(p.path).stem, problems)}", recording_url(p.path, p.format), 0
+    elif not model:
+        raise ValueError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
+    plans = language_plans(p.language, {q.kind for q in problems}, Path(p.path).name, p.format, p.prompt)
+    if p.parser == "replay" and p.language == "auto":
+        # A recording is read by its own markers; without any, by the format its prompt asked for
+        # (Logic-LM's, named by the dataset in the file name, else what auto picks).
+        asked = language_plans("logic-lm", {q.kind for q in problems}, Path(p.path).name, p.format, p.prompt)
+        plans = {k: plan.model_copy(update={"style": "auto", "expected": asked[k].expected or asked[k].style}) for k, plan in plans.items()}
+    temperature = p.temperature if p.temperature is not None else (0.0 if p.samples == 1 else 0.8)
+    return RunConfig(**base, model=model, api_base=api_base, plans=plans, samples=p.samples, repair_rounds=rounds,
+                     temperature=temperature, fallback=p.fallback, llm_timeout_s=p.llm_timeout_s)
+
+
+def make_client(cfg: RunConfig, concurrency: int, problems: list[Problem] | None = None, verbose: bool = False):
+    if cfg.parser == "replay":
+        from flows.llm.replay import ReplayClient
+
+        client = ReplayClient()
+        if problems is not None:
+            client.add(cfg.model, problems)
+        return client
+    if cfg.parser == "llm":
+        from flows.llm.clients import LiteLLMClient
+
+        return LiteLLMClient(concurrency=concurrency, verbose=verbose)
+    return None
+
+
+class BatchRun:
+    def __init__(self, params: BatchParams, problems: list[Problem], cfg: RunConfig, engine: Engine, sink: ResultsSink,
+                 concurrency: int):
+        self.params, self.problems, self.cfg, self.engine, self.sink = params, problems, cfg, engine, sink
+        self.concurrency = concurrency
+        self.t0 = time.perf_counter()
+        self.finished = threading.Event()
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+_PREPARED: dict[BatchParams, BatchRun] = {}
+
+
+def engine_for(cfg: RunConfig, concurrency: int | None = None, problems: list[Problem] | None = None) -> Engine:
+    """This process's engine for ``cfg``: the one a prepared run started, or a new one (a
+    deployment's flow run, a Dask worker)."""
+    from flows.store import stable_hash
+
+    key = stable_hash(cfg.key(), cfg.llm_timeout_s)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None or engine.closed:
+            concurrency = concurrency or get_settings().concurrency
+            engine = Engine(cfg, Store(get_settings().cache_dir), concurrency=concurrency,
+                            client=make_client(cfg, concurrency, problems))
+            _ENGINES[key] = engine
+        return engine
+
+
+def default_processes(parser: str) -> int:
+    """Engine processes when the CLI runs a batch: one for deterministic parsers (it leaves this
+    process to Prefect), one per core for LLM parsers (litellm and parsing are CPU-bound)."""
+    import os
+
+    return (os.cpu_count() or 2) if parser in LLM_PARSERS else 1
+
+
+def prepare(params: BatchParams, progress: Callable[[int, int], None] | None = None, start: bool = True,
+            log: Callable[[str], None] | None = None, verbose: bool = False, processes: int | None = 0) -> BatchRun:
+    """Load the problems, fix the settings, start computing (``start``), open the results file.
+    ``processes``: engine worker processes (``flows.engine.pool``); 0 computes in this process, None picks."""
+    settings = get_settings()
+    problems = load_problems(params.path, params.format, params.limit)
+    cfg = _config(params, problems)
+    concurrency = params.concurrency or settings.concurrency
+    sink = ResultsSink([p.id for p in problems], params.results_path, progress)
+    if processes is None:
+        processes = default_processes(cfg.parser)
+    if processes:
+        from flows.engine.pool import EnginePool
+
+        engine = EnginePool(cfg, str(settings.cache_dir), concurrency=concurrency, processes=processes,
+                            on_record=sink.add, log=log, verbose=verbose)
+    else:
+        engine = Engine(cfg, Store(settings.cache_dir), concurrency=concurrency,
+                        client=make_client(cfg, concurrency, problems, verbose), on_record=sink.add, log=log)
+    from flows.store import stable_hash
+
+    with _ENGINES_LOCK:
+        _ENGINES[stable_hash(cfg.key(), cfg.llm_timeout_s)] = engine
+    run = BatchRun(params, problems, cfg, engine, sink, concurrency)
+    if start:
+        engine.submit(problems)
+    _PREPARED[params] = run
+    return run
+
+
+def take(params: BatchParams) -> BatchRun | None:
+    """The run ``prepare`` started for exactly these parameters in this process, if any."""
+    return _PREPARED.pop(params, None)

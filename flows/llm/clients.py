@@ -1,0 +1,235 @@
+"""Where completions come from: one small interface, ``LLMClient``, and its implementations.
+
+``LiteLLMClient`` asks a live model through litellm's async API (imported lazily: ~3.5 s),
+``ReplayClient`` (``flows.llm.replay``) serves recorded completions. Everything above the client —
+the call cache, extraction, checks, solving, voting, repair — is the same code for both.
+
+Retries are ours, not litellm's or the OpenAI SDK's (``max_retries=0, num_retries=0``):
+``tenacity`` retries rate limits, timeouts, connection failures and 5xx with backoff, never bad
+requests, context-window overflows or authentication errors. Every failure that reaches the
+caller is an ``LLMCallError`` with one line that names the endpoint and what to do; when an
+endpoint refuses connections before it ever answered, the client stops asking (a circuit
+breaker) so a batch against a dead endpoint ends in seconds, not after every call's retries.
+The API key comes from the provider's environment variable and never appears in a request
+record, a cache key, a log or a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from abc import ABC, abstractmethod
+
+from pydantic import BaseModel, ConfigDict
+
+from parsers.errors import NesyflowError
+
+__all__ = ["LLMRequest", "LLMResponse", "LLMCallError", "LLMClient", "LiteLLMClient", "is_transient", "describe_failure",
+           "RETRY_WAITS"]
+
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")  # never fetch the price list at import
+RETRY_WAITS = (1.0, 4.0, 10.0)
+"""Seconds before each retry of a transient failure (three retries)."""
+
+
+class LLMRequest(BaseModel):
+    """Everything that determines a completion (and so its cache key); no secrets."""
+
+    model_config = ConfigDict(frozen=True)
+
+    problem_id: str
+    model: str
+    api_base: str | None = None
+    messages: list[dict[str, str]]
+    temperature: float = 0.0
+    seed: int | None = None
+    sample: int = 0
+    round: int = 0
+    prompt_version: str = ""
+    timeout_s: float = 120.0
+
+
+class LLMResponse(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+
+class LLMCallError(NesyflowError):
+    """A call that failed for good (after its retries): ``message`` is one line naming the endpoint."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+class LLMClient(ABC):
+    """One operation: a request in, a completion out (or ``LLMCallError``)."""
+
+    cacheable: bool = True
+    """Whether completions are worth storing (a recording is already stored)."""
+
+    @abstractmethod
+    async def complete(self, req: LLMRequest) -> LLMResponse: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+def _endpoint(req: LLMRequest) -> str:
+    if req.api_base:
+        return req.api_base
+    provider = req.model.split("/", 1)[0] if "/" in req.model else "openai"
+    return f"the {provider} API"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Retry rate limits, timeouts, connection failures and 5xx; never bad requests, context
+    window overflows, authentication or permission errors."""
+    import litellm
+
+    never = (litellm.exceptions.BadRequestError, litellm.exceptions.ContextWindowExceededError,
+             litellm.exceptions.AuthenticationError, litellm.exceptions.PermissionDeniedError,
+             litellm.exceptions.NotFoundError, litellm.exceptions.UnprocessableEntityError)
+    transient = (litellm.exceptions.RateLimitError, litellm.exceptions.Timeout, litellm.exceptions.APIConnectionError,
+                 litellm.exceptions.InternalServerError, litellm.exceptions.ServiceUnavailableError,
+                 litellm.exceptions.BadGatewayError)
+    if isinstance(exc, never):
+        return False
+    text = str(exc).lower()
+    if "credential" in text or "api key" in text or "api_key" in text:  # litellm maps these to 5xx at times
+        return False
+    if isinstance(exc, transient):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and status >= 500
+
+
+def _chain(exc: BaseException) -> str:
+    """The text of an exception and its causes (where "Connection refused" usually hides)."""
+    parts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        parts.append(f"{type(exc).__name__}: {exc}")
+        exc = exc.__cause__ or exc.__context__
+    return " | ".join(parts).lower()
+
+
+def describe_failure(exc: BaseException, req: LLMRequest, attempts: int = 1) -> str:
+    """One line: what failed, where, and what to do."""
+    import litellm
+
+    where, chain = _endpoint(req), _chain(exc)
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    if isinstance(exc, litellm.exceptions.Timeout) or "timed out" in chain or "timeout" in type(exc).__name__.lower():
+        return f"{where} did not answer within {req.timeout_s:g} s{tries}; raise --llm-timeout or check the server"
+    if isinstance(exc, litellm.exceptions.APIConnectionError) or "connection" in chain:
+        if "refused" in chain:
+            return f"cannot connect to {where}: connection refused{tries} — is the server running?"
+        if "name or service not known" in chain or "nodename nor servname" in chain or "getaddrinfo" in chain:
+            return f"cannot connect to {where}: host name not found{tries}"
+        return f"cannot connect to {where}{tries}: {first}"
+    if isinstance(exc, litellm.exceptions.AuthenticationError):
+        return f"{where} refused the credentials (HTTP 401): set the provider's API key (e.g. OPENAI_API_KEY)"
+    if isinstance(exc, litellm.exceptions.NotFoundError):
+        return f"{where}: model {req.model!r} not found (HTTP 404)"
+    if isinstance(exc, litellm.exceptions.RateLimitError):
+        return f"{where} rate-limited the call (HTTP 429){tries}; lower --concurrency"
+    if isinstance(exc, litellm.exceptions.ContextWindowExceededError):
+        return f"{where}: the prompt exceeds the model's context window ({first})"
+    if isinstance(exc, litellm.exceptions.BadRequestError):
+        return f"{where} rejected the request (HTTP 400): {first}"
+    status = getattr(exc, "status_code", None)
+    code = f"HTTP {status}" if status else type(exc).__name__
+    return f"{where} failed ({code}){tries}: {first}"
+
+
+def _quiet_litellm(verbose: bool) -> None:
+    import litellm
+
+    litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners
+    if not verbose:
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+class LiteLLMClient(LLMClient):
+    """Live models through ``litellm.acompletion``: at most ``concurrency`` calls in flight."""
+
+    def __init__(self, concurrency: int = 8, waits: tuple[float, ...] = RETRY_WAITS, verbose: bool = False):
+        self.concurrency = concurrency
+        self.waits = waits
+        self.verbose = verbose
+        self._sem: asyncio.Semaphore | None = None
+        self._answered = False
+        self._down: str | None = None
+        """Set when the endpoint refused connections before it ever answered: later calls fail at once."""
+
+    async def complete(self, req: LLMRequest) -> LLMResponse:
+        import litellm
+        from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt, wait_chain, wait_fixed
+
+        _quiet_litellm(self.verbose)
+        if req.model.startswith("replay/"):
+            raise LLMCallError("replay/… models are served by the replay client, not litellm")
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.concurrency)
+        if self._down:
+            raise LLMCallError(self._down)
+        kwargs = dict(model=req.model, messages=req.messages, temperature=req.temperature, timeout=req.timeout_s,
+                      max_retries=0, num_retries=0,
+                      metadata={"problem_id": req.problem_id, "sample": req.sample, "round": req.round})
+        if req.seed is not None:
+            kwargs["seed"] = req.seed
+        if req.api_base:
+            kwargs["api_base"] = req.api_base
+            if req.model.startswith(("openai/", "hosted_vllm/")) and not os.environ.get("OPENAI_API_KEY"):
+                kwargs["api_key"] = "no-key"  # a local endpoint without auth; the SDK insists on some key
+        attempts = 0
+
+        def retryable(exc: BaseException) -> bool:
+            if self._down or not is_transient(exc):
+                return False
+            if not self._answered and attempts >= 2 and "refused" in _chain(exc):
+                self._down = describe_failure(exc, req, attempts)  # a wrong URL or a stopped server: stop asking
+                return False
+            return True
+
+        async with self._sem:
+            t0 = time.perf_counter()
+            try:
+                async for attempt in AsyncRetrying(stop=stop_after_attempt(len(self.waits) + 1),
+                                                   wait=wait_chain(*(wait_fixed(w) for w in self.waits)),
+                                                   retry=retry_if_exception(retryable), reraise=True):
+                    with attempt:
+                        attempts += 1
+                        if self._down:
+                            raise LLMCallError(self._down)
+                        response = await litellm.acompletion(**kwargs)
+            except LLMCallError:
+                raise
+            except (RetryError, Exception) as exc:  # noqa: B014 - RetryError only without reraise
+                message = describe_failure(exc, req, attempts)
+                if not self._answered and "cannot connect" in message and is_transient(exc):
+                    self._down = message  # nothing ever answered: stop asking
+                raise LLMCallError(message, transient=is_transient(exc)) from None
+        self._answered = True
+        latency = time.perf_counter() - t0
+        text = response.choices[0].message.content or ""
+        usage = getattr(response, "usage", None)
+        hidden = getattr(response, "_hidden_params", None) or {}
+        try:
+            cost = float(hidden.get("response_cost") or 0.0)  # litellm priced it already; unknown models: 0
+        except (TypeError, ValueError):
+            cost = 0.0
+        return LLMResponse(text=text, prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                           completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0), cost_usd=cost,
+                           latency_s=round(latency, 4))

@@ -1,0 +1,275 @@
+"""The flows: ``batch`` decides a dataset, ``reason`` one problem. A batch records its problems as
+task runs (a chunk each, ``flows.orchestration.tasks``), publishes a summary, a per-problem table with every
+stage, and a chart as artifacts, and writes ``--results`` / ``--summary-json``.
+
+The work itself is the engine's (``flows.engine.core``): the CLI starts it before Prefect is
+imported; a flow run started by a deployment starts it here. Flow results are not persisted
+(``persist_result=False``): a batch's results are its files and the store, never pickles.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextvars
+import functools
+import math
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+from prefect.context import get_run_context
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
+
+from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
+from flows.models import BatchReport, Problem, ProblemRecord, ProblemResult, Summary, Usage
+from flows.engine.outputs import write_summary
+from flows.orchestration.recovery import running
+from flows.orchestration.report import results_table, summarize, summary_markdown
+from flows.engine.runs import BatchParams, BatchRun, prepare, take
+from flows.orchestration.tasks import chunk_label, describe, problems_task
+
+__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "summary_of", "publish_files", "batch_flow", "drain",
+           "quiet_heartbeat"]
+
+
+def chunked(problems: list[Problem], concurrency: int, chunk_size: int | None = 0) -> list[list[Problem]]:
+    """Chunks for task runs: at most 50 problems each, at least two per worker. The engine does
+    the work; a chunk is what a person sees in the run's graph (and each task run costs ~15 ms of
+    orchestration), so few and readable beats many."""
+    if not problems:
+        return []
+    size = chunk_size or max(1, min(50, math.ceil(len(problems) / (2 * max(1, concurrency)))))
+    return [problems[i : i + size] for i in range(0, len(problems), size)]
+
+
+def summary_of(run: BatchRun, records: list[ProblemRecord], flow_run_id: str | None = None, ui: str | None = None,
+               interrupted: str = "") -> Summary:
+    results = [r.result for r in records]
+    usage = sum((r.usage for r in records), Usage())
+    p = run.params
+    summary = summarize(results, time.perf_counter() - run.t0, dataset=p.dataset_name or Path(p.path).name, parser=p.parser,
+                        solver=run.cfg.solver, flow_run_id=flow_run_id, model=run.cfg.model, ui_url=ui)
+    update = {"cached_problems": sum(r.cached for r in records), "interrupted": interrupted}
+    if run.cfg.parser in ("llm", "replay"):
+        update.update({"llm_calls": usage.calls, "llm_cached": usage.cached, "llm_failed": usage.failed,
+                       "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                       "cost_usd": round(usage.cost_usd, 6), "samples_total": sum(r.samples for r in results),
+                       "samples_failed": sum(r.samples - sum(r.votes.values()) for r in results)})
+    if interrupted:
+        update["n"] = summary.n  # what finished; the problems that did not are named by ``interrupted``
+    return summary.model_copy(update=update)
+
+
+def publish_files(run: BatchRun, summary: Summary) -> None:
+    """``--results`` in input order and ``--summary-json`` (whatever finished)."""
+    run.sink.finish()
+    if run.params.summary_path:
+        write_summary(run.params.summary_path, summary)
+
+
+def _publish_artifacts(summary: Summary, results: list[ProblemResult]) -> None:
+    """The three artifacts at once (three round trips to the server, each in the run's context):
+    they are the last thing a batch waits for."""
+    title, groups = chart_series(results)
+    calls = [
+        lambda: create_markdown_artifact(key="batch-summary", markdown=summary_markdown(summary),
+                                         description="accuracy, execution rate, cost"),
+        lambda: create_table_artifact(key="batch-results", table=results_table(results),
+                                      description="one row per problem: the answer and what each stage did"),
+        lambda: create_image_artifact(image_url=data_url(svg_bar_chart(title, groups)), key="batch-chart",
+                                      description=title),
+    ]
+    with cf.ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        for fut in [pool.submit(contextvars.copy_context().run, call) for call in calls]:
+            fut.result()
+
+
+def _ui_link(run_id: str | None) -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.orchestration.server import ui_url
+
+    api = PREFECT_API_URL.value()
+    return ui_url(api, run_id) if api and run_id else None
+
+
+def _flow_run_id() -> str | None:
+    ctx = get_run_context()
+    run = getattr(ctx, "flow_run", None)
+    return str(run.id) if run else None
+
+
+# Runs started by a deployment use this bounded pool (the CLI passes its own).
+_DEFAULT_RUNNER = ThreadPoolTaskRunner(max_workers=max(4, (os.cpu_count() or 2) + 2))
+
+
+def _as_inputs(*values):
+    """A chunk's inputs, ``quote``d for a thread pool: Prefect then passes them as they are instead
+    of walking every problem for futures (three walks per task run, ~60 ms of a 200-problem batch).
+    Not for Dask: quoted values do not survive pickling (a value comes back as a 1-tuple)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is not None and isinstance(ctx.task_runner, ThreadPoolTaskRunner):
+        return tuple(quote(v) for v in values)
+    return values
+
+
+def _batch_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    p = flow_run.parameters
+    return f"batch {p.get('dataset_name') or Path(str(p.get('path', ''))).name} [{p.get('parser', 'gold')}]"
+
+
+@flow(name="batch", flow_run_name=_batch_run_name, validate_parameters=True, task_runner=_DEFAULT_RUNNER,
+      persist_result=False)
+def batch(
+    path: str,
+    format: str = "auto",
+    parser: str = "gold",
+    solver: str | None = None,
+    samples: int = 1,
+    repair_rounds: int = 0,
+    limit: int | None = None,
+    timeout_s: float | None = None,
+    problem_timeout_s: float | None = None,
+    results_path: str | None = None,
+    summary_path: str | None = None,
+    dataset_name: str = "",
+    concurrency: int | None = None,
+    chunk_size: int | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
+    prompt: str | None = None,
+    temperature: float | None = None,
+    fallback: str = "none",
+    llm_timeout_s: float = 120.0,
+    language: str = "auto",
+) -> BatchReport:
+    """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
+    params = BatchParams(**{k: v for k, v in locals().items() if k in BatchParams.model_fields})
+    logger = get_run_logger()
+    run = take(params) or prepare(params, log=logger.error)
+    run_id = _flow_run_id()
+    with running(run_id):
+        logger.info("%d problems from %s (parser %s, solver %s%s)", len(run.problems), path, parser, run.cfg.solver,
+                    f", model {run.cfg.model}" if run.cfg.model else "")
+        chunks = chunked(run.problems, run.concurrency, chunk_size)
+        futures = {problems_task.submit(*_as_inputs(c, run.cfg), label=chunk_label([p.id for p in c])): c for c in chunks}
+        for fut in as_completed(list(futures)):
+            chunk = futures[fut]
+            try:
+                records = fut.result()
+            except Exception as exc:  # one broken chunk is reported, the rest go on
+                logger.error("chunk %s failed: %r", chunk_label([p.id for p in chunk]), exc)
+                records = [ProblemRecord(result=ProblemResult(id=p.id, gold=p.answer, predicted=None, status="error",
+                                                              solver=run.cfg.solver, error=f"internal error in chunk: {exc!r}"),
+                                         final=False) for p in chunk]
+            for p, r in zip(chunk, records):
+                run.sink.add(p.id, r)
+        records = run.sink.ordered()
+        summary = summary_of(run, records, run_id, _ui_link(run_id))
+        _publish_artifacts(summary, [r.result for r in records])
+        publish_files(run, summary)
+    run.finished.set()
+    return BatchReport(summary=summary, results=[r.result for r in records])
+
+
+@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True, task_runner=_DEFAULT_RUNNER,
+      persist_result=False)
+def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str | None = None,
+           timeout_s: float | None = None, problem_id: str = "cli") -> ProblemResult:
+    """Decide one problem: premises and conclusion as formulas (parser gold) or sentences (english)."""
+    from flows.models import Formal, RunConfig
+    from flows.engine.pipeline import DEFAULT_SOLVER
+    from flows.engine.runs import limits_for
+
+    limits = limits_for(timeout_s)
+    cfg = RunConfig(parser=parser, solver=solver or DEFAULT_SOLVER[parser], limits=limits,
+                    problem_timeout_s=3 * limits.timeout_s)
+    formal = Formal(premises=premises, conclusion=conclusion) if parser == "gold" else None
+    problem = Problem(id=problem_id, premises=premises, conclusion=conclusion, formal=formal)
+    with running(_flow_run_id()):
+        (record,) = problems_task([problem], cfg, label=problem_id)
+    result = record.result
+    create_markdown_artifact(key="reason-verdict", markdown=f"**{result.status}** ({result.solver})\n\n{result.reason}\n")
+    get_run_logger().info("%s", describe(record))
+    return result
+
+
+@contextmanager
+def quiet_heartbeat():
+    """Sync flows pay ~1 s for the heartbeat thread (DESIGN.md §9); a CLI run doesn't need it.
+    Only Python can switch it off; a copy of the current settings with it off costs microseconds
+    where ``temporary_settings`` re-reads every settings source (~20 ms)."""
+    from prefect.context import SettingsContext, get_settings_context
+
+    ctx = get_settings_context()
+    s = ctx.settings
+    quiet = s.model_copy(update={"flows": s.flows.model_copy(update={"heartbeat_frequency": None})})
+    with SettingsContext(profile=ctx.profile, settings=quiet):
+        yield
+
+
+@functools.cache
+def _threaded_batch():
+    """The batch flow on a thread pool. Its chunk task runs wait on the engine, which bounds the
+    work; threads start as chunks are submitted, so one pool size fits every run and the flow
+    (whose parameter schema costs ~10 ms to build) is built once per process."""
+    return batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=16))
+
+
+def batch_flow(kind: str, concurrency: int, dask_address: str | None = None):
+    """The batch flow on the task runner named. ``threads`` (default): task runs in this process,
+    waiting on its engine. ``dask``: prefect-dask's runner on the cluster at ``dask_address``, or a
+    LocalCluster of worker processes (one per core), each computing the chunks it is given."""
+    if kind == "threads":
+        return _threaded_batch()
+    if kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return batch.with_options(task_runner=DaskTaskRunner(address=dask_address))
+        workers = max(1, min(concurrency, os.cpu_count() or 2))
+        return batch.with_options(task_runner=DaskTaskRunner(cluster_kwargs={
+            "n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}))
+    raise ValueError(f"unknown task runner {kind!r}; choose threads or dask")
+
+
+def run_batch(concurrency: int | None = None, progress=None, task_runner: str = "threads", dask_address: str | None = None,
+              processes: int = 0, **params) -> BatchReport:
+    """The batch flow in this process, its engine started first (``processes`` > 0: in worker
+    processes). What the CLI does, without its supervision and exit codes."""
+    bp = BatchParams(concurrency=concurrency, **params)
+    run = prepare(bp, progress=progress, start=task_runner == "threads", processes=0 if task_runner == "dask" else processes)
+    flow_fn = batch_flow(task_runner, run.concurrency, dask_address)
+    try:
+        with quiet_heartbeat():
+            return flow_fn(**bp.model_dump())
+    finally:
+        run.engine.close()
+
+
+def run_reason(**params) -> ProblemResult:
+    with quiet_heartbeat():
+        return reason(**params)
+
+
+def drain(timeout: float = 30) -> None:
+    """Ship queued events and logs now, so the server has the whole run when the CLI exits
+    (otherwise Prefect drains at interpreter exit and warns about pending items)."""
+    import logging
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):  # "Still processing items: N remaining": that is the point
+        logging.getLogger(worker.__name__).setLevel(logging.ERROR)
+    APILogWorker.drain_all(timeout=timeout)
+    EventsWorker.drain_all(timeout=timeout)

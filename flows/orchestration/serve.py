@@ -1,0 +1,96 @@
+"""Serve the flows as deployments against the configured Prefect server: a scheduled batch
+(cron), an on-demand batch and an on-demand ``reason``. ``prefect.serve`` runs each flow run in a
+subprocess of the serving process; trigger them from the UI, ``prefect deployment run`` or the
+REST API (README, "Operating nesyflow as a service").
+
+``nesyflow serve`` supervises the serving process: when the server stops answering it says so in
+one line, stops serving, waits for the server to come back, and serves again (the deployments
+are registered anew) — instead of dying with a screen of tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+__all__ = ["deployments", "serve_forever", "supervise_serve"]
+
+
+def deployments(dataset: str | None = None, cron: str | None = None, params: dict[str, Any] | None = None) -> list:
+    from flows.orchestration.batch import batch, reason
+
+    out = [
+        batch.to_deployment(name="on-demand", description="Decide a dataset; pass path and options as parameters.",
+                            tags=["nesyflow"]),
+        reason.to_deployment(name="reason", description="Decide one problem: premises, conclusion, parser, solver.",
+                             tags=["nesyflow"]),
+    ]
+    if dataset and cron:
+        out.append(batch.to_deployment(name="scheduled", cron=cron, parameters={"path": dataset, **(params or {})},
+                                       description=f"Scheduled batch over {dataset} ({cron}).", tags=["nesyflow"]))
+    return out
+
+
+def serve_forever(dataset: str | None = None, cron: str | None = None, params: dict[str, Any] | None = None,
+                  limit: int | None = None) -> None:
+    from prefect import serve
+
+    serve(*deployments(dataset, cron, params), limit=limit, print_starting_message=True)
+
+
+def supervise_serve(api_url: str, dataset: str | None, cron: str | None, params: dict[str, Any], limit: int | None = None,
+                    grace_s: float | None = None, poll_s: float = 2.0) -> int:
+    """Run ``serve_forever`` in a child process and keep it running across server outages."""
+    from flows.orchestration.server import healthy
+    from flows.settings import get_settings
+
+    grace_s = grace_s if grace_s is not None else get_settings().server_grace_s
+    spec = json.dumps({"dataset": dataset, "cron": cron, "params": params, "limit": limit})
+    child = None
+    try:
+        while True:
+            child = subprocess.Popen([sys.executable, "-m", "flows.orchestration.serve", spec])
+            lost_since = None
+            while child.poll() is None:
+                time.sleep(poll_s)
+                if healthy(api_url):
+                    lost_since = None
+                    continue
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since >= grace_s:
+                    break
+            if child.poll() is None:  # the server went away: stop serving until it is back
+                child.terminate()
+                try:
+                    child.wait(10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            elif healthy(api_url):  # it ended on its own, with the server up: that is the answer
+                if child.returncode:
+                    print(f"nesyflow: error: the serving process exited with code {child.returncode}", file=sys.stderr)
+                return child.returncode
+            print(f"nesyflow: lost the Prefect server at {api_url}; serving stops until it answers again "
+                  "(Ctrl-C to quit)", file=sys.stderr, flush=True)
+            while not healthy(api_url):
+                time.sleep(poll_s)
+            print(f"nesyflow: the Prefect server at {api_url} answers again; serving the deployments again",
+                  file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        return 130
+
+
+if __name__ == "__main__":  # the serving child of ``nesyflow serve``
+    spec = json.loads(sys.argv[1])
+    try:
+        serve_forever(spec["dataset"], spec["cron"], spec["params"], limit=spec["limit"])
+    except KeyboardInterrupt:
+        sys.exit(130)

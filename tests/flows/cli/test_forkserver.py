@@ -1,0 +1,238 @@
+"""The fork server (``flows.cli.forkserver``): ``nesyflow`` runs the same CLI in a child of a process
+whose imports are done. Driven through the installed ``nesyflow`` entry point, as a user runs it:
+same files, output and exit codes as in-process; the caller's environment, directory and streams;
+signals relayed; a killed caller takes its run with it; only its own user gets in."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.cli import forkserver
+
+pytestmark = pytest.mark.prefect
+ROOT = Path(__file__).resolve().parents[3]
+NESYFLOW = str(Path(sys.executable).with_name("nesyflow"))
+DEMO = ROOT / "examples" / "demo.jsonl"
+VIA = "running in the fork server"
+
+
+def run(args: list[str], env: dict, cwd: Path = ROOT, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([NESYFLOW, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, **kw)
+
+
+def results(path: Path) -> list[tuple]:
+    return [(r["id"], r["status"], r["predicted"]) for r in map(json.loads, path.read_text().splitlines())]
+
+
+def test_batch_in_the_fork_server_matches_in_process_in_the_callers_directory_and_environment(prefect_api, fork_env,
+                                                                                           tmp_path):
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    shutil.copy(DEMO, cwd / "demo.jsonl")
+    forked = run(["batch", "demo.jsonl", "--verbose", "--results", "r.jsonl", "--summary-json", "s.json"],
+                 {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home-a")}, cwd=cwd)
+    assert forked.returncode == 0, forked.stderr
+    assert VIA in forked.stderr and "Prefect UI:" in forked.stdout  # the caller's stdout and stderr
+    assert "| INFO" in forked.stderr  # --verbose: the child set Prefect's logging up for this caller
+    assert (tmp_path / "home-a" / "cache").is_dir()  # the caller's NESYFLOW_HOME, relative paths from its cwd
+    plain = run(["batch", str(DEMO), "--results", str(tmp_path / "r0.jsonl"), "--summary-json", str(tmp_path / "s0.json")],
+                {**fork_env, "NESYFLOW_FORKSERVER": "0", "NESYFLOW_HOME": str(tmp_path / "home-b")})
+    assert plain.returncode == 0 and VIA not in plain.stderr, plain.stderr
+    quiet = run(["batch", "demo.jsonl"], {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home-a")}, cwd=cwd)
+    assert quiet.returncode == 0 and "| INFO" not in quiet.stderr, quiet.stderr  # and quiet again for the next
+    assert results(cwd / "r.jsonl") == results(tmp_path / "r0.jsonl")
+    a, b = json.loads((cwd / "s.json").read_text()), json.loads((tmp_path / "s0.json").read_text())
+    assert (a["n"], a["correct"], a["errors"]) == (b["n"], b["correct"], b["errors"]) and a["n"] == 15
+
+    # the flow run went to the caller's Prefect server, and is complete when the command returns
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(a["flow_run_id"])
+    assert flow_run.state.is_completed()
+
+
+def test_exit_codes_and_one_line_errors_are_the_childs(prefect_api, fork_env, tmp_path):
+    env = {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home")}
+    missing = run(["batch", str(tmp_path / "nope.jsonl")], env)
+    assert missing.returncode == 2 and missing.stderr.strip() == f"nesyflow: error: {tmp_path / 'nope.jsonl'}: no such file"
+    bad = run(["batch", str(DEMO), "--bogus"], env)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    ok = run(["solve", "--premise", "P(a)", "--conclusion", "P(a)", "--verbose"], env)
+    assert ok.returncode == 0 and ok.stdout.startswith("True") and VIA in ok.stderr, ok.stderr
+    arity = run(["solve", "--premise", "P(a)", "--premise", "P(a, b)", "--conclusion", "P(a)"], env)
+    assert arity.returncode == 1 and "premise 2" in arity.stdout
+
+
+def slow_problems(path: Path, n: int) -> Path:
+    rows = [{"id": f"slow{i:03d}", "kind": "math", "question": f"q{i}", "answer": str(i),
+             "formal": {"language": "python", "premises": [f"import time\ntime.sleep(0.3)\nanswer = {i}\n"],
+                        "conclusion": ""}} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def start_slow(tmp_path: Path, env: dict, n: int = 40) -> tuple[subprocess.Popen, Path]:
+    out = tmp_path / "r.jsonl"
+    proc = subprocess.Popen([NESYFLOW, "batch", str(slow_problems(tmp_path / "slow.jsonl", n)), "--workers", "1",
+                             "--concurrency", "1", "--results", str(out), "--verbose"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not out.exists() or len(out.read_text().splitlines()) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    return proc, out
+
+
+def descendants_running(marker: str) -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
+    return [line for line in ps if marker in line and "ps -eo" not in line]
+
+
+def test_ctrl_c_is_relayed_and_ends_the_run_with_its_results(prefect_api, fork_env, tmp_path):
+    proc, out = start_slow(tmp_path, {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home")})
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert VIA in stderr
+    assert proc.returncode == 130, stderr
+    assert "interrupted (Ctrl-C)" in stderr and "rerun the same command" in stderr
+    assert 3 <= len(out.read_text().splitlines()) < 40
+
+
+def test_a_killed_caller_takes_its_run_and_engine_with_it(prefect_api, fork_env, tmp_path):
+    env = {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home")}
+    proc, out = start_slow(tmp_path, env)
+    notes = list((tmp_path / "home" / "runs").glob("*.json"))
+    assert notes, "the flow run notes the process that runs it"
+    child = json.loads(notes[0].read_text())["pid"]
+    assert child != proc.pid  # the run is the fork server's child, not the caller
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{child}").exists() and Path(f"/proc/{child}/stat").read_text().split(")")[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the killed caller's run is still going"
+        time.sleep(0.05)
+    time.sleep(1)
+    assert not descendants_running(str(tmp_path / "slow.jsonl")), "nothing of the killed run may be left"
+    rerun = run(["batch", str(tmp_path / "slow.jsonl"), "--workers", "1", "--results", str(out)], env)
+    assert rerun.returncode == 0 and "marked Crashed" in rerun.stderr, rerun.stderr
+
+
+def test_only_its_user_gets_in_and_the_directory_must_be_private(fork_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", fork_env["XDG_RUNTIME_DIR"])
+    path = forkserver.ensure()
+    assert path is not None and oct(path.parent.stat().st_mode & 0o777) == "0o700" and oct(path.stat().st_mode & 0o777) == "0o600"
+    if os.getuid() == 0 and shutil.which("setpriv"):  # another user cannot even reach the socket
+        probe = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n s.connect(sys.argv[1]); print('in')\n"
+                 "except PermissionError:\n print('refused')")
+        out = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable, "-c",
+                              probe, str(path)], capture_output=True, text=True, timeout=30)
+        assert out.stdout.strip() == "refused", out
+    # a shared or foreign directory is never used: no fork server, the CLI runs in-process
+    open_dir = tmp_path / "open"
+    (open_dir / "nesyflow").mkdir(parents=True)
+    (open_dir / "nesyflow").chmod(0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(open_dir))
+    assert forkserver.socket_path() is None and forkserver.run_in_server(["batch", str(DEMO)]) is None
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/tmp/" + "x" * 120)  # no room for a socket path: in-process too
+    monkeypatch.setenv("TMPDIR", "/tmp/" + "y" * 120)
+    assert forkserver.socket_path() is None
+
+
+def test_a_request_from_a_caller_without_its_streams_starts_nothing(fork_env, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", fork_env["XDG_RUNTIME_DIR"])
+    path = forkserver.ensure()
+    with socket.socket(socket.AF_UNIX) as s:  # no file descriptors, garbage payload: dropped, server fine
+        s.connect(str(path))
+        s.sendall(b"\x00\x00\x00\x05hello")
+        s.settimeout(10)
+        assert s.recv(100) == b""
+    assert forkserver.ensure() == path
+
+
+def test_a_new_server_retires_the_checkouts_older_ones(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    older = [run_dir / "fs-abcd1234-000000000000000000000001.sock", run_dir / "fs-abcd1234-000000000000000000000001.lock"]
+    other_checkout = run_dir / "fs-99999999-000000000000000000000002.sock"
+    for p in (*older, other_checkout):
+        p.touch()
+    current = run_dir / "fs-abcd1234-000000000000000000000003.sock"
+    current.touch()
+    current.with_suffix(".lock").touch()
+    forkserver._retire_older(current)
+    assert not any(p.exists() for p in older)
+    assert other_checkout.exists() and current.exists() and current.with_suffix(".lock").exists()
+
+
+def test_edited_code_gets_a_fresh_server(tmp_path, monkeypatch):
+    for pkg in ("flows", "parsers", "solvers", "prompts"):
+        (tmp_path / pkg).mkdir()
+    source = tmp_path / "flows" / "x.py"
+    source.write_text("A = 1\n")
+    monkeypatch.setattr(forkserver, "ROOT", tmp_path)
+    before = forkserver.fingerprint()
+    source.write_text("A = 22\n")
+    assert forkserver.fingerprint() != before
+    # the server preloads prompts and their few-shot data: editing those is a new server too
+    for name in ("p.jinja", "fewshot.jsonl", "grammar.lark"):
+        data = tmp_path / ("prompts" if name != "grammar.lark" else "parsers") / name
+        data.write_text("x\n")
+        before = forkserver.fingerprint()
+        data.write_text("xy\n")
+        assert forkserver.fingerprint() != before, name
+
+
+def test_stop_and_idle_retire_the_server(fork_env, tmp_path, monkeypatch):
+    run_dir = Path("/tmp") / f"nf-idle-{os.getpid()}"
+    run_dir.mkdir(exist_ok=True)
+    try:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
+        monkeypatch.setenv("NESYFLOW_FORKSERVER_IDLE_S", "2")
+        path = forkserver.ensure()
+        assert path is not None and path.exists()
+        deadline = time.monotonic() + 30
+        while path.exists():  # idle: it ends and removes its socket
+            assert time.monotonic() < deadline, "an idle fork server did not end"
+            time.sleep(0.2)
+        monkeypatch.setenv("NESYFLOW_FORKSERVER_IDLE_S", "300")
+        path = forkserver.ensure()
+        assert path is not None and forkserver.stop() and not path.exists()
+        lock = path.with_suffix(".lock")
+        deadline = time.monotonic() + 30
+        while True:  # stopped: the lock is released at once (a fresh server may start)
+            import fcntl
+
+            with open(lock, "a") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "a stopped fork server kept its lock"
+                    time.sleep(0.2)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_the_server_runs_as_the_module_its_children_import(tmp_path):
+    """``python -m flows.cli.forkserver`` must serve from ``flows.cli.forkserver``, not from ``__main__``:
+    the CLI in a child reads what the server recorded there (the logging inputs it skips
+    reconfiguring for) — served from ``__main__`` it saw none and set logging up again (~70 ms)."""
+    probe = ("import runpy, sys\n"
+             "from flows.cli import forkserver\n"
+             "forkserver.serve = lambda path: print('served by', forkserver.__name__, path.name)\n"
+             f"sys.argv = ['forkserver', {str(tmp_path / 'x.sock')!r}]\n"
+             "runpy.run_module('flows.cli.forkserver', run_name='__main__')\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "served by flows.cli.forkserver x.sock"

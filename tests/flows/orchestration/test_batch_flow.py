@@ -1,0 +1,100 @@
+"""The flows against the real Prefect server the session starts (marker ``prefect``)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from solvers.process import spawn_count
+
+pytestmark = pytest.mark.prefect
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = ROOT / "examples" / "demo.jsonl"
+
+
+def task_runs(flow_run_id, expect: int, states: set[str], wait_s: float = 60):
+    """The flow run's task runs once the server has recorded ``expect`` of them in ``states``:
+    the server records task runs from events, a few seconds behind the client."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter
+
+    deadline = time.monotonic() + wait_s
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [flow_run_id]}))
+            if (len(runs) >= expect and {r.state_name for r in runs} <= states) or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.5)
+
+
+def artifact_keys(flow_run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id={"any_": [flow_run_id]}))
+    return {a.key: a for a in arts}
+
+
+def test_batch_on_demo_then_rerun_is_fully_cached(prefect_api, tmp_path):
+    from flows.orchestration.batch import run_batch
+
+    progress = []
+    first = run_batch(path=str(DEMO), concurrency=2, chunk_size=4, results_path=str(tmp_path / "r.jsonl"),
+                      summary_path=str(tmp_path / "s.json"), progress=lambda done, total: progress.append((done, total)))
+    s = first.summary
+    assert (s.n, s.correct, s.errors, s.contradictory, s.undetermined) == (15, 14, 1, 1, 0)
+    assert s.exe_rate == round(14 / 15, 4) and s.exe_acc == 1.0 and s.accuracy == round(14 / 15, 4)
+    assert progress[-1] == (15, 15) and len(progress) == 15  # one step per problem, as each finishes
+
+    lines = [json.loads(l) for l in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [l["id"] for l in lines] == [r.id for r in first.results]
+    assert set(lines[0]) >= {"id", "gold", "predicted", "status", "solver", "samples", "repair_rounds", "error"}
+    summary_file = json.loads((tmp_path / "s.json").read_text())
+    for key in ("n", "correct", "accuracy", "decided", "exe_rate", "exe_acc", "errors", "undetermined", "llm_calls",
+                "prompt_tokens", "completion_tokens", "cost_usd", "wall_s"):
+        assert key in summary_file
+
+    runs = task_runs(s.flow_run_id, expect=4, states={"Completed"})
+    assert len(runs) == 4  # four chunks of four problems: one task run each, whatever the stages inside
+    assert {r.state_name for r in runs} == {"Completed"}
+    assert sorted(r.name for r in runs)[0] == "problems[demo-contradiction..demo-equality]" or all(
+        r.name.startswith("problems[") for r in runs)
+    arts = artifact_keys(s.flow_run_id)
+    assert {"batch-summary", "batch-results", "batch-chart"} <= set(arts)
+    assert "| accuracy | 93.3 % |" in arts["batch-summary"].data
+    table = json.loads(arts["batch-results"].data)
+    assert {"formalize", "check", "solve", "vote"} <= set(table[0]) and table[0]["check"] == "ok"
+
+    before = spawn_count()
+    second = run_batch(path=str(DEMO), concurrency=2, chunk_size=4)
+    assert spawn_count() == before, "a cached rerun must start no solver process"
+    assert second.summary.cached_problems == 15
+    rerun = task_runs(second.summary.flow_run_id, expect=4, states={"Cached"})
+    assert len(rerun) == 4 and {r.state_name for r in rerun} == {"Cached"}
+    assert [r.model_dump() for r in second.results] == [r.model_dump() for r in first.results]
+
+
+def test_reason_flow_decides_one_problem(prefect_api):
+    from flows.orchestration.batch import run_reason
+
+    result = run_reason(premises=["all x. (Man(x) -> Mortal(x))", "Man(socrates)"], conclusion="Mortal(socrates)",
+                        solver="z3", problem_id="socrates")
+    assert result.status == "True" and result.used_premises == [0, 1]
+
+
+def test_cli_batch_end_to_end(prefect_api, tmp_path):
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "batch", str(DEMO), "--solver", "eprover", "--limit", "5",
+         "--summary-json", str(tmp_path / "s.json")],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "correct       5  (100.0 %)" in out.stdout
+    assert "Prefect UI: http://127.0.0.1:" in out.stdout
+    assert json.loads((tmp_path / "s.json").read_text())["n"] == 5

@@ -1,0 +1,119 @@
+"""Deployments served against a real Prefect server, triggered over HTTP (marker ``prefect``)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.prefect
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def api(base, method, path, body=None):
+    """One REST call; 429/502/503 are retried with backoff, as Prefect's own client does (a SQLite
+    server answers 503 while its database is busy, e.g. when ``serve`` is registering deployments)."""
+    for attempt in range(5):
+        req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            code, payload = err.code, json.loads(err.read() or b"null")
+        if code not in (429, 502, 503) or attempt == 4:
+            return code, payload
+        time.sleep(2 ** attempt)
+
+
+def wait_for(fn, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture()
+def served(prefect_api, tmp_path):
+    # The README's line as a user types it: no PREFECT_API_URL, so the CLI finds the local server it
+    # recorded (here the session's). Importing Prefect before that was set once registered the
+    # deployments on a hidden ephemeral server.
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_RUNNER_POLL_FREQUENCY"] = "1"
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--dataset", str(ROOT / "examples" / "demo.jsonl"),
+                             "--cron", "0 3 * * *", "--parser", "gold"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def registered(name):
+            return wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(api(prefect_api, "GET", f"/deployments/name/{name}")),
+                            120, f"the {name} deployment")
+
+        dep = registered("reason/reason")
+        registered("batch/scheduled")  # serve registers them one after another
+        yield prefect_api, dep
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_trigger_over_http_idempotent_and_validated(served):
+    base, dep = served
+    code, sched = api(base, "GET", "/deployments/name/batch/scheduled")
+    assert code == 200 and sched["schedules"][0]["schedule"]["cron"] == "0 3 * * *"
+    assert sched["parameters"]["path"].endswith("examples/demo.jsonl")
+
+    body = {"parameters": {"premises": ["all x. (Man(x) -> Mortal(x))", "Man(socrates)"], "conclusion": "Mortal(socrates)",
+                           "problem_id": "http-socrates"}, "idempotency_key": "test-socrates-1"}
+    t0 = time.monotonic()
+    code, run = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run", body)
+    assert code in (200, 201), (code, run)
+    code, again = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run", body)
+    assert code in (200, 201), (code, again)
+    assert again["id"] == run["id"], "a repeated idempotency key must not make a second run"
+
+    code, bad = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run",
+                    {"parameters": {"premises": "not a list", "conclusion": "x"}})
+    assert code == 409 and "premises" in bad["detail"] and "not of type 'array'" in bad["detail"]
+
+    final = wait_for(lambda: (lambda r: r[1] if r[1]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED") else None)(
+        api(base, "GET", f"/flow_runs/{run['id']}")), 180, "the triggered run to finish")
+    elapsed = time.monotonic() - t0
+    assert final["state"]["type"] == "COMPLETED", final["state"]
+    code, arts = api(base, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
+    verdict = next(a for a in arts if a["key"] == "reason-verdict")
+    assert verdict["data"].startswith("**True**")
+    print(f"\nHTTP-triggered run {run['id']} completed {elapsed:.1f} s after the trigger")
+    (ROOT / ".nesyflow").mkdir(exist_ok=True)
+    (ROOT / ".nesyflow" / "last-http-run.json").write_text(json.dumps({"flow_run_id": run["id"], "seconds": round(elapsed, 2)}))
+
+
+def test_scheduled_deployment_triggered_the_readme_way_completes(served):
+    """README: the API URL from `nesyflow server status --url`, then POST create_flow_run."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    status = subprocess.run([sys.executable, "-m", "flows.cli", "server", "status", "--url"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    base = status.stdout.strip()
+    assert status.returncode == 0 and base == served[0]
+    code, dep = api(base, "GET", "/deployments/name/batch/scheduled")
+    assert code == 200
+    code, run = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run", {"idempotency_key": f"sched-{time.time()}"})
+    assert code in (200, 201), run
+    final = wait_for(lambda: (lambda r: r[1] if r[1]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED") else None)(
+        api(base, "GET", f"/flow_runs/{run['id']}")), 240, "the scheduled batch to finish")
+    assert final["state"]["type"] == "COMPLETED", final["state"]
+    code, arts = api(base, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
+    summary = next(a for a in arts if a["key"] == "batch-summary")
+    assert "| accuracy | 93.3 % |" in summary["data"]
