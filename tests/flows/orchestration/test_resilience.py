@@ -70,6 +70,10 @@ def test_server_stop_mid_batch_ends_it_in_seconds_with_results_then_rerun_resume
             "--summary-json", str(summary)]
     proc = cli(args, env)
     wait_lines(results, 5, proc)
+    deadline = time.monotonic() + 60
+    while not list((home / "runs").glob("*.json")):  # the flow run exists: solving starts before it does
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
     stopped_at = time.monotonic()
     assert stop_server(home)
     out, err = proc.communicate(timeout=90)
