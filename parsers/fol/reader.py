@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from functools import lru_cache
 from pathlib import Path
 
 from lark import Lark, Transformer, v_args
@@ -38,10 +37,21 @@ def grammar_text() -> str:
     return GRAMMAR_PATH.read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
+_PARSER: Lark | None = None
+_PARSER_LOCK = threading.Lock()
+
+
 def _parser() -> Lark:
-    """LALR with the AST built during parsing (``transformer=``): no parse tree, no second pass."""
-    return Lark(grammar_text(), parser="lalr", maybe_placeholders=False, propagate_positions=False, transformer=_ToAst())
+    """LALR with the AST built during parsing (``transformer=``): no parse tree, no second pass.
+    Built once, under a lock: an engine's threads reach it together on their first problems, and
+    lark does not promise that loading a grammar may run in two threads at once."""
+    global _PARSER
+    if _PARSER is None:
+        with _PARSER_LOCK:
+            if _PARSER is None:
+                _PARSER = Lark(grammar_text(), parser="lalr", maybe_placeholders=False, propagate_positions=False,
+                               transformer=_ToAst())
+    return _PARSER
 
 
 def _mentions(node, name: str) -> bool:
@@ -143,8 +153,9 @@ def parse_formula(text: str, where: str = "") -> Formula:
     hit = _CACHE.get(text)
     if hit is not None:
         return hit
+    parser = _parser()  # outside the try: a grammar that does not load is our error, not the formula's
     try:
-        return remember(text, _parser().parse(text))
+        return remember(text, parser.parse(text))
     except UnexpectedInput as exc:
         raise FormalizationError(_located(exc, text, where)) from None
     except (LarkError, RecursionError, ValueError) as exc:

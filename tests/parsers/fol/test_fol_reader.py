@@ -160,3 +160,37 @@ def test_nltk_prints_xor_as_negated_iff():
 def test_many_parentheses_side_by_side_are_fine():
     text = " & ".join(f"(P{i}(a))" for i in range(300))
     assert len(parse_formula(text).args) == 300
+
+
+def test_threads_that_reach_the_parser_together_all_get_the_one_parser(monkeypatch):
+    """An engine's threads parse their first formulas at once: the grammar is loaded once, and a
+    formula is never reported unreadable because another thread was loading it."""
+    import threading
+    import time as _time
+
+    from parsers.fol import reader
+
+    monkeypatch.setattr(reader, "_PARSER", None)
+    built = []
+    real = reader.Lark
+
+    def slow_lark(*a, **k):  # widen the window in which a second thread could start loading too
+        built.append(1)
+        _time.sleep(0.05)
+        return real(*a, **k)
+
+    monkeypatch.setattr(reader, "Lark", slow_lark)
+    formulas = [f"∀x (P{i}(x) → Q(x, c{i}))" for i in range(8)]
+    results, barrier = {}, threading.Barrier(len(formulas))
+
+    def parse(f):
+        barrier.wait()
+        results[f] = reader.parse_formula(f)
+
+    threads = [threading.Thread(target=parse, args=(f,)) for f in formulas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert built == [1]
+    assert {f: to_unicode(r) for f, r in results.items()} == {f: f for f in formulas}
