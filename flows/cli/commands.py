@@ -31,36 +31,24 @@ class CliError(Exception):
     """A bad argument or unreadable input: printed as one line, exit code 2."""
 
 
-def _positive(name: str):
-    def conv(text: str) -> int:
+def _number(cast, kind: str, within, bounds: str):
+    """An argparse type: the text read with ``cast`` and kept ``within`` bounds, else one line
+    saying what was expected (argparse puts the option's name in front)."""
+
+    def conv(text: str):
         try:
-            value = int(text)
+            value = cast(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
+        if not within(value):
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
         return value
     return conv
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {value}")
-    return value
+_positive = _number(int, "a whole number", lambda v: v >= 1, "at least 1")
+_non_negative = _number(int, "a whole number", lambda v: v >= 0, "0 or more")
+_seconds = _number(float, "a number of seconds", lambda v: 0 < v <= 3600, "between 0 and 3600 seconds")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,18 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fallback", choices=("none", "unknown"), default="none",
                    help="when every sample of a problem fails: none (no answer, counted wrong) or unknown [none]")
     b.add_argument("--llm-timeout", type=_seconds, default=120.0, metavar="S", help="seconds per LLM call [120]")
-    b.add_argument("--samples", type=_positive("--samples"), default=1, metavar="K",
+    b.add_argument("--samples", type=_positive, default=1, metavar="K",
                    help="translations per problem, majority vote over decided answers (deterministic parsers use 1) [1]")
     b.add_argument("--repair-rounds", type=_non_negative, default=0, metavar="R",
                    help="repair prompts after a located error (LLM parsers only) [0]")
-    b.add_argument("--concurrency", type=_positive("--concurrency"), default=None, metavar="C",
+    b.add_argument("--concurrency", type=_positive, default=None, metavar="C",
                    help="chunks solved at once; each runs solver subprocesses [number of cores]")
     b.add_argument("--chunk-size", type=_non_negative, default=None, metavar="N",
                    help="problems per task run (what the Prefect UI shows as one box); 0 = automatic [0]")
     b.add_argument("--workers", type=_non_negative, default=None, metavar="N",
                    help="engine processes that compute the batch while this one records it in Prefect; 0 = compute "
                         "in this process [1, or one per core for --parser llm/replay]")
-    b.add_argument("--limit", type=_positive("--limit"), default=None, metavar="N", help="only the first N problems")
+    b.add_argument("--limit", type=_positive, default=None, metavar="N", help="only the first N problems")
     b.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
                    help="where tasks run: threads in this process, or Dask (prefect-dask) [threads]")
     b.add_argument("--dask-address", default=None, metavar="ADDR",
@@ -168,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--parser", choices=BATCH_PARSERS, default="gold", help="formalizer of the scheduled batch [gold]")
     sv.add_argument("--model", default=None, metavar="M", help="litellm model string for --parser llm")
     sv.add_argument("--solver", choices=SOLVERS, default=None, help="back end of the scheduled batch")
-    sv.add_argument("--samples", type=_positive("--samples"), default=1, metavar="K", help="samples per problem [1]")
+    sv.add_argument("--samples", type=_positive, default=1, metavar="K", help="samples per problem [1]")
     sv.add_argument("--repair-rounds", type=_non_negative, default=0, metavar="R", help="repair rounds [0]")
-    sv.add_argument("--concurrency", type=_positive("--concurrency"), default=None, metavar="C", help="chunks/calls at once")
-    sv.add_argument("--max-runs", type=_positive("--max-runs"), default=None, metavar="N",
+    sv.add_argument("--concurrency", type=_positive, default=None, metavar="C", help="chunks/calls at once")
+    sv.add_argument("--max-runs", type=_positive, default=None, metavar="N",
                     help="flow runs executed at the same time (default: no limit)")
     sv.add_argument("--host", default="127.0.0.1",
                     help="address of the local server if serve starts it; anything but loopback requires "

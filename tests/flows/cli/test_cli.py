@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.mark.parametrize("argv, message", [
     (["batch", "/no/such/file.jsonl"], "no such file"),
-    (["batch", "x.jsonl", "--samples", "0"], "--samples must be at least 1"),
+    (["batch", "x.jsonl", "--samples", "0"], "argument --samples: must be at least 1, got 0"),
     (["batch", "x.jsonl", "--solver", "vampire"], "invalid choice: 'vampire'"),
     (["batch", "x.jsonl", "--format", "csv"], "invalid choice: 'csv'"),
     (["batch", "x.jsonl", "--timeout", "-3"], "between 0 and 3600"),
