@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.engine import pipeline  # noqa: E402
 from flows.datasets import load_problems  # noqa: E402
+from flows.engine import pipeline  # noqa: E402
 from solvers import Limits  # noqa: E402
 
 

@@ -50,11 +50,11 @@ def rejection_class(error: str) -> str:
 
 
 def run_file(path: Path, examples: int) -> dict:
+    from flows.datasets import load_problems
     from flows.engine.core import Engine
+    from flows.engine.runs import BatchParams, _config, make_client
     from flows.models import Usage
     from flows.orchestration.report import summarize
-    from flows.engine.runs import BatchParams, _config, make_client
-    from flows.datasets import load_problems
     from flows.store import Store
 
     problems = load_problems(path, "logic-lm")

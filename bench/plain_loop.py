@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from flows.engine import pipeline
     from flows.datasets import load_problems
+    from flows.engine import pipeline
     from solvers import Limits
 
     path = sys.argv[1]

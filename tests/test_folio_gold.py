@@ -2,8 +2,8 @@
 
 from collections import Counter
 
-from flows.engine import pipeline
 from flows.datasets import load_problems
+from flows.engine import pipeline
 from solvers import Limits
 
 

@@ -351,8 +351,8 @@ def _cmd_solve(args) -> int:
         raise CliError("premises and the conclusion must not be empty")
     api_url = _setup_env(args.verbose)
     from flows.orchestration.batch import drain, quiet_heartbeat, reason
-    from flows.settings import get_settings
     from flows.orchestration.supervise import Stopped, supervise
+    from flows.settings import get_settings
 
     def flow_call():
         with quiet_heartbeat():

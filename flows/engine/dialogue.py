@@ -17,9 +17,9 @@ import prompts
 from parsers.english import split_sentences
 from parsers.errors import LocatedError, locate
 
+from flows.engine.pipeline import DECIDED, answers_match, ballot, closed_world, formalize_output, predicted_of, unusable, vote
 from flows.llm.clients import LLMCallError, LLMClient, LLMRequest, LLMResponse
 from flows.models import Checked, Formalization, Problem, ProblemRecord, ProblemResult, RunConfig, Usage, Verdict
-from flows.engine.pipeline import DECIDED, answers_match, ballot, closed_world, formalize_output, predicted_of, unusable, vote
 from flows.store import Store, stable_hash
 
 __all__ = ["converse", "initial_messages", "repair_messages", "llm_cache_key", "REPAIRABLE_STAGES"]

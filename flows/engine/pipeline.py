@@ -30,8 +30,8 @@ from solvers.math import PythonSandbox, SympySolver
 from solvers.sandbox import SandboxUnavailable
 from solvers.smt import SmtSolver
 
-from flows.store import Store, code_version, stable_hash
 from flows.models import Checked, Formalization, Problem, ProblemResult, Verdict
+from flows.store import Store, code_version, stable_hash
 
 __all__ = ["formalize", "formalize_output", "check", "check_program", "solve", "vote", "ballot", "predicted_of", "answers_match", "to_result",
            "unusable", "chunk_label", "gold_program", "PARSERS", "DEFAULT_SOLVER"]

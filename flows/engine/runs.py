@@ -22,9 +22,9 @@ from solvers import Limits
 from flows.datasets import load_problems
 from flows.engine.core import LLM_PARSERS, Engine
 from flows.engine.languages import language_plans
-from flows.models import Problem, RunConfig
 from flows.engine.outputs import ResultsSink
 from flows.engine.pipeline import DEFAULT_SOLVER
+from flows.models import Problem, RunConfig
 from flows.settings import get_settings
 from flows.store import Store
 

@@ -34,8 +34,8 @@ def _die_with_parent() -> None:
 def main() -> None:
     _die_with_parent()
     from flows.engine.core import Engine
-    from flows.models import Problem, ProblemRecord, RunConfig
     from flows.engine.runs import make_client
+    from flows.models import Problem, ProblemRecord, RunConfig
     from flows.store import Store
 
     out_lock = threading.Lock()

@@ -25,12 +25,12 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
-from flows.models import BatchReport, Problem, ProblemRecord, ProblemResult, Summary, Usage
 from flows.engine.outputs import write_summary
+from flows.engine.runs import BatchParams, BatchRun, prepare, take
+from flows.models import BatchReport, Problem, ProblemRecord, ProblemResult, Summary, Usage
+from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
 from flows.orchestration.recovery import running
 from flows.orchestration.report import results_table, summarize, summary_markdown
-from flows.engine.runs import BatchParams, BatchRun, prepare, take
 from flows.orchestration.tasks import chunk_label, describe, problems_task
 
 __all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "summary_of", "publish_files", "batch_flow", "drain",
@@ -186,9 +186,9 @@ def batch(
 def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str | None = None,
            timeout_s: float | None = None, problem_id: str = "cli") -> ProblemResult:
     """Decide one problem: premises and conclusion as formulas (parser gold) or sentences (english)."""
-    from flows.models import Formal, RunConfig
     from flows.engine.pipeline import DEFAULT_SOLVER
     from flows.engine.runs import limits_for
+    from flows.models import Formal, RunConfig
 
     limits = limits_for(timeout_s)
     cfg = RunConfig(parser=parser, solver=solver or DEFAULT_SOLVER[parser], limits=limits,

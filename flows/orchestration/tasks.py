@@ -17,8 +17,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from flows.models import Problem, ProblemRecord, RunConfig
 from flows.engine.runs import engine_for
+from flows.models import Problem, ProblemRecord, RunConfig
 
 __all__ = ["problems_task", "chunk_label", "describe"]
 

@@ -38,8 +38,8 @@ def _file(tmp_path):
 
 
 def test_dsl_repair_carries_the_located_error(prefect_api, tmp_path):
-    from flows.orchestration.batch import run_batch
     from flows.llm.scripted import ScriptedModel
+    from flows.orchestration.batch import run_batch
 
     model = ScriptedModel(lambda m, meta: DSL.replace("slot(Cy) != 1", "slot(Cy) != one") if len(m) == 1 else DSL)
     model.install("scripted-dsl")
@@ -52,8 +52,8 @@ def test_dsl_repair_carries_the_located_error(prefect_api, tmp_path):
 
 
 def test_smtlib_repair_gets_z3s_line_and_column(prefect_api, tmp_path):
-    from flows.orchestration.batch import run_batch
     from flows.llm.scripted import ScriptedModel
+    from flows.orchestration.batch import run_batch
 
     model = ScriptedModel(lambda m, meta: SMT_BAD if len(m) == 1 else f"```smt2\n{SMT_GOOD}```")
     model.install("scripted-smt")
@@ -67,8 +67,8 @@ def test_smtlib_repair_gets_z3s_line_and_column(prefect_api, tmp_path):
 
 
 def test_choice_samples_vote_on_letters(prefect_api, tmp_path):
-    from flows.orchestration.batch import run_batch
     from flows.llm.scripted import ScriptedModel
+    from flows.orchestration.batch import run_batch
 
     wrong = DSL.replace("slot(Ann) < slot(Bo)", "slot(Ann) > slot(Bo)")  # decides B
     model = ScriptedModel(lambda m, meta: wrong if meta.get("seed") == 1 else DSL)

@@ -9,8 +9,8 @@ pytestmark = [pytest.mark.prefect, pytest.mark.lean]
 
 
 def test_lean_repair_dialogue(prefect_api, tmp_path):
-    from flows.orchestration.batch import run_batch
     from flows.llm.scripted import ScriptedModel
+    from flows.orchestration.batch import run_batch
     from solvers.lean import toolchain
 
     if toolchain() is None:

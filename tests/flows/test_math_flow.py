@@ -27,8 +27,8 @@ def _answer_for(table, messages):
 
 
 def test_gsm8k_slice_with_sympy_and_a_repair(prefect_api, shared_data):
-    from flows.orchestration.batch import run_batch
     from flows.llm.scripted import ScriptedModel
+    from flows.orchestration.batch import run_batch
 
     def script(messages, meta):
         if "Janet" in messages[0]["content"] and len(messages) == 1:
@@ -53,8 +53,8 @@ def test_gsm8k_slice_with_sympy_and_a_repair(prefect_api, shared_data):
 
 
 def test_gsm8k_slice_as_program_of_thought(prefect_api, shared_data):
-    from flows.orchestration.batch import run_batch
     from flows.llm.scripted import ScriptedModel
+    from flows.orchestration.batch import run_batch
 
     model = ScriptedModel(lambda messages, meta: _answer_for(PROGRAMS, messages))
     model.install("scripted-pot")

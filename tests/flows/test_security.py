@@ -66,8 +66,8 @@ def test_payloads_through_the_cli_escape_nothing_leak_nothing_and_poison_nothing
 
 def test_model_written_payload_is_contained_too(prefect_api, tmp_path):
     """The same sandbox for a program a (scripted) model writes, through the LLM path."""
-    from flows.orchestration.batch import run_batch
     from flows.llm.scripted import ScriptedModel
+    from flows.orchestration.batch import run_batch
 
     markers = tmp_path / "markers"
     markers.mkdir()

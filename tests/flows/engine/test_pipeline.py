@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from flows.engine import pipeline
-from flows.store import Store
 from flows.datasets import load_problems
+from flows.engine import pipeline
 from flows.models import Problem, Verdict
+from flows.store import Store
 from solvers import Limits
 from solvers.process import spawn_count
 

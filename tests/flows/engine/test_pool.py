@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 from flows.datasets import load_problems
-from flows.models import Problem, RunConfig
+from flows.engine.core import Engine
 from flows.engine.pool import EnginePool
 from flows.engine.runs import BatchParams, _config
-from flows.engine.core import Engine
+from flows.models import Problem, RunConfig
 from flows.store import Store
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -40,9 +40,9 @@ def test_logic_lm_logic_programs_replay_with_rules(prefect_api, shared_data):
     assert any(r.status == "rejected" and "negates the question's statement" in r.error for r in report.results)
 
     # the same programs through the plain-Python stages, without Prefect or litellm
+    from flows.datasets import load_problems
     from flows.engine import pipeline
     from flows.engine.checks import review
-    from flows.datasets import load_problems
     from flows.models import Formalization
     from parsers.llm_output import extract
     from solvers import Limits

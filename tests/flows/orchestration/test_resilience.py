@@ -181,8 +181,8 @@ def test_gbk_file_is_read_with_a_note(tmp_path):
 
 
 def test_null_and_missing_recorded_generations_are_reported_and_the_rest_goes_on(tmp_path, shared_data):
-    from flows.engine.core import Engine
     from flows.datasets import load_problems
+    from flows.engine.core import Engine
     from flows.engine.runs import BatchParams, _config, make_client
     from flows.store import Store
 
