@@ -12,4 +12,12 @@
 Importing this package does not import Prefect; ``flows.orchestration`` does.
 """
 
-__all__ = ["cli", "datasets", "engine", "llm", "models", "orchestration", "settings", "store"]
+from pathlib import Path
+
+__all__ = ["cli", "datasets", "engine", "llm", "models", "orchestration", "settings", "store", "ROOT", "SOURCE_PACKAGES"]
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The checkout: what holds the source packages (and where engine and fork-server processes start)."""
+SOURCE_PACKAGES = ("flows", "parsers", "solvers", "prompts")
+"""Our own code, templates and data files: what the store's code version and the fork server's
+fingerprint are computed from."""

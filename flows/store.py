@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from flows import ROOT, SOURCE_PACKAGES
+
 __all__ = ["code_version", "stable_hash", "Store", "private_dir"]
 
-_PACKAGES = ("parsers", "solvers", "flows", "prompts")
 M = TypeVar("M", bound=BaseModel)
 DB_NAME = "store.sqlite"
 
@@ -39,12 +40,11 @@ DB_NAME = "store.sqlite"
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """Hash of the project's own source (and grammar/prompt files): changes invalidate caches."""
-    root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    for pkg in _PACKAGES:
-        for path in sorted((root / pkg).rglob("*")):
+    for pkg in SOURCE_PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*")):
             if path.suffix in (".py", ".lark", ".jinja", ".jsonl") and "__pycache__" not in path.parts:
-                h.update(str(path.relative_to(root)).encode())
+                h.update(str(path.relative_to(ROOT)).encode())
                 h.update(path.read_bytes())
     return h.hexdigest()[:16]
 

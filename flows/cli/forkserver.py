@@ -20,7 +20,7 @@ source files, so an edited checkout or an upgraded package gets a fresh server; 
 after ``NESYFLOW_FORKSERVER_IDLE_S`` (900 s). ``NESYFLOW_FORKSERVER=0`` runs in-process. Anything
 going wrong before the hand-over falls back to the in-process CLI, never to running twice.
 
-Only the standard library is imported here: ``flows.cli.launch`` uses this before anything heavy.
+Only the standard library (and ``flows/__init__``) is imported here: ``flows.cli.launch`` uses this before anything heavy.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ import sys
 import time
 from pathlib import Path
 
+from flows import ROOT, SOURCE_PACKAGES
+
 __all__ = ["run_in_server", "serve", "ensure", "stop", "refresh_prefect", "exit_after", "close_quietly", "socket_path", "enabled"]
 
-ROOT = Path(__file__).resolve().parent.parent
-_SOURCES = ("flows", "parsers", "solvers", "prompts")
 _COMMANDS = ("batch", "solve")
 _RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _HEADER = struct.Struct("!I")
@@ -61,7 +61,7 @@ def fingerprint() -> str:
     for entry in sys.path:
         if entry.endswith("-packages") and os.path.isdir(entry):
             h.update(f"{entry}:{os.stat(entry).st_mtime_ns}".encode())
-    for pkg in _SOURCES:
+    for pkg in SOURCE_PACKAGES:
         for dirpath, dirnames, files in os.walk(ROOT / pkg):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             for name in sorted(files):

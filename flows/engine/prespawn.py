@@ -14,8 +14,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
+from flows import ROOT
 from flows.cli.forkserver import close_quietly, exit_after
 
 __all__ = ["spawn", "prespawn", "adopt", "ForkedWorker"]
@@ -28,7 +28,7 @@ def spawn(verbose: bool) -> subprocess.Popen:
     """``python -m flows.engine.worker``: it imports the engine, then waits for its header on stdin."""
     return subprocess.Popen([sys.executable, "-m", "flows.engine.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=None if verbose else subprocess.PIPE, text=True, encoding="utf-8", bufsize=1,
-                            cwd=str(Path(__file__).resolve().parent.parent))
+                            cwd=str(ROOT))
 
 
 class ForkedWorker:

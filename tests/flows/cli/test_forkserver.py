@@ -175,6 +175,16 @@ def test_a_new_server_retires_the_checkouts_older_ones(tmp_path):
     assert other_checkout.exists() and current.exists() and current.with_suffix(".lock").exists()
 
 
+def test_the_fingerprint_covers_this_checkouts_sources():
+    """ROOT is the checkout, wherever the module sits: after flows/ was regrouped it pointed at
+    flows/ itself, the walk found nothing, and edited code kept its old server."""
+    from flows import SOURCE_PACKAGES
+
+    assert (forkserver.ROOT / "flows" / "cli" / "forkserver.py").is_file()
+    assert all((forkserver.ROOT / pkg).is_dir() for pkg in SOURCE_PACKAGES)
+    assert forkserver.ROOT == Path(__file__).resolve().parents[3]
+
+
 def test_edited_code_gets_a_fresh_server(tmp_path, monkeypatch):
     for pkg in ("flows", "parsers", "solvers", "prompts"):
         (tmp_path / pkg).mkdir()
