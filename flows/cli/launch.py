@@ -14,9 +14,6 @@ import sys
 
 __all__ = ["main", "run_here"]
 
-_LLM_PARSERS = ("llm", "replay")
-
-
 def _option(argv: list[str], name: str) -> str | None:
     for i, arg in enumerate(argv):
         if arg == name and i + 1 < len(argv):
@@ -31,10 +28,11 @@ def _prespawn(argv: list[str]) -> None:
         return
     if (_option(argv, "--task-runner") or "threads") != "threads" or "-h" in argv or "--help" in argv:
         return
+    from flows.engine import default_processes  # the package only: no engine imported yet
+
     workers = _option(argv, "--workers")
     if workers is None:
-        parser = _option(argv, "--parser") or "gold"
-        count = (os.cpu_count() or 2) if parser in _LLM_PARSERS else 1
+        count = default_processes(_option(argv, "--parser") or "gold")
     elif workers.isdigit():
         count = int(workers)
     else:

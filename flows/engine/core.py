@@ -31,16 +31,15 @@ from typing import Callable
 from parsers.errors import locate
 from solvers import Status
 
-from flows.engine import pipeline
+from flows.engine import LLM_PARSERS, pipeline
 from flows.engine.checks import review
 from flows.engine.dialogue import converse
 from flows.llm.clients import LLMClient
 from flows.models import Checked, Formalization, Problem, ProblemRecord, ProblemResult, RunConfig, Verdict
 from flows.store import Store, code_version, stable_hash
 
-__all__ = ["Engine", "result_key", "deterministic_record", "LLM_PARSERS"]
+__all__ = ["Engine", "result_key", "deterministic_record"]
 
-LLM_PARSERS = ("llm", "replay")
 OnRecord = Callable[[str, ProblemRecord], None]
 
 

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from solvers import Limits
 
 from flows.datasets import load_problems
-from flows.engine.core import LLM_PARSERS, Engine
+from flows.engine import LLM_PARSERS, default_processes
+from flows.engine.core import Engine
 from flows.engine.languages import language_plans
 from flows.engine.outputs import ResultsSink
 from flows.engine.pipeline import DEFAULT_SOLVER
@@ -28,7 +29,7 @@ from flows.models import Problem, RunConfig
 from flows.settings import get_settings
 from flows.store import Store
 
-__all__ = ["BatchParams", "BatchRun", "prepare", "take", "engine_for", "limits_for", "make_client", "default_processes"]
+__all__ = ["BatchParams", "BatchRun", "prepare", "take", "engine_for", "limits_for", "make_client"]
 
 
 class BatchParams(BaseModel):
@@ -133,14 +134,6 @@ def engine_for(cfg: RunConfig, concurrency: int | None = None, problems: list[Pr
                             client=make_client(cfg, concurrency, problems))
             _ENGINES[key] = engine
         return engine
-
-
-def default_processes(parser: str) -> int:
-    """Engine processes when the CLI runs a batch: one for deterministic parsers (it leaves this
-    process to Prefect), one per core for LLM parsers (litellm and parsing are CPU-bound)."""
-    import os
-
-    return (os.cpu_count() or 2) if parser in LLM_PARSERS else 1
 
 
 def prepare(params: BatchParams, progress: Callable[[int, int], None] | None = None, start: bool = True,
