@@ -10,38 +10,56 @@ results. Here a program gets:
   namespace's PID 1 is bwrap, started with nothing but ``SANDBOX_ENV`` in its environment), has
   no network, and every process it starts dies with the sandbox (``--die-with-parent``; killing
   PID 1 of a PID namespace kills the namespace);
-* uid/gid 65534 with no capabilities and ``no_new_privs`` (set-uid binaries gain nothing);
+* a uid of its own, no capabilities and ``no_new_privs`` (set-uid binaries gain nothing);
+* a seccomp filter (``solvers.seccomp``): no new namespaces (``unshare``, ``setns``, ``clone``
+  with namespace flags), no socket family but ``AF_UNIX``, no mount/bpf/keyring/io_uring calls;
 * a read-only view of ``/usr`` and of the paths its caller names (an interpreter, a package,
   a toolchain) — nothing of the project, its ``.nesyflow`` state, ``/root`` or ``/etc``;
 * one writable place, a private size-limited tmpfs at ``/tmp`` (also its working directory);
 * a new session, and rlimits set by ``prlimit`` inside the sandbox before the program starts:
-  CPU seconds, address space, processes (effective because the uid is not root), file size,
-  open files, no core files; the wall clock kills the whole sandbox.
+  CPU seconds, address space, processes, file size, open files, no core files; the wall clock
+  kills the whole sandbox, and so does writing more than ``Sandbox.max_output`` bytes to stdout
+  or stderr (the parent reads them against that budget: pipes are not covered by RLIMIT_FSIZE).
 
-As root, bwrap sets the namespaces up itself and ``setpriv`` drops to 65534 inside (a user
-namespace would map 65534 to root outside, where RLIMIT_NPROC does not apply); as another
-user, bwrap maps 65534 in a user namespace. Where bwrap is missing or cannot build a sandbox,
-running such a program is refused with ``SandboxUnavailable`` — never a weaker fall-back.
+**One uid per sandbox.** RLIMIT_NPROC counts the processes of a uid, so sandboxes sharing one
+(65534, as before) shared the limit: one program with 30 sleeping children made every other
+sandbox on the machine fail. As root, bwrap sets the namespaces up itself and ``setpriv`` drops to
+a uid leased for this run from a private range (``UID_RANGE``; a ``flock`` on one file per uid
+under a root-only directory, so no two concurrent sandboxes, in any process, share one). As
+another user, bwrap maps 65534 in a fresh user namespace (``--disable-userns`` keeps it the only
+one); since Linux 5.14 RLIMIT_NPROC is counted per user namespace, so each sandbox has its own
+count there too. Where bwrap is missing or cannot build a sandbox, running such a program is
+refused with ``SandboxUnavailable`` — never a weaker fall-back.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import random
 import shutil
+import stat
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from parsers.errors import BackendUnavailable
 
-from .process import ProcOutcome, communicate, note_spawn
+from .process import ProcOutcome, capture, note_spawn
+from .seccomp import filter_program
 
 __all__ = ["SandboxUnavailable", "Sandbox", "run_sandboxed", "sandbox_status", "require_sandbox", "python_sandbox",
-           "bwrap_argv", "SANDBOX_ENV", "NOBODY"]
+           "bwrap_argv", "sandbox_uids", "SANDBOX_ENV", "NOBODY", "UID_RANGE"]
 
 NOBODY = 65534
+UID_RANGE = (2_000_000_000, 4096)
+"""Root mode: (first uid, how many) the sandboxes lease from — in the block systemd leaves unused
+(1879048192–2147483647), so no account or container range owns them. ``NESYFLOW_SANDBOX_UIDS``
+(``FIRST:COUNT``) overrides it."""
 SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
 """The whole environment of bwrap and of the program (no secrets: /proc/1/environ shows it)."""
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap)"
@@ -62,13 +80,15 @@ class Sandbox:
     tmp_mb: int = 64
     """Size of the private tmpfs at /tmp, the only writable place."""
     nproc: int = 32
-    """Processes uid 65534 may have at once (RLIMIT_NPROC)."""
+    """Processes the sandbox may have at once (RLIMIT_NPROC of its own uid)."""
     fsize_mb: int = 1
     """Largest file the program may write (RLIMIT_FSIZE)."""
     nofile: int = 64
     """Open files (RLIMIT_NOFILE)."""
     hidden: tuple[str, ...] = field(default=())
     """Paths inside the sandbox covered by an empty read-only tmpfs (e.g. a bound tree's site-packages)."""
+    max_output: int = 4 * 1024 * 1024
+    """Bytes the program may write to stdout and to stderr, each; one more kills the sandbox."""
 
 
 @lru_cache(maxsize=1)
@@ -112,8 +132,11 @@ def _limits(cpu_s: int, memory_mb: int, box: Sandbox) -> list[str]:
             f"--fsize={box.fsize_mb * 1024 * 1024}", f"--nofile={box.nofile}", "--core=0", "--"]
 
 
-def bwrap_argv(argv: list[str], box: Sandbox, *, cpu_s: int, memory_mb: int) -> list[str]:
-    """The full command line (pure, for tests and for ``nesyflow doctor``)."""
+def bwrap_argv(argv: list[str], box: Sandbox, *, cpu_s: int, memory_mb: int, uid: int = NOBODY,
+               seccomp_fd: int | None = None) -> list[str]:
+    """The full command line (pure, for tests and for ``nesyflow doctor``). ``uid``: root mode's
+    leased uid (as another user the sandbox is always 65534 in its own user namespace);
+    ``seccomp_fd``: a descriptor bwrap reads the filter from."""
     bwrap = _bwrap()
     if bwrap is None:
         raise SandboxUnavailable(f"running generated code needs bubblewrap, which is not installed: {INSTALL_HINT}")
@@ -125,6 +148,8 @@ def bwrap_argv(argv: list[str], box: Sandbox, *, cpu_s: int, memory_mb: int) -> 
         args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     args += _system_binds()
     # the private /tmp first: a tree bound below it (a checkout or venv under /tmp) is mounted on top
     # of the tmpfs instead of being hidden by it
@@ -138,8 +163,91 @@ def bwrap_argv(argv: list[str], box: Sandbox, *, cpu_s: int, memory_mb: int) -> 
     args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--"]
     args += _limits(cpu_s, memory_mb, box)
     if _root_mode():
-        args += ["/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs", "--"]
+        args += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
     return args + list(argv)
+
+
+# ---- one uid per sandbox (root mode) ----------------------------------------------------------
+
+def sandbox_uids() -> range:
+    """The uids a sandboxed program may run as here (root mode: the leased range; else 65534)."""
+    if not _root_mode():
+        return range(NOBODY, NOBODY + 1)
+    first, count = UID_RANGE
+    spec = os.environ.get("NESYFLOW_SANDBOX_UIDS", "")
+    if spec:
+        try:
+            first, count = (int(x) for x in spec.split(":"))
+        except ValueError:
+            raise SandboxUnavailable(f"NESYFLOW_SANDBOX_UIDS={spec!r} is not FIRST:COUNT") from None
+        if not (1000 <= first and 1 <= count and first + count <= 2**32 - 2):
+            raise SandboxUnavailable(f"NESYFLOW_SANDBOX_UIDS={spec!r}: uids must lie in 1000..4294967293")
+    return range(first, first + count)
+
+
+@lru_cache(maxsize=1)
+def _lease_dir() -> str:
+    """A directory only root can write, shared by every nesyflow process on the machine."""
+    parent = "/run" if os.path.isdir("/run") and os.access("/run", os.W_OK) else "/tmp"
+    path = os.path.join(parent, "nesyflow-sandbox-uids")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise SandboxUnavailable(f"{path} is not a directory only root can write: the sandbox cannot lease uids")
+    return path
+
+
+@contextmanager
+def _leased_uid() -> Iterator[int]:
+    """Root mode: a uid no other running sandbox has, held (``flock``) until the sandbox is gone.
+    Chosen at random in the range, so a just-released uid is rarely reused at once. As another user
+    the sandbox's own user namespace is its separation: 65534 there."""
+    if not _root_mode():
+        yield NOBODY
+        return
+    uids, where = sandbox_uids(), _lease_dir()
+    start = random.randrange(len(uids))
+    for i in range(len(uids)):
+        uid = uids[(start + i) % len(uids)]
+        fd = os.open(os.path.join(where, str(uid)), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield uid
+        finally:
+            os.close(fd)  # releases the lock
+        return
+    raise SandboxUnavailable(f"all {len(uids)} sandbox uids are in use (NESYFLOW_SANDBOX_UIDS sets the range)")
+
+
+@contextmanager
+def _seccomp_fd() -> Iterator[int | None]:
+    """A pipe holding the filter for bwrap's ``--seccomp`` (read once, by bwrap, before the program starts)."""
+    program = _filter()
+    if program is None:
+        yield None
+        return
+    r, w = os.pipe()
+    try:
+        os.write(w, program)  # a few hundred bytes: far below a pipe's capacity
+        os.close(w)
+        w = -1
+        yield r
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+@lru_cache(maxsize=1)
+def _filter() -> bytes | None:
+    return filter_program()
 
 
 @lru_cache(maxsize=1)
@@ -151,13 +259,13 @@ def sandbox_status() -> str | None:
         if not os.access(tool, os.X_OK):
             return f"{tool} is missing (Debian package util-linux)"
     try:
-        out = subprocess.run(bwrap_argv(["/usr/bin/id", "-u"], Sandbox(), cpu_s=5, memory_mb=256), env=dict(SANDBOX_ENV),
-                             capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError) as exc:
+        with _leased_uid() as uid:
+            out = _start(["/usr/bin/id", "-u"], "", Sandbox(), uid=uid, wall_s=20, cpu_s=5, memory_mb=256)
+    except (OSError, subprocess.SubprocessError, SandboxUnavailable) as exc:
         return f"bubblewrap could not start: {exc}"
-    if out.returncode != 0 or out.stdout.strip() != str(NOBODY):
+    if out.returncode != 0 or out.stdout.strip() != str(uid):
         why = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
-        return f"bubblewrap cannot create a sandbox on this machine ({why}); user namespaces may be disabled"
+        return f"bubblewrap cannot create a sandbox on this machine ({why}); user namespaces or seccomp may be unavailable"
     return None
 
 
@@ -168,19 +276,26 @@ def require_sandbox() -> None:
 
 
 def run_sandboxed(argv: list[str], stdin: str, box: Sandbox, *, wall_s: float, cpu_s: int, memory_mb: int) -> ProcOutcome:
-    """Run ``argv`` (paths as seen inside) in a fresh sandbox; the wall clock kills all of it.
+    """Run ``argv`` (paths as seen inside) in a fresh sandbox; the wall clock, or more than
+    ``box.max_output`` bytes on stdout or stderr, kills all of it.
     Raises ``SandboxUnavailable`` (never runs the program unconfined)."""
     require_sandbox()
-    cmd = bwrap_argv(argv, box, cpu_s=max(1, int(cpu_s)), memory_mb=memory_mb)
     note_spawn()
+    with _leased_uid() as uid:
+        return _start(argv, stdin, box, uid=uid, wall_s=wall_s, cpu_s=cpu_s, memory_mb=memory_mb)
+
+
+def _start(argv: list[str], stdin: str, box: Sandbox, *, uid: int, wall_s: float, cpu_s: int, memory_mb: int) -> ProcOutcome:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, text=True, encoding="utf-8", errors="replace", env=dict(SANDBOX_ENV))
-    out, err, timed_out = communicate(proc, stdin, wall_s)
+    with _seccomp_fd() as fd:
+        cmd = bwrap_argv(argv, box, cpu_s=max(1, int(cpu_s)), memory_mb=memory_mb, uid=uid, seccomp_fd=fd)
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True, env=dict(SANDBOX_ENV), pass_fds=() if fd is None else (fd,))
+    got = capture(proc, stdin, wall_s, box.max_output)
     code = proc.returncode
     if 128 < code < 128 + 65:  # bwrap reports a child killed by signal N as exit 128+N
         code = -(code - 128)
-    return ProcOutcome(out, err, code, time.perf_counter() - t0, timed_out)
+    return got.outcome(code, time.perf_counter() - t0)
 
 
 SITE = "/sandbox/site"

@@ -60,11 +60,12 @@ def _fol(name: str) -> Callable[[], str]:
 def _sandbox() -> str:
     from solvers.base import Limits
     from solvers.math import PythonSandbox
+    from solvers.sandbox import sandbox_uids
 
     out = PythonSandbox().solve("import os\nanswer = os.getuid()\n", Limits(timeout_s=10))
-    if out.answer != "65534":
+    if not (out.answer or "").isdigit() or int(out.answer) not in sandbox_uids():
         raise RuntimeError(out.reason)
-    return "ran a program as uid 65534 in its own namespaces"
+    return f"ran a program as uid {out.answer} in its own namespaces"
 
 
 def _sympy() -> str:
