@@ -13,6 +13,7 @@ import json
 import math
 import re
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -24,20 +25,74 @@ from .base import Limits, ProgramOutcome, Status
 from .process import ProcOutcome
 from .sandbox import SITE, Sandbox, python_sandbox, run_sandboxed
 
-__all__ = ["SympySolver", "PythonSandbox", "run_python", "sympy_sandbox", "pot_sandbox"]
+__all__ = ["SympySolver", "PythonSandbox", "run_python", "sympy_sandbox", "pot_sandbox", "Reply", "read_reply", "clip",
+           "MAX_REPLY_TEXT"]
 
 _WORKER = Path(__file__).with_name("math_worker.py")
 
 
 def _last_json(stdout: str) -> dict | None:
+    """The last line of ``stdout`` that is a JSON object (the runner's and the worker's answer)."""
     for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, cut short, or nested beyond the parser's depth
             continue
         if isinstance(value, dict):
             return value
     return None
+
+
+MAX_REPLY_TEXT = 2000
+"""Characters of a sandbox's message or value kept in reasons, results and the store."""
+
+
+def clip(text: str, limit: int = MAX_REPLY_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [cut: {len(text):,} characters in all]"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer line of a sandboxed runner or worker, checked: ``ok`` with a ``value``, or an error
+    ``message`` with the program ``line`` it points at (both text clipped to ``MAX_REPLY_TEXT``)."""
+
+    ok: bool
+    value: str = ""
+    message: str = ""
+    line: int | None = None
+
+
+def read_reply(raw: dict) -> Reply | str:
+    """``raw`` as a ``Reply``, or what is wrong with it (a program controls its own stdout, so
+    ``{}``, a dict message or a numeric value are inputs like any other)."""
+    status = raw.get("status")
+    if status == "ok":
+        value = raw.get("value")
+        if not isinstance(value, str):
+            return f"its answer line has status ok but no text value ({_shape(value)})"
+        return Reply(ok=True, value=clip(value))
+    if status == "error":
+        message, line = raw.get("message"), raw.get("line")
+        if not isinstance(message, str):
+            return f"its answer line has status error but no text message ({_shape(message)})"
+        if line is not None and (type(line) is not int or line < 1):
+            line = None
+        return Reply(ok=False, message=clip(message) or "an error without a message", line=line)
+    keys = ", ".join(map(str, raw))
+    return f"its answer line has no status ok/error (keys: {keys[:80] + '…' if len(keys) > 80 else keys or 'none'})"
+
+
+def _shape(value) -> str:
+    if value is None:
+        return "missing"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 MAX_MAGNITUDE = Fraction(10) ** 60
@@ -125,14 +180,25 @@ class SympySolver:
         proc = run_sandboxed([python, "-I", "-S", "-B", f"{SITE}/{_WORKER.name}"], program.model_dump_json(), box,
                              wall_s=limits.timeout_s + 5, cpu_s=limits.cpu_s + 2, memory_mb=max(limits.memory_mb, 512))
         wall = time.perf_counter() - t0
-        out = _last_json(proc.stdout)
-        if out is None:
-            why = proc.limit_reason() or f"the SymPy process ended without an answer ({proc.stderr.strip()[-160:]})"
-            return ProgramOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall)
-        if out["status"] != "ok":
-            err = locate("solve", out["message"], where="equations", hint="check each equation against its sentence")
-            return ProgramOutcome(status=Status.ERROR.value, reason=out["message"], errors=[err], wall_s=wall)
-        return ProgramOutcome(status=Status.ANSWERED.value, answer=out["value"], reason=f"sympy: answer = {out['value']}", wall_s=wall)
+        raw = None if proc.output_exceeded else _last_json(proc.stdout)
+        if raw is None:  # our worker said nothing readable: a limit, or a crash — not the equations' fault
+            why = proc.limit_reason() or f"the SymPy process ended without an answer ({clip(proc.stderr.strip()[-160:])})"
+            return ProgramOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall,
+                                  errors=[locate("solve", f"the SymPy worker was stopped: {why}", where="sympy worker")])
+        reply = read_reply(raw)
+        if isinstance(reply, str):
+            why = f"the SymPy worker's reply is malformed: {reply}"
+            return ProgramOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall,
+                                  errors=[locate("solve", why, where="sympy worker")])
+        if not reply.ok:
+            err = locate("solve", reply.message, where="equations", hint="check each equation against its sentence")
+            return ProgramOutcome(status=Status.ERROR.value, reason=reply.message, errors=[err], wall_s=wall)
+        value = reply.value
+        if _number(value) is None:  # kept as the worker wrote it: an integer beyond 1e15 stays exact
+            why = f"the SymPy worker's answer {value[:60]!r} is not a finite number"
+            return ProgramOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall,
+                                  errors=[locate("solve", why, where="sympy worker")])
+        return ProgramOutcome(status=Status.ANSWERED.value, answer=value, reason=f"sympy: answer = {value}", wall_s=wall)
 
 
 # ---- Program-of-Thought ----------------------------------------------------------------------
@@ -188,9 +254,12 @@ def run_python(code: str, limits: Limits, memory_mb: int = 512) -> ProcOutcome:
 
 
 def _number(text: str) -> str | None:
+    """A decimal answer as text, or None (not a number, or nan/inf)."""
     try:
         value = float(text.replace(",", "").replace("_", ""))
     except ValueError:
+        return None
+    if not math.isfinite(value):
         return None
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
@@ -204,18 +273,25 @@ class PythonSandbox:
         t0 = time.perf_counter()
         proc = run_python(code, limits)
         wall = time.perf_counter() - t0
-        out = _last_json(proc.stdout)
-        if out is None:
-            why = proc.limit_reason() or f"the program ended without an answer (exit {proc.returncode}: {proc.stderr.strip()[-160:]})"
+        raw = None if proc.output_exceeded else _last_json(proc.stdout)
+        if raw is None:
+            why = proc.limit_reason() or (f"the program ended without an answer (exit {proc.returncode}: "
+                                          f"{clip(proc.stderr.strip()[-160:])})")
+            hint = ("print less: the answer is the value of answer or solution(), not the output"
+                    if proc.output_exceeded else "avoid unbounded loops and huge data")
             return ProgramOutcome(status=Status.ERROR.value, reason=why, wall_s=wall,
-                               errors=[locate("solve", f"the program was stopped: {why}", where="program",
-                                              hint="avoid unbounded loops and huge data")])
-        if out["status"] != "ok":
-            where = f"program line {out['line']}" if out.get("line") else "program"
-            return ProgramOutcome(status=Status.ERROR.value, reason=out["message"], wall_s=wall,
-                               errors=[locate("solve", out["message"], where=where)])
-        value = _number(out["value"].strip("'\""))
+                                  errors=[locate("solve", f"the program was stopped: {why}", where="program", hint=hint)])
+        reply = read_reply(raw)
+        if isinstance(reply, str):
+            msg = f"the program's result is malformed: {reply}"
+            return ProgramOutcome(status=Status.ERROR.value, reason=msg, wall_s=wall,
+                                  errors=[locate("solve", msg, where="program", hint="end with answer = <number> or def solution()")])
+        if not reply.ok:
+            where = f"program line {reply.line}" if reply.line else "program"
+            return ProgramOutcome(status=Status.ERROR.value, reason=reply.message, wall_s=wall,
+                                  errors=[locate("solve", reply.message, where=where)])
+        value = _number(reply.value.strip("'\""))
         if value is None:
-            msg = f"the program's answer {out['value'][:60]} is not a number"
+            msg = f"the program's answer {reply.value[:60]} is not a finite number"
             return ProgramOutcome(status=Status.ERROR.value, reason=msg, wall_s=wall, errors=[locate("solve", msg, where="program")])
         return ProgramOutcome(status=Status.ANSWERED.value, answer=value, reason=f"python: answer = {value}", wall_s=wall)
