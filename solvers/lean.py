@@ -286,6 +286,9 @@ class LeanSolver:
         asm = assemble(program, chain.core_less)
         proc = self._run(chain, asm.source, limits)
         wall = time.perf_counter() - t0
+        if proc.output_exceeded:  # the sandbox killed Lean; its partial output is not read
+            err = locate("solve", f"Lean was stopped: {proc.limit_reason()}", where="output", hint="print less (#eval, #print)")
+            return ProgramOutcome(status=Status.ERROR.value, errors=[err], reason=err.message, wall_s=wall)
         messages = parse_messages(proc.stdout)
         if proc.timed_out or (proc.returncode < 0 and not messages) or proc.limit_reason() and not any(
                 m.line == asm.axioms_line for m in messages):
