@@ -85,7 +85,10 @@ answer = int(n >= 64)
 import socket
 reached = 0
 for host in ['127.0.0.1', '10.0.2.2', '1.1.1.1']:
-    s = socket.socket()
+    try:
+        s = socket.socket()  # refused by the seccomp filter; without it, the connect must fail
+    except OSError:
+        continue
     s.settimeout(1)
     try:
         s.connect((host, {port}))
@@ -95,6 +98,41 @@ for host in ['127.0.0.1', '10.0.2.2', '1.1.1.1']:
     finally:
         s.close()
 answer = reached
+""",
+        "new_namespaces": """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+made = 0
+for flag in [0x10000000, 0x40000000, 0x20000, 0x20000000]:  # CLONE_NEWUSER, NEWNET, NEWNS, NEWPID
+    made += libc.unshare(flag) == 0
+pid = libc.syscall(56 if os.uname().machine == 'x86_64' else 220, 0x10000000 | 17, 0, 0, 0, 0)  # raw clone
+if pid == 0:
+    os._exit(0)
+if pid > 0:
+    os.waitpid(pid, 0)
+    made += 1
+for target in ['/proc/1/ns/user', '/proc/1/ns/net']:
+    try:
+        fd = os.open(target, os.O_RDONLY)
+        made += libc.setns(fd, 0) == 0
+        os.close(fd)
+    except OSError:
+        pass
+answer = made
+""",
+        "exotic_sockets": """
+import socket
+opened = 0
+for family in ['AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_VSOCK', 'AF_PACKET', 'AF_ALG', 'AF_BLUETOOTH']:
+    for kind in [socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW]:
+        try:
+            socket.socket(getattr(socket, family, 40), kind).close()
+            opened += 1
+        except OSError:
+            pass
+a, b = socket.socketpair()  # AF_UNIX stays available (multiprocessing needs it)
+a.close(); b.close()
+answer = opened
 """,
         "poison_results": f"""
 import os, pickle
