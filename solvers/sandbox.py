@@ -185,16 +185,18 @@ def sandbox_uids() -> range:
     return range(first, first + count)
 
 
-@lru_cache(maxsize=1)
 def _lease_dir() -> str:
     """A directory only root can write, shared by every nesyflow process on the machine."""
     parent = "/run" if os.path.isdir("/run") and os.access("/run", os.W_OK) else "/tmp"
     path = os.path.join(parent, "nesyflow-sandbox-uids")
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    info = os.lstat(path)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        info = os.lstat(path)
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot make {path} to lease sandbox uids: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
         raise SandboxUnavailable(f"{path} is not a directory only root can write: the sandbox cannot lease uids")
     return path
@@ -212,7 +214,10 @@ def _leased_uid() -> Iterator[int]:
     start = random.randrange(len(uids))
     for i in range(len(uids)):
         uid = uids[(start + i) % len(uids)]
-        fd = os.open(os.path.join(where, str(uid)), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(os.path.join(where, str(uid)), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot lease a sandbox uid in {where}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
