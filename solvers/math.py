@@ -1,10 +1,11 @@
 """Math back ends: SymPy on whitelisted equations, and Program-of-Thought in the sandbox.
 
 Both run in a fresh Python process inside ``solvers.sandbox`` (bubblewrap: no network, no view
-of the project or its state, uid 65534, rlimits, killed whole on the wall clock). The SymPy
-worker only ever receives equations our own grammar accepted, but it runs confined all the
-same: a grammar bug must not become an escape. One interface:
-``solve(program, limits) -> ProgramOutcome`` (``solvers.base``).
+of the project or its state, a uid of its own, seccomp, rlimits, killed whole on the wall clock
+or when it writes more than its output budget). The SymPy worker only ever receives equations
+our own grammar accepted, but it runs confined all the same: a grammar bug must not become an
+escape. Their answer line is checked (``read_reply``) and its text clipped before it reaches a
+result. One interface: ``solve(program, limits) -> ProgramOutcome`` (``solvers.base``).
 """
 
 from __future__ import annotations
