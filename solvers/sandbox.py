@@ -180,8 +180,9 @@ def sandbox_uids() -> range:
             first, count = (int(x) for x in spec.split(":"))
         except ValueError:
             raise SandboxUnavailable(f"NESYFLOW_SANDBOX_UIDS={spec!r} is not FIRST:COUNT") from None
-        if not (1000 <= first and 1 <= count and first + count <= 2**32 - 2):
-            raise SandboxUnavailable(f"NESYFLOW_SANDBOX_UIDS={spec!r}: uids must lie in 1000..4294967293")
+        if not (1000 <= first and 1 <= count and first + count <= 2**32 - 1) or first <= 65535 and first + count > 65534:
+            raise SandboxUnavailable(f"NESYFLOW_SANDBOX_UIDS={spec!r}: uids must lie in 1000..4294967294, "
+                                     "without 65534 (nobody) and 65535")
     return range(first, first + count)
 
 
