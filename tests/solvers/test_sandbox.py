@@ -366,3 +366,16 @@ def test_a_huge_message_from_a_sandbox_is_clipped_with_its_size():
 def test_a_non_finite_answer_is_not_a_number(value):
     out = PythonSandbox().solve(f"answer = {value}\n", LIMITS)
     assert out.status == "error" and "not a finite number" in out.reason, out.reason
+
+
+def test_lean_output_over_the_budget_is_a_located_solve_error(monkeypatch):
+    from parsers.programs.lean import read_lean_output
+    from solvers import lean
+
+    chain = lean.Toolchain(lean="/nonexistent/lean", kind="full", version="Lean (version 4.0.0)", source="test")
+    over = ProcOutcome("", "", -9, 0.2, output_exceeded="stdout", output_limit=sb.Sandbox().max_output)
+    monkeypatch.setattr(lean.LeanSolver, "_run", lambda self, chain, source, limits: over)
+    out = lean.LeanSolver(chain).solve(read_lean_output("fun hp _ => hp", "(p q : Prop) : p → q → p"), LIMITS)
+    assert out.status == "error" and out.answer is None
+    (err,) = out.errors
+    assert err.stage == "solve" and err.message == "Lean was stopped: output limit: more than 4,194,304 bytes written to stdout"
