@@ -119,9 +119,15 @@ def refusals(text: str, *, header: bool = False, where: str = "output") -> list[
         code = words(text)
     except LexError as exc:
         return [_error(text, exc.offset, f"Lean would not read this as written: {exc.message}", where)]
+    return _refusals(text, code, header, where)
+
+
+def _refusals(text: str, code: list[Token], header: bool, where: str) -> list[LocatedError]:
     errors: list[LocatedError] = []
+    attributes = _Attributes(text)
     for i, tok in enumerate(code):
-        why = _refused(text, code, i, header)
+        listed = None if header else attributes.step(code, i)  # every token, to keep its state
+        why = _refused(text, code, i, header) or listed
         if why:
             errors.append(_error(text, why[0], why[1], where))
             if len(errors) == 5:
@@ -143,13 +149,10 @@ def _refused(text: str, code: list[Token], i: int, header: bool) -> tuple[int, s
         return tok.start, (f"'{tok.word}' is not allowed in a proof: # commands are not needed in one "
                            "(Finset.card's `#s`: write `s.card`)")
     if tok.kind != "ident":
-        if not header and tok.kind == "symbol" and text[tok.start] == "@" and i + 1 < len(code) \
-                and code[i + 1].kind == "symbol" and text[code[i + 1].start] == "[" and code[i + 1].start == tok.end:
-            return _attributes(text, code, i + 1)
         return None
     word, parts = tok.word, tok.name
     keyword = None if tok.escaped or len(parts) != 1 else word
-    if any("unsafe" in p.lower() for p in parts):
+    if "unsafe" in word.lower():
         return tok.start, f"'{word}' is not allowed: unsafe code bypasses the kernel"
     if parts[-1] in _TRUSTS_COMPILER:
         return tok.start, f"'{word}' is not allowed: {REFUSED.get(parts[-1], 'it trusts compiled code instead of the kernel')}"
@@ -163,8 +166,6 @@ def _refused(text: str, code: list[Token], i: int, header: bool) -> tuple[int, s
     root = parts[1] if parts[0] == "_root_" and len(parts) > 1 else parts[0]
     if root in _META_ROOTS:
         return tok.start, f"'{word}' is not allowed in a proof: {root}.* is meta-programming or IO, which a proof does not need"
-    if keyword == "attribute" and i + 1 < len(code) and text[code[i + 1].start] == "[":
-        return _attributes(text, code, i + 1)
     return None
 
 
@@ -184,25 +185,34 @@ def _option(text: str, code: list[Token], i: int, header: bool) -> tuple[int, st
     return name.start, f"set_option {opt} is not allowed in a proof (only pp.*, linter.* and autoImplicit)"
 
 
-def _attributes(text: str, code: list[Token], i: int) -> tuple[int, str] | None:
-    """``@[a, local b c, -d]`` / ``attribute [a] x``: each attribute's name must be in ATTRIBUTES."""
-    depth, expect = 0, True
-    for tok in code[i:]:
+class _Attributes:
+    """``@[a, local b c, -d]`` / ``attribute [a] x``: each attribute's name must be in ATTRIBUTES.
+    Fed every code token once (a scan per ``@[`` would be quadratic on ``@[@[@[…``)."""
+
+    def __init__(self, text: str):
+        self.text, self.depth, self.expect, self.pending = text, 0, False, False
+
+    def step(self, code: list[Token], i: int) -> tuple[int, str] | None:
+        tok, text = code[i], self.text
         ch = text[tok.start] if tok.kind == "symbol" else None
-        if ch in ("[", "("):
-            depth += 1
-        elif ch in ("]", ")"):
-            depth -= 1
-            if depth == 0:
-                return None
-        elif ch == "," and depth == 1:
-            expect = True
-        elif expect and depth == 1 and tok.kind == "ident" and tok.word not in ("local", "scoped"):
-            expect = False
+        if ch == "[" and self.pending:
+            self.depth, self.expect, self.pending = 1, True, False
+        elif self.depth and ch in ("[", "("):
+            self.depth += 1
+        elif self.depth and ch in ("]", ")"):
+            self.depth -= 1
+        elif self.depth == 1 and ch == ",":
+            self.expect = True
+        elif self.depth == 1 and self.expect and tok.kind == "ident" and tok.word not in ("local", "scoped"):
+            self.expect = False
             if tok.word not in ATTRIBUTES:
                 return tok.start, (f"attribute [{tok.word}] is not allowed in a proof (allowed: simp, reducible, "
                                    "irreducible, instance, ext, norm_cast, push_cast, simps, aesop and a few more)")
-    return None
+        nxt = code[i + 1] if i + 1 < len(code) else None
+        if not self.depth and nxt is not None and nxt.kind == "symbol" and text[nxt.start] == "[" and (
+                (ch == "@" and nxt.start == tok.end) or (tok.kind == "ident" and tok.word == "attribute" and not tok.escaped)):
+            self.pending = True
+        return None
 
 
 def _depth_delta(text: str, tok: Token) -> int:
@@ -301,10 +311,13 @@ def read_lean_output(output: str, statement: str, header: str = "") -> LeanProgr
         raise FormalizationError(locate("parse", "the output holds no proof", where="output",
                                         hint="answer with a proof term or a `by` block"))
     errors = refusals(header, header=True, where="header") + refusals(statement, header=True, where="statement")
-    errors += refusals(text)
+    try:
+        code = words(text)
+    except LexError:
+        code, errors = [], errors + refusals(text)
+    errors += _refusals(text, code, False, "output")
     if errors:
         raise FormalizationError(errors[:5])
-    code = words(text)
     decls = _declarations(code)
     if not decls:
         proof = text.strip()

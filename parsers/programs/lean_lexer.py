@@ -20,7 +20,7 @@ proof needs them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Token", "LexError", "tokenize", "code_tokens", "position"]
 
@@ -30,6 +30,10 @@ _FIRST = ("A-Za-z_\u03b1-\u03ba\u03bc-\u03c9\u0391-\u039f\u03a1\u03a2\u03a4-\u03
           "\u2100-\u214f\U0001d49c-\U0001d59f\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u017f")
 _REST = _FIRST + "0-9'!?\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a\u2c7c"
 _ID_FIRST = re.compile(f"[{_FIRST}]")
+_PLAIN = re.compile(f"(?P<ws>[ \t\r\n]+)|(?P<id>[{_FIRST}][{_REST}]*(?:\\.[{_FIRST}][{_REST}]*)*)|(?P<sym>.)", re.S)
+# characters that may open a comment, a literal or a number, or need the «» path
+_SPECIAL = frozenset("\"'-/«#r0123456789")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ID_PART = re.compile(f"[{_FIRST}][{_REST}]*")
 _SPACE = re.compile(r"[ \t\r\n]+")
 _RAW = re.compile(r'r#*"')
@@ -46,8 +50,7 @@ _QUOTABLE = frozenset("\\\"'rnt")
 _SAFE_BEFORE = frozenset("()[]{}⟨⟩⦃⦄,;")
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     kind: str
     """``ident``, ``symbol`` (one character), ``hash`` (``#eval``), ``number``, ``string``,
     ``char``, ``comment`` (``--``, ``/- -/``) or ``doc`` (``/-- -/``, ``/-! -/``)."""
@@ -180,67 +183,80 @@ def _ident(text: str, i: int) -> Token:
 def tokenize(text: str) -> list[Token]:
     """Lean's tokens of ``text``, comments included; raises LexError (with an offset) where Lean
     would read differently from any reading of ours, or would fail inside a literal."""
+    bad = _SURROGATE.search(text)
+    if bad:
+        raise LexError(bad.start(), "an unpaired surrogate character")
     out: list[Token] = []
     i, n = 0, len(text)
     while i < n:
         c = text[i]
-        if c in " \t\r\n":
-            i = _SPACE.match(text, i).end()
+        if c not in _SPECIAL:  # the common case: spaces, a plain identifier, a symbol
+            m = _PLAIN.match(text, i)
+            j = m.end()
+            if m.lastgroup == "id":
+                if text.startswith(".«", j):
+                    tok = _ident(text, i)
+                    out.append(tok)
+                    j = tok.end
+                else:
+                    out.append(Token("ident", i, j, tuple(m.group(0).split("."))))
+            elif m.lastgroup == "sym":
+                out.append(Token("symbol", i, j))
+            i = j
             continue
-        if "\ud800" <= c <= "\udfff":
-            raise LexError(i, "an unpaired surrogate character")
-        opens = c == '"' or (c == "-" and text.startswith("--", i)) or (c == "/" and text.startswith("/-", i)) \
-            or (c == "'" and _char_end(text, i) is not None) \
-            or (c == "r" and _RAW.match(text, i) is not None)
-        if opens and out and out[-1].end == i and out[-1].kind == "symbol" and text[i - 1] not in _SAFE_BEFORE:
-            raise LexError(i, f"`{text[i - 1]}` directly before {text[i:i + 2]!r}: Lean's notation table decides whether "
-                              "that starts a comment or a literal; put a space between them")
-        if c == "-" and text.startswith("--", i):
-            j = text.find("\n", i)
-            end = n if j < 0 else j
-            out.append(Token("comment", i, end))
-            i = end
-        elif c == "/" and text.startswith("/-", i):
-            mark = text[i + 2:i + 3]
-            if not mark:
-                raise LexError(i, "unterminated comment")
-            doc = mark in ("-", "!")
-            end = _close_comment(text, i + 3, i)  # `/-x`: Lean skips x; `/--`, `/-!`: doc tokens
-            out.append(Token("doc" if doc else "comment", i, end))
-            i = end
-        elif c == '"':
-            end = _string_end(text, i + 1, i)
-            if "{" in text[i:end]:
-                raise LexError(i, "a string with `{` (string interpolation runs code; a proof needs no strings)")
-            out.append(Token("string", i, end))
-            i = end
-        elif c == "'":
-            end = _char_end(text, i)
-            if text.startswith("''", i) or end is None:  # `''` or part of a notation (`⁻¹'`): a symbol to us
-                out.append(Token("symbol", i, i + 1))
-                i += 1
-            else:
-                out.append(Token("char", i, end))
-                i = end
-        elif c == "r" and _RAW.match(text, i):
-            raise LexError(i, "a raw string literal (a proof needs no strings)")
-        elif c.isascii() and c.isdigit():
-            field = bool(out) and out[-1].end == i and out[-1].kind == "symbol" and text[i - 1] == "."
-            end = _number_end(text, i, field)
-            out.append(Token("number", i, end))
-            i = end
-        elif c == "«" or _ID_FIRST.match(c):
-            tok = _ident(text, i)
-            out.append(tok)
-            i = tok.end
-        elif c == "#" and i + 1 < n and (text[i + 1] == "«" or _ID_FIRST.match(text, i + 1)):
-            tok = _ident(text, i + 1)
-            out.append(Token("hash", i, tok.end, ("#" + tok.word,)))
-            i = tok.end
-        else:
-            out.append(Token("symbol", i, i + 1))
-            i += 1
+        i = _special(text, i, out)
     return out
+
+
+def _special(text: str, i: int, out: list[Token]) -> int:
+    """One token that starts with a character of ``_SPECIAL``; appended to ``out``; returns its end."""
+    c, n = text[i], len(text)
+    if c.isdigit():
+        field = bool(out) and out[-1].end == i and out[-1].kind == "symbol" and text[i - 1] == "."
+        end = _number_end(text, i, field)
+        out.append(Token("number", i, end))
+        return end
+    opens = c == '"' or (c == "-" and text.startswith("--", i)) or (c == "/" and text.startswith("/-", i)) \
+        or (c == "'" and _char_end(text, i) is not None) or (c == "r" and _RAW.match(text, i) is not None)
+    if opens and out and out[-1].end == i and out[-1].kind == "symbol" and text[i - 1] not in _SAFE_BEFORE:
+        raise LexError(i, f"`{text[i - 1]}` directly before {text[i:i + 2]!r}: Lean's notation table decides whether "
+                          "that starts a comment or a literal; put a space between them")
+    if c == "-" and text.startswith("--", i):
+        j = text.find("\n", i)
+        end = n if j < 0 else j
+        out.append(Token("comment", i, end))
+    elif c == "/" and text.startswith("/-", i):
+        mark = text[i + 2:i + 3]
+        if not mark:
+            raise LexError(i, "unterminated comment")
+        end = _close_comment(text, i + 3, i)  # `/-x`: Lean skips x; `/--`, `/-!`: doc tokens
+        out.append(Token("doc" if mark in ("-", "!") else "comment", i, end))
+    elif c == '"':
+        end = _string_end(text, i + 1, i)
+        if "{" in text[i:end]:
+            raise LexError(i, "a string with `{` (string interpolation runs code; a proof needs no strings)")
+        out.append(Token("string", i, end))
+    elif c == "'":
+        end = _char_end(text, i)
+        if end is None:  # `''`, or part of a notation (`⁻¹'`): a symbol to us
+            end = i + 1
+            out.append(Token("symbol", i, end))
+        else:
+            out.append(Token("char", i, end))
+    elif c == "r" and _RAW.match(text, i):
+        raise LexError(i, "a raw string literal (a proof needs no strings)")
+    elif c == "«" or c == "r":
+        tok = _ident(text, i)
+        out.append(tok)
+        end = tok.end
+    elif c == "#" and i + 1 < n and (text[i + 1] == "«" or _ID_FIRST.match(text, i + 1)):
+        tok = _ident(text, i + 1)
+        out.append(Token("hash", i, tok.end, ("#" + tok.word,)))
+        end = tok.end
+    else:
+        end = i + 1
+        out.append(Token("symbol", i, end))
+    return end
 
 
 def code_tokens(tokens: list[Token]) -> list[Token]:
