@@ -75,6 +75,12 @@ ATTRIBUTES = frozenset({
     "push_cast", "simps", "elab_as_elim", "induction_eliminator", "cases_eliminator", "congr", "gcongr", "mono", "refl",
     "symm", "trans", "nolint", "inline", "specialize", "match_pattern", "coe", "aesop", "fun_prop", "continuity",
     "measurability", "bound", "field_simps", "grind", "to_additive"})
+# Words that run code, refused even outside code: a file Lean fails to parse is read on from where
+# the error was, which may be inside a comment, a string or a «name» (found by fuzzing Lean 4.35).
+_CODE_ANYWHERE = re.compile(r"(?<![\w.'!?#])(?:#eval!?|#guard(?:_expr|_msgs)?|#reduce|#sample|#test|run_cmd|run_elab|"
+                            r"run_meta|run_tac|by_elab|native_decide|elab_rules|elab|macro_rules|macro|syntax|simproc|"
+                            r"dsimproc|initialize|builtin_initialize|implemented_by|extern|command_elab|term_elab)(?![\w!?'])"
+                            r"|[uU]nsafe|\bLean\.[\w«]|\bIO\.[\w«]")
 _LIMITS = re.compile(r"heartbeats|maxrecdepth|timeout|maxsteps|maxsize|maxdepth", re.I)
 
 
@@ -116,14 +122,21 @@ def refusals(text: str, *, header: bool = False, where: str = "output") -> list[
     """Located refusals for ``text``: a model's proof, or (``header=True``) the problem's header or
     statement, which may declare, import and set limits but not run code or skip the kernel."""
     try:
-        code = words(text)
+        tokens = tokenize(text)
     except LexError as exc:
         return [_error(text, exc.offset, f"Lean would not read this as written: {exc.message}", where)]
-    return _refusals(text, code, header, where)
+    return _refusals(text, tokens, header, where)
 
 
-def _refusals(text: str, code: list[Token], header: bool, where: str) -> list[LocatedError]:
+def _refusals(text: str, tokens: list[Token], header: bool, where: str) -> list[LocatedError]:
     errors: list[LocatedError] = []
+    for tok in tokens:  # once Lean meets a parse error, its recovery may resume inside any of these
+        if tok.kind in ("comment", "doc", "string", "char") or tok.escaped:
+            for m in _CODE_ANYWHERE.finditer(text, tok.start, tok.end):
+                errors.append(_error(text, m.start(), f"'{m.group(0)}' is not allowed in a proof, not even in a comment, "
+                                                      "string or «name»: after a parse error Lean may read it as code",
+                                     where))
+    code = code_tokens(tokens)
     attributes = _Attributes(text)
     for i, tok in enumerate(code):
         listed = None if header else attributes.step(code, i)  # every token, to keep its state
@@ -312,10 +325,11 @@ def read_lean_output(output: str, statement: str, header: str = "") -> LeanProgr
                                         hint="answer with a proof term or a `by` block"))
     errors = refusals(header, header=True, where="header") + refusals(statement, header=True, where="statement")
     try:
-        code = words(text)
+        tokens = tokenize(text)
     except LexError:
-        code, errors = [], errors + refusals(text)
-    errors += _refusals(text, code, False, "output")
+        tokens, errors = [], errors + refusals(text)
+    errors += _refusals(text, tokens, False, "output")
+    code = code_tokens(tokens)
     if errors:
         raise FormalizationError(errors[:5])
     decls = _declarations(code)

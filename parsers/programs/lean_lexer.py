@@ -34,6 +34,7 @@ _PLAIN = re.compile(f"(?P<ws>[ \t\r\n]+)|(?P<id>[{_FIRST}][{_REST}]*(?:\\.[{_FIR
 # characters that may open a comment, a literal or a number, or need the «» path
 _SPECIAL = frozenset("\"'-/«#r0123456789")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_TAB_OR_CR = re.compile("[\t\r]")
 _ID_PART = re.compile(f"[{_FIRST}][{_REST}]*")
 _SPACE = re.compile(r"[ \t\r\n]+")
 _RAW = re.compile(r'r#*"')
@@ -193,7 +194,12 @@ def tokenize(text: str) -> list[Token]:
         if c not in _SPECIAL:  # the common case: spaces, a plain identifier, a symbol
             m = _PLAIN.match(text, i)
             j = m.end()
-            if m.lastgroup == "id":
+            if m.lastgroup == "ws":
+                bad = _TAB_OR_CR.search(text, i, j)
+                if bad:  # Lean stops at either; its error recovery then resumes mid-token, where we cannot follow
+                    raise LexError(bad.start(), "a tab or a carriage return between tokens (Lean allows neither: indent "
+                                                "with spaces)")
+            elif m.lastgroup == "id":
                 if text.startswith(".«", j):
                     tok = _ident(text, i)
                     out.append(tok)
@@ -238,7 +244,10 @@ def _special(text: str, i: int, out: list[Token]) -> int:
         out.append(Token("string", i, end))
     elif c == "'":
         end = _char_end(text, i)
-        if end is None:  # `''`, or part of a notation (`⁻¹'`): a symbol to us
+        if end is None:  # `''`, or part of a notation (`⁻¹'`): a symbol to us; else Lean's char literal fails
+            glued = out and out[-1].end == i and out[-1].kind == "symbol" and text[i - 1] not in _SAFE_BEFORE
+            if not glued and not text.startswith("''", i):
+                raise LexError(i, "a malformed character literal (Lean would read on from inside it)")
             end = i + 1
             out.append(Token("symbol", i, end))
         else:

@@ -103,7 +103,7 @@ def test_the_file_layout_alone_does_not_prove_them(name):
 
 HONEST = {
     "helper lemma, attribute, comments": (
-        "-- a helper; the words end, namespace, sorry and #eval in comments are harmless\n"
+        "-- a helper; the words end, namespace, sorry and import in comments are harmless\n"
         "@[reducible] def Both (p q : Prop) : Prop := And p q\n"
         "private theorem flip' (p q : Prop) (h : Both p q) : Both q p :=\n"
         "  And.rec (fun hp hq => And.intro hq hp) h\n"

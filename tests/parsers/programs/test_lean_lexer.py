@@ -84,17 +84,79 @@ AGAINST_LEAN = [
 ]
 
 
-@pytest.mark.lean
-@pytest.mark.parametrize("snippet,runs", AGAINST_LEAN)
-def test_code_is_what_lean_runs(snippet, runs):
+@pytest.fixture()
+def lean_kernel():
     from conftest import unavailable
-    from solvers.base import Limits
-    from solvers.lean import PRELUDE, LeanSolver, parse_messages, toolchain
+    from solvers.lean import toolchain
 
     chain = toolchain()
     if chain is None or not chain.core_less:
         unavailable("no core-less Lean kernel (make install builds it)", "needs the core-less kernel")
+    return chain
+
+
+@pytest.mark.lean
+@pytest.mark.parametrize("snippet,runs", AGAINST_LEAN)
+def test_code_is_what_lean_runs(snippet, runs, lean_kernel):
+    from solvers.base import Limits
+    from solvers.lean import PRELUDE, LeanSolver, parse_messages
+
+    chain = lean_kernel
     ours = any(t.kind == "hash" and t.word == "#print" for t in code_tokens(tokenize(snippet)))
     proc = LeanSolver()._run(chain, PRELUDE + snippet + "\n", Limits(timeout_s=20))
     ran = any("'Eq' does not depend on any axioms" in m.text for m in parse_messages(proc.stdout))
     assert (ours, ran) == (runs, runs), proc.stdout[-600:]
+
+
+FRAGMENTS = ['"', "'", "«", "»", "/-", "-/", "--", "\\", "\n", 'r#"', '"#', MARK, MARK + "\n", "x", " ", "+", "⁻¹", "'a'",
+             "/", "-", "!", "{", "}", "def", ":=", "(", ")", ".", "1", "e", "«a»", "`", "r", "#", "/--", "/-!"]
+
+
+@pytest.mark.lean
+def test_random_fragments_never_hide_from_us_what_lean_runs_on_a_clean_parse(lean_kernel):
+    """Fuzz with a fixed seed: snippets of comment, string, identifier and literal fragments around
+    MARK; of those we accept, one file: every MARK Lean runs is a command in our tokens, unless
+    Lean met a parse error before it (its recovery resumes from the error, even inside a token)."""
+    import random
+
+    from parsers.programs.lean_lexer import position
+    from solvers.base import Limits
+    from solvers.lean import PRELUDE, LeanSolver, parse_messages
+
+    chain = lean_kernel
+    rng, kept = random.Random(4), []
+    while len(kept) < 300:
+        snippet = "".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(3, 14)))
+        try:
+            tokenize(snippet)
+        except LexError:
+            continue
+        kept.append(snippet)
+    text = "\n".join(kept)
+    ours = {position(text, t.start) for t in code_tokens(tokenize(text)) if t.kind == "hash" and t.word == "#print"}
+    proc = LeanSolver()._run(chain, PRELUDE + text + "\n", Limits(timeout_s=60, cpu_s=60))
+    shift = PRELUDE.count("\n")
+    messages = [(m.line - shift, m.column, m) for m in parse_messages(proc.stdout)]
+    ran = {(line, col) for line, col, m in messages if "'Eq' does not depend" in m.text}
+    errors = sorted((line, col) for line, col, m in messages if m.severity == "error")
+    assert ran & ours
+    for place in ran - ours:  # only ever after Lean's own parse error: such a file is never proved
+        assert errors and errors[0] < place, place
+
+
+@pytest.mark.lean
+def test_after_a_parse_error_lean_may_run_what_sits_in_a_name_so_code_words_are_refused_there_too(lean_kernel):
+    from solvers.base import Limits
+    from solvers.lean import PRELUDE, LeanSolver, parse_messages
+
+    from parsers.errors import FormalizationError
+    from parsers.programs.lean import read_lean_output
+
+    text = f"def/-{MARK}\n.]-/'«'.∑'«/{MARK}\n]{MARK}\n«'»"  # found by the fuzzer above
+    hidden = [t for t in tokenize(text) if t.kind == "ident" and t.escaped and MARK in text[t.start:t.end]]
+    assert hidden and not any(t.kind == "hash" for t in code_tokens(tokenize(text)))
+    proc = LeanSolver()._run(lean_kernel, PRELUDE + text + "\n", Limits(timeout_s=20))
+    assert any("'Eq' does not depend" in m.text for m in parse_messages(proc.stdout))  # Lean ran it …
+    assert any(m.severity == "error" for m in parse_messages(proc.stdout))  # … after its own parse error
+    with pytest.raises(FormalizationError, match="not even in a comment, string or «name»"):
+        read_lean_output(text.replace(MARK, "#eval (1 : Nat)") + "\nfun h => h", "(p : Prop) : p → p")
