@@ -7,12 +7,13 @@ PATH, elan's ``~/.elan/bin/lean``, and last the core-less kernel ``make install`
 
 **The file is ours, and so are its names.** The problem's header (its imports, or for the
 core-less kernel our small prelude below plus the problem's own declarations); then, when the model
-wrote its own theorem, ``noncomputable def _root_.nesyflow_statement_<nonce> : Prop := ∀ <binders>,
-<type>`` — our statement elaborated before any text of the model's, so no ``namespace``, ``open``,
+wrote its own theorem, ``axiom _root_.nesyflow_target_<nonce> <our statement>`` — our statement
+elaborated as a theorem's header is, before any text of the model's, so no ``namespace``, ``open``,
 notation or instance of its can change what the statement means; then ``section nesyflow_<nonce>``,
 the model's text, ``end nesyflow_<nonce>`` (its ``variable``\s, options and opens end there); then
-``theorem _root_.nesyflow_goal_<nonce> : _root_.nesyflow_statement_<nonce> := @<its theorem>``, so the
-kernel checks its theorem has our statement. When the model wrote only a proof, our theorem with our
+``theorem _root_.nesyflow_goal_<nonce> : type_of% @_root_.nesyflow_target_<nonce> := @<its theorem>``:
+the kernel checks its theorem has our statement's type (the axiom lends its type only; a proof that
+used it would name it in ``#print axioms``). When the model wrote only a proof, our theorem with our
 statement opens the section and the proof follows it. Last, ``#print axioms
 _root_.nesyflow_goal_<nonce>``. The nonce is random per check: the model's text cannot name, shadow
 or redefine what we check.
@@ -191,9 +192,7 @@ class Assembled:
     axioms_line: int
     nonce: str
     statement_line: int = 0
-    """The line of ``def nesyflow_statement_<nonce>`` (0: the model wrote only a proof)."""
-    statement: str = ""
-    """Our statement as one proposition, ``∀ <binders>, <type>`` (how messages show the nonce's def)."""
+    """The line of ``axiom nesyflow_target_<nonce>`` (0: the model wrote only a proof)."""
 
     @property
     def goal(self) -> str:
@@ -201,45 +200,46 @@ class Assembled:
 
     def readable(self, text: str) -> str:
         """A Lean message with our generated names as the model knows them."""
-        text = text.replace(f"nesyflow_statement_{self.nonce}", f"({self.statement})" if self.statement else "the statement")
-        return text.replace(f"{GOAL}_{self.nonce}", GOAL).replace(f"nesyflow_{self.nonce}", "nesyflow")
+        for ours, known in ((f"nesyflow_target_{self.nonce}", "nesyflow_target (the problem's statement as an axiom)"),
+                            (f"{GOAL}_{self.nonce}", GOAL), (f"nesyflow_{self.nonce}", "nesyflow")):
+            text = text.replace(ours, known)
+        return text
 
 
 def assemble(program: LeanProgram, core_less: bool, nonce: str | None = None) -> Assembled:
     nonce = nonce or secrets.token_hex(8)
-    goal, scope, stmt_name = f"{GOAL}_{nonce}", f"nesyflow_{nonce}", f"nesyflow_statement_{nonce}"
+    goal, scope, target = f"{GOAL}_{nonce}", f"nesyflow_{nonce}", f"nesyflow_target_{nonce}"
     parts = [PRELUDE.rstrip("\n")] if core_less else []
     if program.header.strip():
         parts.append(program.header.strip("\n"))
     lines = ["\n".join(parts), ""] if parts else []
     binders, type_ = split_signature(program.statement)
-    stmt = f"∀ {binders}, {type_}" if binders else type_
+    sig = f"{binders} : {type_}" if binders else f": {type_}"
 
     def line_of_next() -> int:
         return sum(chunk.count("\n") + 1 for chunk in lines) + 1
 
     if program.theorem:  # the model's own theorem: the kernel checks it has our statement, elaborated first
         statement_line = line_of_next()
-        lines.append(f"noncomputable def _root_.{stmt_name} : Prop := {stmt}")
+        lines.append(f"axiom _root_.{target} {sig}")
         lines.append(f"section {scope}")
         model = program.text.strip("\n")
         first = line_of_next()
         lines += [model, f"end {scope}"]
         goal_line = line_of_next()
-        lines.append(f"theorem _root_.{goal} : _root_.{stmt_name} := @{program.theorem}")
+        lines.append(f"theorem _root_.{goal} : type_of% @_root_.{target} := @{program.theorem}")
         count = model.count("\n") + 1
     else:
         statement_line = 0
         lines.append(f"section {scope}")
         goal_line = line_of_next()
-        sig = f"{binders} : {type_}" if binders else f": {type_}"
         lines.append(f"theorem _root_.{goal} {sig} :=")
         first = line_of_next()
         lines += [program.proof, f"end {scope}"]
         count = program.proof.count("\n") + 1
     axioms_line = line_of_next()
     lines.append(f"#print axioms _root_.{goal}")
-    return Assembled("\n".join(lines) + "\n", first, count, goal_line, axioms_line, nonce, statement_line, stmt)
+    return Assembled("\n".join(lines) + "\n", first, count, goal_line, axioms_line, nonce, statement_line)
 
 
 # ---- the messages -----------------------------------------------------------------------------
@@ -357,7 +357,7 @@ class LeanSolver:
         bad = sorted(set(used) - ALLOWED_AXIOMS)
         if bad:
             why = {"sorryAx": "sorry", "Lean.ofReduceBool": "native_decide"}
-            named = ", ".join(f"{a} ({why[a]})" if a in why else a for a in bad)
+            named = asm.readable(", ".join(f"{a} ({why[a]})" if a in why else a for a in bad))
             err = locate("solve", f"the proof depends on axioms beyond propext, Classical.choice and Quot.sound: {named}",
                          where="axioms", hint="prove it from the standard axioms only")
             return ProgramOutcome(status=Status.ERROR.value, errors=[err], reason=err.message, wall_s=wall)

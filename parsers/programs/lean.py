@@ -320,6 +320,7 @@ def read_lean_output(output: str, statement: str, header: str = "") -> LeanProgr
     """The model's proof for ``statement``; raises FormalizationError with located errors."""
     m = _FENCE.search(output)
     text = (m.group(1) if m else output).replace("\r\n", "\n").strip("\n")
+    header, statement = header.replace("\r\n", "\n"), statement.replace("\r\n", "\n")
     if not text.strip():
         raise FormalizationError(locate("parse", "the output holds no proof", where="output",
                                         hint="answer with a proof term or a `by` block"))

@@ -101,6 +101,18 @@ def test_the_file_layout_alone_does_not_prove_them(name):
     assert out.status == "error" and out.answer is None, out.reason
 
 
+@pytest.mark.lean
+def test_a_proof_that_leans_on_our_statements_axiom_is_not_proved(monkeypatch):
+    """Our statement is an axiom only to lend its type; a proof that found it (as `exact?` could)
+    depends on it, and #print axioms says so."""
+    import solvers.lean as backend
+
+    monkeypatch.setattr(backend.secrets, "token_hex", lambda n: "feedface")
+    text = "theorem t : False := nesyflow_target_feedface"
+    out = LeanSolver().solve(LeanProgram(statement=": False", text=text, theorem="t"), LIMITS)
+    assert out.status == "error" and "nesyflow_target (the problem's statement as an axiom)" in out.reason, out.reason
+
+
 HONEST = {
     "helper lemma, attribute, comments": (
         "-- a helper; the words end, namespace, sorry and import in comments are harmless\n"
@@ -177,9 +189,9 @@ def test_the_lean_reader_is_linear_on_hostile_shapes(name):
     for read in (lambda: read_lean_output(text, "(p q : Prop) : And p q → And q p"), lambda: split_theorem(text),
                  lambda: looks_like_lean(text), lambda: split_signature(text),
                  lambda: read_lean_output("fun h => h", text, text)):
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: the bound is about the reader, not about a busy machine
         try:
             read()
         except (FormalizationError, ValueError):
             pass
-        assert time.perf_counter() - t0 < 0.5, name
+        assert time.process_time() - t0 < 0.5, name
