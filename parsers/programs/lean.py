@@ -11,8 +11,9 @@ need: commands that run code or end the file early, new axioms, imports, scopes 
 ``section``, ``end``, ``include``), new syntax, ``unsafe``/``partial``/``opaque`` declarations,
 compiler hooks (``implemented_by``, ``extern``, ``native_decide``), meta-programming and IO names
 (``Lean.*``, ``IO.*``), attributes outside a short list and options outside ``pp.*``/``linter.*``.
-Comments and strings are skipped (``-- #eval`` is harmless). The problem's own header and
-statement get a lighter check: no code-running commands, no ``debug.*`` options. The verdict does
+Comments and strings are skipped (``-- end of the proof`` is fine), except for words that run code:
+after a parse error Lean's recovery may read a comment, a string or a «name» as code. The problem's
+own header and statement get a lighter check: no code-running commands, no ``debug.*`` options. The verdict does
 not rest on this filter alone: ``solvers.lean`` elaborates our statement before the model's text
 and checks by names the model cannot know.
 """
@@ -131,11 +132,13 @@ def refusals(text: str, *, header: bool = False, where: str = "output") -> list[
 def _refusals(text: str, tokens: list[Token], header: bool, where: str) -> list[LocatedError]:
     errors: list[LocatedError] = []
     for tok in tokens:  # once Lean meets a parse error, its recovery may resume inside any of these
-        if tok.kind in ("comment", "doc", "string", "char") or tok.escaped:
+        if len(errors) < 5 and (tok.kind in ("comment", "doc", "string", "char") or tok.escaped):
             for m in _CODE_ANYWHERE.finditer(text, tok.start, tok.end):
                 errors.append(_error(text, m.start(), f"'{m.group(0)}' is not allowed in a proof, not even in a comment, "
                                                       "string or «name»: after a parse error Lean may read it as code",
                                      where))
+                if len(errors) == 5:
+                    return errors
     code = code_tokens(tokens)
     attributes = _Attributes(text)
     for i, tok in enumerate(code):

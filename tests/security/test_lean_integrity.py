@@ -171,6 +171,7 @@ HOSTILE = {
     "theorem then blank lines": "theorem t" + "\n" * 20_000,
     "nested comment openers": "/-" * 10_000,
     "comment lines": "--\n" * 7_000,
+    "code words in a comment": "/- " + "#eval " * 3_300 + "-/",
     "escape openers": "«" * 20_000,
     "backslashes in a string": '"' + "\\\\" * 10_000 + '"',
     "option with a long name": "set_option " + "a" * 20_000,
