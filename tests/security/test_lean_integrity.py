@@ -190,9 +190,9 @@ def test_the_lean_reader_is_linear_on_hostile_shapes(name):
     for read in (lambda: read_lean_output(text, "(p q : Prop) : And p q → And q p"), lambda: split_theorem(text),
                  lambda: looks_like_lean(text), lambda: split_signature(text),
                  lambda: read_lean_output("fun h => h", text, text)):
-        t0 = time.process_time()  # CPU time: the bound is about the reader, not about a busy machine
+        t0 = time.thread_time()  # this thread's CPU time: the bound is about the reader, not a busy machine
         try:
             read()
         except (FormalizationError, ValueError):
             pass
-        assert time.process_time() - t0 < 0.5, name
+        assert time.thread_time() - t0 < 0.5, name
