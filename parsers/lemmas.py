@@ -15,14 +15,24 @@ from functools import lru_cache
 __all__ = ["noun_lemmas", "verb_lemmas", "third_person_forms", "is_known"]
 
 _LOAD = threading.Lock()  # lemminflect loads its tables lazily and without a lock
+LONGEST = 48  # no dictionary word is longer: a longer token is answered (and cached) as unknown
+
+
+def _word(word: str) -> str | None:
+    return word.lower() if len(word) <= LONGEST else None
+
+
+def _lemmas(word: str, upos: str) -> tuple[str, ...]:
+    w = _word(word)
+    return _lookup(w, upos) if w else ()
 
 
 @lru_cache(maxsize=4096)
-def _lemmas(word: str, upos: str) -> tuple[str, ...]:
+def _lookup(word: str, upos: str) -> tuple[str, ...]:
     with _LOAD:
         from lemminflect import getLemma
 
-        return tuple(getLemma(word.lower(), upos=upos, lemmatize_oov=False))
+        return tuple(getLemma(word, upos=upos, lemmatize_oov=False))
 
 
 def noun_lemmas(word: str) -> tuple[str, ...]:
@@ -36,19 +46,29 @@ def verb_lemmas(word: str) -> tuple[str, ...]:
     return _lemmas(word, "VERB")
 
 
-@lru_cache(maxsize=4096)
 def is_known(word: str) -> bool:
     """Whether the dictionary has ``word`` at all, as any part of speech (``wooden``: yes; ``oxen``: no)."""
+    w = _word(word)
+    return bool(w) and _known(w)
+
+
+@lru_cache(maxsize=4096)
+def _known(word: str) -> bool:
     with _LOAD:
         from lemminflect import getAllLemmas
 
-        return bool(getAllLemmas(word.lower()))
+        return bool(getAllLemmas(word))
+
+
+def third_person_forms(lemma: str) -> tuple[str, ...]:
+    """Third person singular present of a base form (``have`` → has); () if the dictionary has none."""
+    w = _word(lemma)
+    return _third(w) if w else ()
 
 
 @lru_cache(maxsize=4096)
-def third_person_forms(lemma: str) -> tuple[str, ...]:
-    """Third person singular present of a base form (``have`` → has); () if the dictionary has none."""
+def _third(lemma: str) -> tuple[str, ...]:
     with _LOAD:
         from lemminflect import getInflection
 
-        return tuple(getInflection(lemma.lower(), tag="VBZ", inflect_oov=False))
+        return tuple(getInflection(lemma, tag="VBZ", inflect_oov=False))
