@@ -189,6 +189,10 @@ class ProblemResult(BaseModel):
     """LLM parsers: samples kept out of the vote, by the check that caught them (``flows.engine.checks``)."""
     stages: dict[str, str] = {}
     """One line per stage (formalize, check, solve, vote): what happened to this problem there."""
+    formal_premises: list[str] = []
+    formal_conclusion: str = ""
+    """FOL: the formulas as read (the English parser's translation, gold text after its noted edits),
+    in premise order: what the back ends were given, so a surprising answer can be traced to its reading."""
 
 
 class Usage(BaseModel):

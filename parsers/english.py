@@ -7,9 +7,11 @@ relative clauses, and conditionals over someone/something or named entities. A s
 the fragment is a located error naming the sentence and the first word that could not be
 attached — never a guessed formula.
 
-No lexicon is built in: word classes come from syntax, and one pass over the whole problem
+No word list is written in: word classes come from syntax, and one pass over the whole problem
 collects the nouns (after a/an/each/every, plural subjects), so that ``wumpuses`` and ``wumpus``
-or ``eats`` and ``eat`` name one predicate.
+or ``eats`` and ``eat`` name one predicate. Irregular forms (``men``/``man``, ``mice``/``mouse``,
+``has``/``have``) come from a dictionary (``parsers.lemmas``); a word it does not know, such as
+ProntoQA's invented nouns, is matched against the problem's own nouns by the regular -s rules.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.lemmas import is_known, noun_lemmas, third_person_forms, verb_lemmas
 from parsers.fol.nodes import And, Atom, Const, Forall, Formula, Implies, Not, Var
 
 __all__ = ["parse_problem_english", "parse_sentence", "split_sentences", "Lexicon", "EnglishResult"]
@@ -78,13 +81,37 @@ def third_person(verb: str) -> str:
 
 
 def _guess_singular(plural: str) -> str:
+    """The regular rules, for a word the dictionary does not know (``wumpuses`` → wumpus; a word in
+    -us is singular already: ``jompus``)."""
     if plural.endswith("ies") and len(plural) > 4:
         return plural[:-3] + "y"
     if re.search(r"(ss|x|z|ch|sh|us)es$", plural):
         return plural[:-2]
-    if plural.endswith("s") and not plural.endswith("ss"):
+    if plural.endswith("s") and not plural.endswith(("ss", "us")):
         return plural[:-1]
     return plural
+
+
+def verb_predicate(verb: str, base: bool = False) -> str:
+    """The predicate name of a verb, its third person singular, whichever form is written: ``eat`` and
+    ``eats``, ``have`` and ``has``, ``focus`` and ``focuses`` name one predicate. ``base``: the word
+    is known to be a base form (after ``does not``). Other forms (``saw``) are not read as present."""
+    if base:
+        return _third_of(verb)
+    for lemma in verb_lemmas(verb):
+        if verb == lemma:
+            return _third_of(lemma)
+        if verb.endswith("s") and (verb == third_person(lemma) or verb in third_person_forms(lemma)):
+            return verb
+    # not in the dictionary: a form in -s is taken as the third person, anything else as the base
+    return verb if verb.endswith("s") and not verb.endswith("ss") else third_person(verb)
+
+
+def _third_of(base: str) -> str:
+    regular = third_person(base)
+    if base in verb_lemmas(regular) or not verb_lemmas(base):  # regular, or a word the dictionary lacks
+        return regular
+    return next(iter(third_person_forms(base)), regular)  # have → has
 
 
 @dataclass
@@ -114,13 +141,29 @@ class Lexicon:
         return lex
 
     def singular(self, plural: str) -> str:
-        for noun in self.nouns:
-            if pluralize(noun) == plural:
-                return noun
+        """The problem's own noun whose plural this is (by the regular rules, or the old -en plural
+        the dictionary lacks: ``oxen`` beside "an ox"); else the dictionary's singular (one the
+        problem uses first: ``leaves`` → leaf beside "a leaf"); else the regular rules."""
+        noun = self._own_noun(plural)
+        if noun is not None:
+            return noun
+        lemmas = noun_lemmas(plural)
+        if lemmas:
+            return next((n for n in lemmas if n in self.nouns), plural if plural in lemmas else lemmas[0])
         return _guess_singular(plural)
 
     def is_noun_plural(self, word: str) -> bool:
-        return word in self.plural_subjects or any(pluralize(n) == word for n in self.nouns)
+        """A plural subject of the problem, or a plural of one of its nouns ("All kings are men" beside
+        "a man"); an adjective is neither."""
+        if word in self.plural_subjects or self._own_noun(word) is not None:
+            return True
+        return bool(self.nouns) and any(n != word and n in self.nouns for n in noun_lemmas(word))
+
+    def _own_noun(self, plural: str) -> str | None:
+        for noun in self.nouns:
+            if plural == pluralize(noun) or (plural == noun + "en" and not is_known(plural)):  # not "wooden"
+                return noun
+        return None
 
 
 def _pred(word: str) -> str:
@@ -292,13 +335,12 @@ class _Sentence:
             self.i += 1
             self.take("not")
             verb = self.content("a verb after 'does not'")
-            return Not(Atom(_pred(third_person(verb.low)), (subj, self.obj())))
+            return Not(Atom(_pred(verb_predicate(verb.low, base=True)), (subj, self.obj())))
         if continued:  # "is big and not round", "is big and red"
             return self.complement(subj)
         verb = self.content("a verb (is, are, or a verb such as eats)")
         # "it eats" and "they eat" name one predicate: the third person singular form
-        form = verb.low if verb.low.endswith("s") and not verb.low.endswith("ss") else third_person(verb.low)
-        return Atom(_pred(form), (subj, self.obj()))
+        return Atom(_pred(verb_predicate(verb.low)), (subj, self.obj()))
 
     def complement(self, subj) -> Formula:
         neg = self.accept("not")
@@ -343,8 +385,9 @@ class _Sentence:
             raise _Fail(self.peek(), "a noun or adjectives after the quantifier")
         *mods, head = words
         restrictions += [Atom(_pred(m.low), (X,)) for m in mods]
-        if head.low not in GENERIC_HEADS:
-            noun = head.low if quant in ("every", "each") else self.lex.singular(head.low)
+        if head.low not in GENERIC_HEADS:  # "every man is", "no man is": singular; "all men are": plural
+            singular = quant in ("every", "each") or self.low() == "is"
+            noun = head.low if singular else self.lex.singular(head.low)
             restrictions.append(Atom(_pred(noun), (X,)))
         if self.low() in RELATIVE:
             self.i += 1

@@ -377,6 +377,11 @@ def _cmd_solve(args) -> int:
             print("  premises used: " + ", ".join(str(i + 1) for i in result.used_premises))
         if result.disagreement:
             print(f"  back ends disagree: {result.disagreement}")
+        if args.parser == "english" and result.formal_conclusion:  # the translation the answer rests on
+            print("  read as:")
+            for i, formula in enumerate(result.formal_premises, 1):
+                print(f"    {i}. {formula}")
+            print(f"    ⊢ {result.formal_conclusion}")
     return 0 if result.status in ("True", "False", "Unknown", "contradictory") else 1
 
 

@@ -405,6 +405,8 @@ def to_result(problem: Problem, checked: Checked, verdicts: list[Verdict]) -> Pr
         per_backend=chosen.per_backend,
         per_option=chosen.per_option,
         language=checked.language,
+        formal_premises=list(checked.premises) if checked.language == "fol" else [],
+        formal_conclusion=checked.conclusion if checked.language == "fol" else "",
         mismatch="" if correct or problem.answer is None else _mismatch(problem.answer, predicted or status, chosen, errors, checked.notes),
     )
 

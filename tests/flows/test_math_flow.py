@@ -52,14 +52,18 @@ def test_gsm8k_slice_with_sympy_and_a_repair(prefect_api, shared_data):
     assert "Answer:" in first_prompt and "Question:" in first_prompt
 
 
-def test_gsm8k_slice_as_program_of_thought(prefect_api, shared_data):
+def test_gsm8k_slice_as_program_of_thought(prefect_api, shared_data, monkeypatch):
     from flows.llm.scripted import ScriptedModel
     from flows.orchestration.batch import run_batch
 
     model = ScriptedModel(lambda messages, meta: _answer_for(PROGRAMS, messages))
     model.install("scripted-pot")
+    # the loop ends on its 2 CPU seconds; the wall clock is far off, so that a loaded machine's slow
+    # sandbox start never fails one of the four good programs (--timeout 2 bounded both)
+    monkeypatch.setenv("NESYFLOW_TIMEOUT_S", "60")
+    monkeypatch.setenv("NESYFLOW_CPU_S", "2")
     report = run_batch(path=str(shared_data / "gsm8k" / "test.jsonl"), parser="llm", model="scripted-pot/m",
-                       limit=5, language="python", concurrency=2, timeout_s=2)
+                       limit=5, language="python", concurrency=2)
     preds = [r.predicted for r in report.results]
     assert preds[:4] == ["18", "3", "70000", "540"]
     looping = report.results[4]

@@ -109,3 +109,57 @@ def test_problem_errors_name_each_sentence():
 
 def test_split_sentences():
     assert split_sentences("Bob is big. Anne is red!  Is Bob kind?") == ["Bob is big.", "Anne is red!", "Is Bob kind?"]
+
+
+# ---- number agreement: one predicate for a noun's singular and plural, a verb's forms ----------
+
+IRREGULAR = [("men", "man"), ("women", "woman"), ("children", "child"), ("mice", "mouse"), ("geese", "goose"),
+             ("feet", "foot"), ("teeth", "tooth"), ("oxen", "ox"), ("cacti", "cactus"), ("fungi", "fungus"),
+             ("criteria", "criterion"), ("phenomena", "phenomenon"), ("thieves", "thief"), ("wolves", "wolf"),
+             ("lives", "life"), ("analyses", "analysis"), ("indices", "index"), ("alumni", "alumnus")]
+
+
+@pytest.mark.parametrize("plural, singular", IRREGULAR)
+def test_irregular_plurals_name_the_singulars_predicate(plural, singular):
+    a = "an" if singular[0] in "aeiou" else "a"
+    assert decide(f"All {plural} are mortal. Socrates is {a} {singular}.", "Socrates is mortal.") is Status.TRUE
+    assert decide(f"{plural.capitalize()} are not blue. Socrates is {a} {singular}.", "Socrates is blue.") is Status.FALSE
+    assert decide(f"All kings are {plural}. Arthur is a king.", f"Arthur is {a} {singular}.") is Status.TRUE
+
+
+def test_the_syllogism_reads_as_one_predicate():
+    res = parse_problem_english(["All men are mortal.", "Socrates is a man."], "Socrates is mortal.")
+    assert res.premises == [parse_formula("∀x (Man(x) → Mortal(x))"), parse_formula("Man(Socrates)")]
+
+
+def test_a_plural_with_two_singulars_takes_the_problems_own():
+    # the dictionary's first singular of "leaves" is "leave"; the problem says "a leaf"
+    assert decide("Leaves are green. Max is a leaf.", "Max is green.") is Status.TRUE
+
+
+INVENTED = ["wumpus", "jompus", "yumpus", "dumpus", "tumpus", "impus", "vumpus", "numpus", "rompus", "zumpus",
+            "sterpus", "lorpus", "lempus", "grimpus", "gorpus", "brimpus", "shumpus"]
+
+
+def test_invented_nouns_singular_and_plural_and_after_no():
+    """ProntoQA's nouns are in no dictionary: the regular rules and the problem's own nouns decide."""
+    for noun in INVENTED:
+        plural = noun + "es"
+        assert decide(f"{plural.capitalize()} are red. Max is a {noun}.", "Max is red.") is Status.TRUE, noun
+        assert decide(f"Every {noun} is cold. Wren is a {noun}. {plural.capitalize()} are not red.",
+                      "Wren is red.") is Status.FALSE, noun
+        # "No jompus is …": a singular head after "no", not a plural to strip
+        assert decide(f"No {noun} is shy. Wren is a {noun}.", "Wren is shy.") is Status.FALSE, noun
+
+
+VERBS = [("eats", "eat"), ("chases", "chase"), ("sees", "see"), ("visits", "visit"), ("likes", "like"), ("needs", "need"),
+         ("watches", "watch"), ("carries", "carry"), ("has", "have"), ("focuses", "focus")]
+
+
+def test_a_verbs_forms_name_one_predicate():
+    for third, base in VERBS:
+        ctx = f"If someone is big then they {base} the cat. Bob is big. The dog does not {base} the cat."
+        assert decide(ctx, f"Bob {third} the cat.") is Status.TRUE, base
+        assert decide(ctx, f"The dog {third} the cat.") is Status.FALSE, base
+    # the dictionary reads forms in -s only: "saw" (the past of "see", and a verb of its own) is not Sees
+    assert en("Bob saw the cat.") == parse_formula("Saws(Bob, the_cat)")

@@ -10,7 +10,6 @@ from functools import lru_cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SHARED_DATA
 from flows.engine import pipeline
 from flows.models import Problem
 from parsers.errors import FormalizationError, LocatedError
@@ -34,11 +33,11 @@ DIRECT = {
 
 
 @lru_cache(maxsize=1)
-def real_outputs() -> tuple[str, ...]:
+def real_outputs(shared_data) -> tuple[str, ...]:
     """A fixed sample of real completions, every recorded file contributing."""
     rng = random.Random(7)
     out: list[str] = []
-    for path in sorted((SHARED_DATA / "recorded").rglob("*.json")):
+    for path in sorted((shared_data / "recorded").rglob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
         except ValueError:
@@ -52,7 +51,7 @@ def real_outputs() -> tuple[str, ...]:
             elif isinstance(rec, list):  # LINC generations: one list of samples per problem
                 texts += [t for t in rec if isinstance(t, str)]
         out += rng.sample(texts, min(25, len(texts)))
-    assert out, f"no recordings under {SHARED_DATA / 'recorded'}"
+    assert out, f"no recordings under {shared_data / 'recorded'}"
     return tuple(out)
 
 
@@ -107,12 +106,12 @@ def test_arbitrary_text(text):
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_mutated_real_outputs(data):
-    original = data.draw(st.sampled_from(real_outputs()))
+def test_mutated_real_outputs(shared_data, data):
+    original = data.draw(st.sampled_from(real_outputs(shared_data)))
     seed = data.draw(st.integers(0, 2**32 - 1))
     assert_reads_or_locates(mutate(original, random.Random(seed)))
 
 
-def test_every_real_output_as_is():
-    for text in real_outputs():
+def test_every_real_output_as_is(shared_data):
+    for text in real_outputs(shared_data):
         assert_reads_or_locates(text)

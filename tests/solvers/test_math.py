@@ -104,4 +104,4 @@ def test_sympy_hard_system_stops_at_its_limit():
     t0 = time.perf_counter()
     out = SympySolver().solve(program, Limits(timeout_s=2, cpu_s=2, memory_mb=1024))
     assert out.status == "undetermined" and ("CPU" in out.reason or "wall" in out.reason), out.reason
-    assert time.perf_counter() - t0 < 12
+    assert time.perf_counter() - t0 < 20  # the worker's start (SymPy's import) counts too: ~7 s on a loaded machine

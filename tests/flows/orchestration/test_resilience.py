@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -50,6 +51,16 @@ def wait_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120)
         time.sleep(0.1)
 
 
+def error_line(stderr: str) -> str:
+    """Our one ``nesyflow: error:`` line: exactly one in ``stderr``, and at the start of a line even
+    when another writer (Prefect's log handler, say) left its last line unfinished."""
+    starts = [m.start() for m in re.finditer(r"nesyflow: error:", stderr)]
+    assert len(starts) == 1, f"{len(starts)} 'nesyflow: error:' in\n{stderr}"
+    at = starts[0]
+    assert at == 0 or stderr[at - 1] == "\n", f"our error line does not start a line: {stderr[max(0, at - 120):at + 40]!r}"
+    return stderr[at:].split("\n", 1)[0]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,8 +91,7 @@ def test_server_stop_mid_batch_ends_it_in_seconds_with_results_then_rerun_resume
     elapsed = time.monotonic() - stopped_at
     assert proc.returncode == 3, (out, err)
     assert elapsed < 30, f"the batch took {elapsed:.0f} s to notice the server was gone"
-    errors = [ln for ln in err.splitlines() if ln.startswith("nesyflow: error:")]
-    assert len(errors) == 1 and f"lost the Prefect server at {api}" in errors[0], err
+    assert f"lost the Prefect server at {api}" in error_line(err)
     assert "Traceback" not in err
     finished = lines(results)
     s = json.loads(summary.read_text())
@@ -219,7 +229,8 @@ def test_problem_budget_bounds_a_huge_problem_across_back_ends(tmp_path):
     record = deterministic_record(Problem(id="hard", formal=formal, answer="Unknown"), cfg, Store(None))
     elapsed = time.perf_counter() - t0
     assert record.result.status == "undetermined" and not record.final
-    assert elapsed < 4 + 3, f"{elapsed:.1f} s for a 4 s budget (five runs of 3 s would take 15)"
+    # 4 s of budget plus the starts and kills of five solver processes, which a loaded machine slows
+    assert elapsed < 10, f"{elapsed:.1f} s for a 4 s budget (five runs of 3 s would take 15)"
 
 
 def test_unreachable_llm_endpoint_is_one_line_naming_it(prefect_api, tmp_path):
@@ -232,7 +243,9 @@ def test_unreachable_llm_endpoint_is_one_line_naming_it(prefect_api, tmp_path):
                           "--api-base", "http://127.0.0.1:9/v1", "--results", str(tmp_path / "r.jsonl")],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert time.monotonic() - t0 < 60
+    # bounded, not fast: on a loaded 2-core machine the CLI and Prefect take ~55 s to start and end here;
+    # retrying a refused connection through the 120 s LLM timeout would take minutes
+    assert time.monotonic() - t0 < 180
     assert "Traceback" not in out.stderr and len(out.stderr.splitlines()) < 15, out.stderr
     results = lines(tmp_path / "r.jsonl")
     assert len(results) == 6
