@@ -131,14 +131,13 @@ def tokenize(text: str) -> list[Token]:
 
 def _quoted_symbol_end(text: str, i: int) -> int:
     close = text.find("|", i + 1)
-    body = text[i + 1:] if close < 0 else text[i + 1:close]
-    for ch, why in (("\\", "a backslash inside a |quoted symbol| (z3 reads it as an escape)"),
-                    ("\n", "a line break inside a |quoted symbol|")):
-        k = body.find(ch)
-        if k >= 0:
-            raise _fail(text, i + 1 + k, why, hint="quoted symbols hold printable characters other than | and \\")
-    if close < 0:
-        raise _fail(text, i, "unterminated |quoted symbol|", hint="close it with '|'")
+    line_end = text.find("\n", i + 1)
+    if close < 0 or 0 <= line_end < close:
+        raise _fail(text, i, "unterminated |quoted symbol| (it must close on its line)", hint="close it with '|'")
+    k = text.find("\\", i + 1, close)
+    if k >= 0:
+        raise _fail(text, k, "a backslash inside a |quoted symbol| (z3 reads it as an escape)",
+                    hint="quoted symbols hold printable characters other than | and \\")
     return close + 1
 
 
