@@ -69,6 +69,7 @@ class _Worker:
                                      start_new_session=True, bufsize=0, env=dict(SANDBOX_ENV) if confined else None)
         if not confined:  # the sandbox sets its limits inside, before z3 starts
             apply_limits(self.proc.pid, memory_mb + 256)  # no CPU rlimit: it would accumulate over problems
+        self.confined = confined
         self.uses = 0
         self.lines_sent = 0
         self.memory_mb = memory_mb
@@ -119,9 +120,11 @@ class _Worker:
             if not ready:
                 continue
             chunk = os.read(fd, 65536)
-            if not chunk:  # died (memory limit, crash)
-                self.proc.wait()
-                return WarmOutcome(buf[1:].decode("utf-8", "replace"), "", self.proc.returncode, time.perf_counter() - t0)
+            if not chunk:  # died (memory limit, crash, a file written in the sandbox)
+                code = self.proc.wait()
+                if self.confined and 128 < code < 128 + 65:  # bwrap reports a child killed by signal N as 128+N
+                    code = -(code - 128)
+                return WarmOutcome(buf[1:].decode("utf-8", "replace"), "", code, time.perf_counter() - t0)
             buf += chunk
         end = buf.index(marker)
         if end + len(marker) != len(buf):
