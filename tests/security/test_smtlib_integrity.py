@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from parsers import parse_formula
 from parsers.programs.smt_program import Query, SmtProgram
 from parsers.programs.smtlib import parse_smtlib_program
 from smtlib_payloads import VICTIM, forge_by_error, poisoner, write_file
-from solvers.base import Limits, Status
+from solvers.base import FolProblem, Limits, Status
 from solvers.sandbox import SandboxUnavailable
 from solvers.smt import SmtSolver
 from solvers.warm import WarmZ3
@@ -137,16 +138,27 @@ def test_answer_lines_inside_an_error_message_are_not_answers():
     assert out.status == Status.ERROR.value and "unknown constant" in out.reason, out
 
 
-def test_a_worker_printing_past_its_end_marker_is_replaced(tmp_path):
-    fake = tmp_path / "fake-z3"  # answers each echo, and adds a line nobody asked for (one write)
+@pytest.fixture
+def chatty_z3(tmp_path) -> str:
+    """A stand-in z3 that answers each echo, and adds a line nobody asked for (in the same write)."""
+    fake = tmp_path / "fake-z3"
     fake.write_text(f"#!{sys.executable}\nimport re, sys\nfor line in sys.stdin:\n"
                     "    m = re.search(r'[(]echo \"([^\"]*)\"[)]', line)\n"
                     "    if m:\n        sys.stdout.write(m.group(1) + '\\nsat\\n')\n        sys.stdout.flush()\n")
     fake.chmod(0o755)
-    pool = WarmZ3(str(fake))
+    return str(fake)
+
+
+def test_a_worker_printing_past_its_end_marker_is_replaced(chatty_z3, monkeypatch):
+    pool = WarmZ3(chatty_z3)
     out = pool.run("(assert true)\n", wall_s=5, memory_mb=256)
     assert out.integrity and "after this problem's end marker" in out.integrity
     assert getattr(pool._local, "worker", None) is None  # killed; the next problem gets a new one
+    import solvers.z3 as z3
+
+    monkeypatch.setattr(z3, "z3_binary", lambda: chatty_z3)  # the FOL back end reads no verdict from such a worker
+    result = z3.Z3Solver().solve(FolProblem((parse_formula("P(a)"),), parse_formula("Q(a)")), Limits(timeout_s=2))
+    assert result.status is Status.UNDETERMINED and "end marker" in result.reason, result
 
 
 def test_without_a_sandbox_text_we_did_not_write_is_not_run(monkeypatch):
