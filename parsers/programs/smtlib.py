@@ -41,7 +41,7 @@ get-model get-objectives get-option get-proof get-proof-graph get-unsat-assumpti
 get-value help help-simplifier help-tactic include infer labels maximize mbi mbp mbp-qel minimize model-add model-del
 pop prefer push qe-lite qel query reset reset-assertions reset-preferences rule set-info set-initial-value set-logic
 set-option set-simplifier simplify""".split())
-_COMMAND_FAMILIES = ("set-", "get-", "declare-", "define-", "check-sat", "reset", "dbg-", "help", "ff-", "display", "assert")
+_COMMAND_FAMILIES = ("set-", "get-", "declare-", "define-", "check-", "reset-", "dbg-", "help-", "ff-", "display-", "assert-")
 MAX_CHARS = 200_000
 MAX_DEPTH = 1000
 

@@ -65,7 +65,7 @@ def test_what_z3_reads_the_same_is_accepted():
     text = (HEAD + '; a comment with | and " and \\ and é\n(declare-const |a b| Int)\n(declare-const s String)\n'
             '(assert (= s "say ""hi"" é"))\n(assert (! (> |a b| -1) :named n1)) ; trailing\n'
             "(assert (> x 1.5))\n(declare-const v (_ BitVec 4))\n(assert (= v #xA))\n(assert (= v #b1010))\n"
-            "(check-sat)\n(assert (=> (> x 0) (>= x 0)))" + TAIL)
+            "(check-sat)\n(assert (=> (> x 0) (>= x 0)))\n(declare-fun helpful (Int) Bool)\n(assert (helpful x))" + TAIL)
     prog = parse_smtlib_program(text)
     assert prog.script.count("\n") == text.count("\n") and "check-sat" not in prog.script
     kinds = [t.kind for t in tokenize('(= s "a""b") |q r| :named -1 1.5 #xA ; c\n)')]
