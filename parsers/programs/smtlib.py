@@ -52,7 +52,11 @@ def is_command_name(symbol: str) -> bool:
 
 
 def looks_like_smtlib(text: str) -> bool:
-    return bool(re.search(r"^\s*\((assert|declare-(const|fun|sort|datatypes?))\b", text, re.M))
+    return bool(_LOOKS.search(text))
+
+
+_LOOKS = re.compile(r"^[ \t]*\((assert|declare-(const|fun|sort|datatypes?))\b", re.M)
+"""Linear: ``^\\s*`` under ``re.M`` retried its run of blank lines from every line start (40 K newlines: 19 s)."""
 
 
 _LABEL = re.compile(r"\s*\(?([A-Za-z0-9]{1,3})\s*[).:]")

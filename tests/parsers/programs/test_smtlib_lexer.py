@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from parsers.errors import FormalizationError
-from parsers.programs.smtlib import option_letters, parse_smtlib_program
+from parsers.programs.smtlib import looks_like_smtlib, option_letters, parse_smtlib_program
 from parsers.programs.smtlib_lexer import tokenize
 
 HEAD = "(declare-const x Int)\n"
@@ -83,3 +85,16 @@ def test_option_letters_never_carry_text_into_our_commands():
     with pytest.raises(FormalizationError) as exc:
         parse_smtlib_program(prog, kind="choice", options=["A) a", 'B ") b'])
     assert "option_B" in exc.value.errors[0].message  # position B, not the text 'B "'
+
+
+@pytest.mark.parametrize("text", ["\n" * 40_000, " \n" * 20_000, "(" * 40_000, '"' * 40_000, "|" * 40_000, "(assert " * 5_000,
+                                  ";\n" * 20_000, "a" * 40_000])
+def test_reading_hostile_shapes_is_linear(text):
+    """40 K characters each (the reader's limit is 200 K); ``looks_like_smtlib`` took 19 s on the newlines."""
+    t0 = time.perf_counter()
+    looks_like_smtlib(text)
+    try:
+        parse_smtlib_program(text)
+    except FormalizationError:
+        pass
+    assert time.perf_counter() - t0 < 1.5
