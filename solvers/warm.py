@@ -49,7 +49,9 @@ class WarmOutcome(ProcOutcome):
 
 def z3_sandbox(binary: str) -> tuple[Sandbox, str]:
     """A sandbox holding just the z3 binary (the wheel's is static but for libc and libstdc++,
-    which ``/usr`` provides): a 1 MB /tmp, files of at most 0 bytes. Returns it and z3's path inside."""
+    which ``/usr`` provides): a 1 MB /tmp, files of at most 0 bytes. Returns it and z3's path inside.
+    A ``NESYFLOW_Z3`` whose shared libraries live outside ``/usr`` cannot start in it (its problems
+    end undetermined, "z3 stopped early")."""
     real = os.path.realpath(binary)
     return Sandbox(ro_binds=((real, real),), tmp_mb=1, fsize_mb=0, nofile=32), real
 
