@@ -1,7 +1,10 @@
 """E prover on first-order problems: TPTP FOF printed from the AST, SZS status mapped.
 
 Every symbol is single-quoted, so ``'Rina'`` and ``'rina'`` stay distinct and no name can clash
-with TPTP's syntax; variables are upper-case. Two runs per problem: conjecture C, conjecture ¬C.
+with TPTP's syntax; variables are upper-case. Inside the quotes only printable ASCII other than
+``'``, ``\\`` and ``$`` is kept (the rest is ``_<hex>_``): E reads ``'$false'`` and ``'$true'`` as
+the logical constants, so a predicate a model named ``$false`` made E "prove" anything. Two runs
+per problem: conjecture C, conjecture ¬C.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ SZS_TABLE = {
 
 
 def _quote(name: str) -> str:
-    safe = "".join(c if 32 <= ord(c) < 127 and c not in "'\\" else f"_{ord(c):x}_" for c in name)
+    safe = "".join(c if 32 <= ord(c) < 127 and c not in "'\\$" else f"_{ord(c):x}_" for c in name)
     return f"'{safe}'"
 
 

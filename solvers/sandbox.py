@@ -42,7 +42,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -53,7 +53,7 @@ from .process import ProcOutcome, capture, note_spawn
 from .seccomp import filter_program
 
 __all__ = ["SandboxUnavailable", "Sandbox", "run_sandboxed", "sandbox_status", "require_sandbox", "python_sandbox",
-           "bwrap_argv", "sandbox_uids", "SANDBOX_ENV", "NOBODY", "UID_RANGE"]
+           "bwrap_argv", "popen_sandboxed", "sandbox_uids", "SANDBOX_ENV", "NOBODY", "UID_RANGE"]
 
 NOBODY = 65534
 UID_RANGE = (2_000_000_000, 4096)
@@ -289,6 +289,26 @@ def run_sandboxed(argv: list[str], stdin: str, box: Sandbox, *, wall_s: float, c
     note_spawn()
     with _leased_uid() as uid:
         return _start(argv, stdin, box, uid=uid, wall_s=wall_s, cpu_s=cpu_s, memory_mb=memory_mb)
+
+
+def popen_sandboxed(argv: list[str], box: Sandbox, *, cpu_s: int, memory_mb: int) -> tuple[subprocess.Popen, ExitStack]:
+    """A long-lived sandboxed process (a warm worker) with pipes on stdin and stdout (stderr
+    joined to stdout). It gets a leased uid and the seccomp filter like any sandbox; the returned
+    stack holds the uid lease: close it once the process is gone."""
+    require_sandbox()
+    note_spawn()
+    stack = ExitStack()
+    uid = stack.enter_context(_leased_uid())
+    try:
+        with _seccomp_fd() as fd:
+            cmd = bwrap_argv(argv, box, cpu_s=max(1, int(cpu_s)), memory_mb=memory_mb, uid=uid, seccomp_fd=fd)
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True, bufsize=0, env=dict(SANDBOX_ENV),
+                                    pass_fds=() if fd is None else (fd,))
+    except BaseException:
+        stack.close()
+        raise
+    return proc, stack
 
 
 def _start(argv: list[str], stdin: str, box: Sandbox, *, uid: int, wall_s: float, cpu_s: int, memory_mb: int) -> ProcOutcome:

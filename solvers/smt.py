@@ -4,6 +4,12 @@ One limited process per problem: the script's declarations and assertions, one `
 their consistency, then for every query the checks it needs inside ``push``/``pop``. Z3 reports a
 bad script as ``(error "line L column C: …")``; those lines become located errors against the
 script, which for SMT-LIB written by a model is the model's own text, line for line.
+
+The output is read through ``solvers.smt_output``: each answer must sit in its own check's
+nonce-marked section, so no text the script makes z3 print can pass for an answer. A script a
+model or a dataset wrote runs on a z3 in the sandbox (``solvers.warm``, ``confined``); where the
+sandbox cannot be built it is not run (``SandboxUnavailable``). Only our own elaborator's output
+(``printed_by_us``: CSP, Z3-DSL) runs on an unconfined z3 there.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from parsers.programs.smt_program import Query, SmtProgram
 from .base import Limits, ProgramOutcome, Status
 from .binaries import z3_binary
 from .process import run_limited
-from .warm import WarmZ3
+from .sandbox import run_sandboxed, sandbox_status
+from .smt_output import ERROR_BLOCK, Framing, read_sections
+from .warm import WarmOutcome, WarmZ3, z3_sandbox
 
-__all__ = ["SmtSolver"]
+__all__ = ["SmtSolver", "build_script"]
 
 ANSWERED = Status.ANSWERED.value
-_ERROR = re.compile(r'\(error "(?:line (\d+) column (\d+): )?((?:[^"]|"")*)"\)', re.S)
 
 
 def _checks(q: Query) -> list[tuple[str, str]]:
@@ -33,14 +40,14 @@ def _checks(q: Query) -> list[tuple[str, str]]:
     return [("neg", q.terms[0]), ("pos", q.terms[0])]
 
 
-def build_script(program: SmtProgram) -> tuple[str, list[tuple[int, str]]]:
+def build_script(program: SmtProgram, framing: Framing) -> tuple[str, list[tuple[int, str]]]:
     """The full SMT-LIB input and, per check-sat after the first, (query index, kind)."""
-    lines = [program.script, "(check-sat)"]
+    lines = [program.script.rstrip("\n"), framing.after_script(), "(check-sat)", framing.after_check(0)]
     plan = []
     for i, q in enumerate(program.queries):
         for kind, term in _checks(q):
             asserted = f"(not {term})" if kind == "neg" else term
-            lines.append(f"(push 1)\n(assert {asserted})\n(check-sat)\n(pop 1)")
+            lines.append(f"(push 1)\n(assert {asserted})\n(check-sat)\n(pop 1)\n{framing.after_check(len(plan) + 1)}")
             plan.append((i, kind))
     return "\n".join(lines) + "\n", plan
 
@@ -61,7 +68,13 @@ def _holds(q: Query, results: list[str]) -> bool | None:
     return value != q.negate
 
 
-_WARM: dict[str, WarmZ3] = {}
+_WARM: dict[tuple[str, bool], WarmZ3] = {}
+
+
+def _confined(program: SmtProgram) -> bool:
+    """Whether this script runs in the sandbox: always where one can be built; text we did not
+    write never outside one (``SandboxUnavailable`` is raised by the runner)."""
+    return not program.printed_by_us or sandbox_status() is None
 
 
 class SmtSolver:
@@ -83,26 +96,44 @@ class SmtSolver:
             return False
 
     def solve(self, program: SmtProgram, limits: Limits) -> ProgramOutcome:
+        """Raises ``SandboxUnavailable`` for a script we did not write when no sandbox can be built."""
         t0 = time.perf_counter()
-        script, plan = build_script(program)
+        framing = Framing()
+        script, plan = build_script(program, framing)
         per_check_ms = max(100, int(limits.timeout_s * 1000))
         total_s = max(1, int(limits.timeout_s * (1 + len(plan))))
+        confined = _confined(program)
+        pool = None
         if self.warm:
-            pool = _WARM.setdefault(z3_binary(), WarmZ3(z3_binary()))
+            pool = _WARM.setdefault((z3_binary(), confined), WarmZ3(z3_binary(), confined=confined))
             proc = pool.run(script, wall_s=total_s + 2, memory_mb=limits.memory_mb, prelude=f"(set-option :timeout {per_check_ms})")
         else:
-            argv = [z3_binary(), "-in", "-smt2", f"-t:{per_check_ms}", f"-T:{total_s}", f"-memory:{limits.memory_mb}"]
-            proc = run_limited(argv, script, wall_s=total_s + 2, cpu_s=total_s + 1, memory_mb=limits.memory_mb + 256)
+            args = ["-in", "-smt2", f"-t:{per_check_ms}", f"-T:{total_s}", f"-memory:{limits.memory_mb}"]
+            if confined:
+                box, binary = z3_sandbox(z3_binary())
+                proc = run_sandboxed([binary, *args], script, box, wall_s=total_s + 2, cpu_s=total_s + 1,
+                                     memory_mb=limits.memory_mb + 256)
+            else:
+                proc = run_limited([z3_binary(), *args], script, wall_s=total_s + 2, cpu_s=total_s + 1, memory_mb=limits.memory_mb + 256)
         wall = time.perf_counter() - t0
-        errors = [self._error(m, program, script, proc.line_offset) for m in _ERROR.finditer(proc.stdout)]  # may span lines
-        rest = _ERROR.sub("", proc.stdout)
-        answers = [ln.strip() for ln in rest.splitlines() if ln.strip() in ("sat", "unsat", "unknown")]
+        sections = read_sections(proc.stdout, framing, 1 + len(plan))
+        forged = proc.integrity if isinstance(proc, WarmOutcome) and proc.integrity else sections.forged
+        if forged:
+            if pool is not None:
+                pool.discard()  # a worker whose output is not what our commands print is not reused
+            err = locate("solve", f"z3's output does not match the commands sent ({forged})", where="SMT-LIB",
+                         hint="declare, define and assert only; nothing in the script may print")
+            return ProgramOutcome(status=Status.ERROR.value, errors=[err], wall_s=wall, reason=err.message)
+        complaints = sections.script_errors or sections.check_errors or \
+            ("\n".join(m.group() for m in ERROR_BLOCK.finditer(sections.unclosed)))
+        errors = [self._error(m, program, script, proc.line_offset) for m in ERROR_BLOCK.finditer(complaints)]
+        answers = sections.answers
         if errors:
             own = [e for e in errors if e.line is None or not program.user_lines or e.line <= program.user_lines]
             return ProgramOutcome(status=Status.ERROR.value, errors=(own or errors)[:5], wall_s=wall,
-                              reason=f"z3 rejected the script: {(own or errors)[0].message}")
+                                  reason=f"z3 rejected the script: {(own or errors)[0].message}")
         if len(answers) < 1 + len(plan):
-            why = proc.limit_reason() or f"z3 stopped early ({proc.stderr.strip()[:120] or proc.returncode})"
+            why = proc.limit_reason() or f"z3 stopped early ({(proc.stderr or sections.unclosed).strip()[:120] or proc.returncode})"
             return ProgramOutcome(status=Status.UNDETERMINED.value, reason=why, wall_s=wall)
         if answers[0] == "unsat":
             return ProgramOutcome(status=Status.CONTRADICTORY.value, wall_s=wall,
@@ -112,7 +143,7 @@ class SmtSolver:
         return self._judge(program, plan, answers[1:], wall)
 
     def _error(self, m: re.Match, program: SmtProgram, script: str, offset: int = 0) -> LocatedError:
-        line, col, msg = m.group(1), m.group(2), " ".join(m.group(3).replace('""', '"').split())
+        line, col, msg = m.group(1), m.group(2), " ".join(m.group(3).replace('\\"', '"').split())
         if line is None:
             return locate("parse", f"z3: {msg}", where="script")
         line_i, col_i = int(line) - offset, int(col)

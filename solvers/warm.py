@@ -4,33 +4,72 @@ Starting Z3 costs ~15 ms, more than deciding a FOLIO problem. A worker is limite
 solver process (address space via prlimit, Z3's own ``-memory``), answers each problem behind
 ``(reset)``, and is killed and replaced when a problem overruns its wall clock, when it dies,
 or after ``MAX_USES`` problems (so CPU time and fragmentation cannot accumulate).
+
+One problem must not be able to answer for the next. Each run ends with an ``echo`` of a fresh
+random nonce the script cannot know (``@nesyflow-end <nonce>``): output counts as this problem's
+only up to that exact line, and a worker that prints anything after it, has output waiting
+before a problem is sent, or prints more than ``MAX_OUTPUT`` bytes is killed and replaced
+(``WarmOutcome.integrity`` says why; the caller reports an error, never a verdict).
+
+``confined=True`` runs the worker in the bubblewrap sandbox (``solvers.sandbox``) — read-only
+file system, no network, a leased uid and the seccomp filter as in every sandbox, file size limit 0 — for scripts whose text we did not write;
+the sandbox starts once per worker, so a problem pays nothing for it.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import select
 import subprocess
 import threading
 import time
 import weakref
+from contextlib import ExitStack
+from dataclasses import dataclass
 
 from .process import ProcOutcome, apply_limits, kill_group, note_spawn
+from .sandbox import Sandbox, popen_sandboxed
 
-__all__ = ["WarmZ3", "MAX_USES"]
+__all__ = ["WarmZ3", "WarmOutcome", "z3_sandbox", "MAX_USES", "MAX_OUTPUT", "END"]
 
 MAX_USES = 500
+MAX_OUTPUT = 4 * 1024 * 1024
 END = "@nesyflow-end"
+WORKER_CPU_S = 86_400
+"""RLIMIT_CPU of a confined worker's whole life: a backstop only (each problem has its wall clock)."""
 _ALL: "weakref.WeakSet[_Worker]" = weakref.WeakSet()
 
 
+@dataclass(frozen=True)
+class WarmOutcome(ProcOutcome):
+    integrity: str = ""
+    """Why the output cannot be this problem's (the worker was killed), or ''."""
+
+
+def z3_sandbox(binary: str) -> tuple[Sandbox, str]:
+    """A sandbox holding just the z3 binary (the wheel's is static but for libc and libstdc++,
+    which ``/usr`` provides): a 1 MB /tmp, files of at most 0 bytes. Returns it and z3's path inside.
+    A ``NESYFLOW_Z3`` whose shared libraries live outside ``/usr`` cannot start in it (its problems
+    end undetermined, "z3 stopped early")."""
+    real = os.path.realpath(binary)
+    return Sandbox(ro_binds=((real, real),), tmp_mb=1, fsize_mb=0, nofile=32), real
+
+
 class _Worker:
-    def __init__(self, argv: list[str], memory_mb: int):
-        note_spawn()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True, bufsize=0)
-        apply_limits(self.proc.pid, memory_mb)  # no CPU rlimit: it would accumulate over problems
+    def __init__(self, binary: str, memory_mb: int, confined: bool):
+        z3_args = ["-smt2", "-in", f"-memory:{memory_mb}"]
+        self._lease: ExitStack | None = None
+        if confined:  # a uid of its own and the seccomp filter, like any sandbox; limits set inside
+            box, inside = z3_sandbox(binary)
+            self.proc, self._lease = popen_sandboxed([inside, *z3_args], box, cpu_s=WORKER_CPU_S, memory_mb=memory_mb + 256)
+        else:
+            note_spawn()
+            self.proc = subprocess.Popen([binary, *z3_args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, start_new_session=True, bufsize=0)
+            apply_limits(self.proc.pid, memory_mb + 256)  # no CPU rlimit: it would accumulate over problems
+        self.confined = confined
         self.uses = 0
         self.lines_sent = 0
         self.memory_mb = memory_mb
@@ -39,68 +78,95 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def quiet(self) -> bool:
+        """No output waiting between problems (anything there was not asked for)."""
+        ready, _, _ = select.select([self.proc.stdout.fileno()], [], [], 0)
+        return not ready
+
     def kill(self) -> None:
         kill_group(self.proc)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        if self._lease is not None and self.proc.returncode is not None:
+            self._lease.close()  # the uid is free again only once the sandbox is gone
+            self._lease = None
 
-    def run(self, script: str, wall_s: float, prelude: str = "") -> ProcOutcome:
+    def run(self, script: str, wall_s: float, prelude: str = "") -> WarmOutcome:
         """``prelude``: commands on the reset line (options), so the script's own lines keep their numbers."""
         self.uses += 1
         t0 = time.perf_counter()
         offset = self.lines_sent + 1
-        text = f"(reset){prelude}\n{script}(echo \"{END}\")\n"
+        nonce = secrets.token_hex(16)
+        marker = f"\n{END} {nonce}\n".encode()
+        text = f"(reset){prelude}\n{script}(echo \"{END} {nonce}\")\n"
         self.lines_sent += text.count("\n")
-        data = text.encode("utf-8")
         try:
-            self.proc.stdin.write(data)
+            self.proc.stdin.write(text.encode("utf-8"))
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             self.kill()
-            return ProcOutcome("", "worker died before reading the problem", self.proc.returncode or -9, time.perf_counter() - t0)
+            return WarmOutcome("", "worker died before reading the problem", self.proc.returncode or -9, time.perf_counter() - t0)
         fd = self.proc.stdout.fileno()
-        buf = bytearray()
+        buf = bytearray(b"\n")  # the marker is a whole line, also when it is the first one
         deadline = t0 + wall_s
-        marker = END.encode()
         while marker not in buf:
             left = deadline - time.perf_counter()
             if left <= 0:
                 self.kill()
-                return ProcOutcome(buf.decode("utf-8", "replace"), "", -9, time.perf_counter() - t0, timed_out=True)
+                return WarmOutcome(buf[1:].decode("utf-8", "replace"), "", -9, time.perf_counter() - t0, timed_out=True)
+            if len(buf) > MAX_OUTPUT:
+                self.kill()
+                return self._broken(buf, t0, f"z3 printed more than {MAX_OUTPUT} bytes")
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
             chunk = os.read(fd, 65536)
-            if not chunk:  # died (memory limit, crash)
-                self.proc.wait()
-                return ProcOutcome(buf.decode("utf-8", "replace"), "", self.proc.returncode, time.perf_counter() - t0)
+            if not chunk:  # died (memory limit, crash, a file written in the sandbox)
+                code = self.proc.wait()
+                if self.confined and 128 < code < 128 + 65:  # bwrap reports a child killed by signal N as 128+N
+                    code = -(code - 128)
+                return WarmOutcome(buf[1:].decode("utf-8", "replace"), "", code, time.perf_counter() - t0)
             buf += chunk
-        out = buf[: buf.index(marker)].decode("utf-8", "replace")
-        return ProcOutcome(out, "", 0, time.perf_counter() - t0, line_offset=offset)
+        end = buf.index(marker)
+        if end + len(marker) != len(buf):
+            self.kill()
+            return self._broken(buf, t0, "z3 printed more after this problem's end marker")
+        return WarmOutcome(buf[1:end + 1].decode("utf-8", "replace"), "", 0, time.perf_counter() - t0, line_offset=offset)
+
+    def _broken(self, buf: bytearray, t0: float, why: str) -> WarmOutcome:
+        return WarmOutcome(buf[1:4097].decode("utf-8", "replace"), why, -9, time.perf_counter() - t0, integrity=why)
 
 
 class WarmZ3:
-    """Thread-local warm workers for one binary and memory cap."""
+    """Thread-local warm workers for one binary and memory cap (``confined``: in the sandbox)."""
 
-    def __init__(self, binary: str):
+    def __init__(self, binary: str, confined: bool = False):
         self.binary = binary
+        self.confined = confined
         self._local = threading.local()
 
-    def run(self, script: str, *, wall_s: float, memory_mb: int, prelude: str = "") -> ProcOutcome:
+    def run(self, script: str, *, wall_s: float, memory_mb: int, prelude: str = "") -> WarmOutcome:
+        """Raises ``SandboxUnavailable`` when a confined worker cannot be started."""
         w: _Worker | None = getattr(self._local, "worker", None)
-        if w is None or not w.alive() or w.uses >= MAX_USES or w.memory_mb != memory_mb:
-            if w is not None:
-                w.kill()
-            w = _Worker([self.binary, "-smt2", "-in", f"-memory:{memory_mb}"], memory_mb + 256)
-            w.memory_mb = memory_mb
+        if w is not None and (not w.alive() or w.uses >= MAX_USES or w.memory_mb != memory_mb or not w.quiet()):
+            w.kill()
+            w = None
+        if w is None:
+            w = _Worker(self.binary, memory_mb, self.confined)
             self._local.worker = w
         out = w.run(script, wall_s, prelude)
         if out.timed_out or out.returncode != 0:
+            self.discard()
+        return out
+
+    def discard(self) -> None:
+        """Kill this thread's worker (its output was not what the caller expected); the next run starts a new one."""
+        w: _Worker | None = getattr(self._local, "worker", None)
+        if w is not None:
             w.kill()
             self._local.worker = None
-        return out
 
 
 @atexit.register

@@ -169,6 +169,8 @@ class Z3Solver(Solver):
         else:
             argv = [z3_binary(), "-smt2", "-in", f"-memory:{limits.memory_mb}", f"-T:{int(2 * limits.timeout_s) + 1}"]
             proc = run_limited(argv, script, wall_s=wall, cpu_s=2 * limits.cpu_s, memory_mb=limits.memory_mb + 256)
+        if getattr(proc, "integrity", ""):  # the worker printed what our script did not ask for: not read
+            return SolverResult(status=Status.UNDETERMINED, backend=self.name, reason=f"z3: {proc.integrity}")
         answers = parse_z3_output(proc.stdout)
         if "neg" not in answers or "pos" not in answers or any(a == "missing" for a, _ in answers.values()):
             why = proc.limit_reason() or _first_error(proc.stdout + proc.stderr) or f"exit {proc.returncode}"

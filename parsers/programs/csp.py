@@ -146,7 +146,7 @@ def parse_csp_program(text: str, question: str = "") -> SmtProgram:
         notes.append(f"{prose} English line{'s' * (prose > 1)} among the constraints/options skipped")
     notes.extend(sorted(env.notes))
     script = "\n".join(decls + [f"(assert {a})" for a in asserts])
-    return SmtProgram(script=script, queries=queries, assertions=len(asserts), notes=notes)
+    return SmtProgram(script=script, queries=queries, assertions=len(asserts), notes=notes, printed_by_us=True)
 
 
 def _is_prose(body: str) -> bool:

@@ -9,6 +9,7 @@ prefixed SMT-LIB symbols, so a model's names can never collide with SMT-LIB's ow
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from parsers.errors import LocatedError, locate
@@ -66,20 +67,32 @@ class ElabError(Exception):
         super().__init__(error.render())
 
 
+def _quoted(prefix: str, name: str) -> str:
+    """``|prefix:name|``; a character that could end the symbol or that z3 reads specially
+    (``|``, ``\\``, line breaks, other controls) is written ``%<hex>;`` (and ``%`` itself), so
+    distinct names stay distinct and none leaves its token. The readers only give identifiers."""
+    if not _PLAIN.fullmatch(name):
+        name = "".join(c if c.isprintable() and c not in "|\\%" else f"%{ord(c):x};" for c in name)
+    return f"|{prefix}:{name}|"
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_]*")
+
+
 def member_symbol(name: str) -> str:
-    return f"|m:{name}|"
+    return _quoted("m", name)
 
 
 def function_symbol(name: str) -> str:
-    return f"|f:{name}|"
+    return _quoted("f", name)
 
 
 def const_symbol(name: str) -> str:
-    return f"|v:{name}|"
+    return _quoted("v", name)
 
 
 def sort_symbol(type_: str) -> str:
-    return type_ if type_ in (BOOL, INT) else f"|s:{type_[5:]}|"
+    return type_ if type_ in (BOOL, INT) else _quoted("s", type_[5:])
 
 
 def _int(v: int) -> str:

@@ -48,6 +48,9 @@ class SmtProgram(BaseModel):
     user_lines: int = 0
     """SMT-LIB written by a model: how many lines of ``script`` are the model's own (errors beyond
     them are consequences, not causes)."""
+    printed_by_us: bool = False
+    """The script is our own elaborator's output (CSP, Z3-DSL), not text a model or dataset wrote:
+    only such a script may run on an unconfined z3 where the sandbox is missing."""
 
 
 _EXCEPT = re.compile(r"\bexcept\b", re.I)

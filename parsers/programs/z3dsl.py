@@ -319,4 +319,4 @@ def parse_z3_dsl(text: str, question: str = "") -> SmtProgram:
         r.notes.append(f"{prose} English line{'s' * (prose > 1)} in the program skipped")
     r.notes.extend(f"{n}" for n in sorted(r.env.notes))
     script = "\n".join(r.decls + [f"(assert {a})" for a in r.ranges + r.asserts])
-    return SmtProgram(script=script, queries=r.queries, assertions=len(r.asserts), notes=r.notes)
+    return SmtProgram(script=script, queries=r.queries, assertions=len(r.asserts), notes=r.notes, printed_by_us=True)
