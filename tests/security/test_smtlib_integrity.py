@@ -163,13 +163,11 @@ def test_a_worker_printing_past_its_end_marker_is_replaced(chatty_z3, monkeypatc
 
 def test_without_a_sandbox_text_we_did_not_write_is_not_run(monkeypatch):
     import solvers.smt as smt
-    import solvers.warm as warm
 
     def unavailable() -> None:
         raise SandboxUnavailable("refusing to run generated code without a sandbox: bubblewrap is not installed")
 
     monkeypatch.setattr(smt, "sandbox_status", lambda: "bubblewrap is not installed")
-    monkeypatch.setattr(warm, "require_sandbox", unavailable)
     monkeypatch.setattr(smt, "_WARM", {})
     monkeypatch.setattr("solvers.sandbox.require_sandbox", unavailable)
     for solver in (SmtSolver(), SmtSolver(warm=False)):
@@ -177,3 +175,38 @@ def test_without_a_sandbox_text_we_did_not_write_is_not_run(monkeypatch):
             solver.solve(parse_smtlib_program(VICTIM), Limits(timeout_s=2))
     ours = parse_smtlib_program(VICTIM).model_copy(update={"printed_by_us": True})  # as CSP / Z3-DSL build it
     assert SmtSolver().solve(ours, Limits(timeout_s=2)).status == "False"
+
+
+def _descendant_uids(pid: int) -> set[int]:
+    uids, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = open(f"/proc/{p}/status").read()
+            children = open(f"/proc/{p}/task/{p}/children").read().split()
+        except OSError:
+            continue
+        uids.add(int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1]))
+        todo += [int(c) for c in children]
+    return uids
+
+
+def test_confined_warm_workers_each_hold_a_uid_of_their_own():
+    """Two confined workers never share a uid (RLIMIT_NPROC would be shared), and the lease is
+    released when the worker is killed."""
+    import os
+
+    from solvers.binaries import z3_binary
+    from solvers.warm import _Worker
+
+    if os.geteuid() != 0:
+        pytest.skip("per-sandbox uids are leased in root mode only")
+    a, b = _Worker(z3_binary(), 256, confined=True), _Worker(z3_binary(), 256, confined=True)
+    try:
+        assert a.run("(assert true)\n", 20).returncode == 0 and b.run("(assert true)\n", 20).returncode == 0
+        ua, ub = _descendant_uids(a.proc.pid) - {0}, _descendant_uids(b.proc.pid) - {0}
+        assert len(ua) == 1 and len(ub) == 1 and ua != ub, (ua, ub)
+    finally:
+        a.kill()
+        b.kill()
+    assert a._lease is None and b._lease is None
