@@ -36,7 +36,7 @@ from flows import ROOT
 from flows.datasets import FORMATS
 from flows.engine.languages import LANGUAGE_CHOICES
 
-__all__ = ["Bound", "BOUNDS", "Refused", "ServePolicy", "serve_policy", "dataset_path", "run_folder", "pick_model",
+__all__ = ["Bound", "BOUNDS", "Refused", "validated", "ReasonParams", "ServePolicy", "serve_policy", "dataset_path", "run_folder", "pick_model",
            "dataset_error", "Seconds", "Samples", "RepairRounds", "Concurrency", "ChunkSize", "Limit", "Temperature",
            "Workers", "Text", "Name", "PathText", "ModelName", "Url", "Premises", "FormatName", "BatchParser",
            "ReasonParser", "SolverName", "LanguageName", "PromptName", "Fallback", "SOLVERS", "BATCH_PARSERS",
@@ -113,6 +113,32 @@ MAX_DATASET_MB = 256
 
 class Refused(NesyflowError, ValueError):
     """A served run's parameter outside what the operator allows; ``str()`` is one line."""
+
+
+def validated(model: type[BaseModel], values: dict) -> BaseModel:
+    """``model(**values)``, or ``Refused`` naming each bad field in one line. The flows check
+    their parameters this way rather than with Prefect's ``validate_parameters``, whose message
+    spans lines (and whose signature mismatch crashed a served run's process)."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        parts = [f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']}" for e in exc.errors()[:3]]
+        raise Refused("invalid parameters: " + "; ".join(parts)) from None
+
+
+class ReasonParams(BaseModel):
+    """The reason flow's parameters (its signature, with the same types)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    premises: Premises
+    conclusion: Text
+    parser: ReasonParser = "gold"
+    solver: SolverName | None = None
+    timeout_s: Seconds | None = None
+    problem_id: Name = "cli"
 
 
 class ServePolicy(BaseModel):

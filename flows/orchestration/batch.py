@@ -27,7 +27,7 @@ from prefect.utilities.annotations import quote
 
 from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Fallback, FormatName, LanguageName, Limit,
                                    ModelName, Name, PathText, Premises, PromptName, ReasonParser, RepairRounds, Samples,
-                                   Seconds, SolverName, Temperature, Text, Url)
+                                   Seconds, SolverName, Temperature, Text, Url, ReasonParams, Refused, validated)
 from flows.engine.outputs import write_summary
 from flows.engine.runs import BatchParams, BatchRun, prepare, prepare_served, take
 from flows.models import BatchReport, Problem, ProblemRecord, ProblemResult, Summary, Usage
@@ -130,7 +130,7 @@ def _batch_run_name() -> str:
     return f"batch {p.get('dataset_name') or Path(str(p.get('path', ''))).name} [{p.get('parser', 'gold')}]"
 
 
-@flow(name="batch", flow_run_name=_batch_run_name, validate_parameters=True, task_runner=_DEFAULT_RUNNER,
+@flow(name="batch", flow_run_name=_batch_run_name, validate_parameters=False, task_runner=_DEFAULT_RUNNER,
       persist_result=False)
 def batch(
     path: PathText,
@@ -152,12 +152,20 @@ def batch(
     fallback: Fallback = "none",
     llm_timeout_s: Seconds = 120.0,
     language: LanguageName = "auto",
+    results_path: None = None,
+    summary_path: None = None,
 ) -> BatchReport:
     """Decide every problem of a dataset; results per problem and a summary as artifacts and files.
     Started by the CLI, it records the run the CLI prepared (whose files are the CLI's); started by
     a deployment, its parameters are held to what the operator allows and its files go to its run
     folder (``flows.engine.contract``)."""
-    params = BatchParams(**{k: v for k, v in locals().items() if k in BatchParams.model_fields})
+    # results_path/summary_path are here only to be refused by name: a caller who skips the schema
+    # (whose deployments leave them out) would otherwise crash the run's process with no reason.
+    if results_path is not None or summary_path is not None:
+        raise Refused("results_path/summary_path: a flow run started by a deployment writes its results to its run "
+                      "folder (<home>/runs/<flow-run-id>/), never to a path the caller names")
+    params = validated(BatchParams, {k: v for k, v in locals().items() if k in BatchParams.model_fields and k not in
+                                     ("results_path", "summary_path")})
     logger = get_run_logger()
     run_id = _flow_run_id()
     run = take(params)
@@ -188,11 +196,15 @@ def batch(
     return BatchReport(summary=summary, results=[r.result for r in records])
 
 
-@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True, task_runner=_DEFAULT_RUNNER,
+@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=False, task_runner=_DEFAULT_RUNNER,
       persist_result=False)
 def reason(premises: Premises, conclusion: Text, parser: ReasonParser = "gold", solver: SolverName | None = None,
            timeout_s: Seconds | None = None, problem_id: Name = "cli") -> ProblemResult:
     """Decide one problem: premises and conclusion as formulas (parser gold) or sentences (english)."""
+    p = validated(ReasonParams, dict(premises=premises, conclusion=conclusion, parser=parser, solver=solver,
+                                     timeout_s=timeout_s, problem_id=problem_id))
+    premises, conclusion, parser, solver, timeout_s, problem_id = (p.premises, p.conclusion, p.parser, p.solver,
+                                                                   p.timeout_s, p.problem_id)
     from flows.engine.pipeline import DEFAULT_SOLVER
     from flows.engine.runs import limits_for
     from flows.models import Formal, RunConfig

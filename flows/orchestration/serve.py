@@ -46,8 +46,9 @@ def policy_env(read_roots: list[str] | None = None, results_root: str | None = N
 
 
 def close_schema(dep, models: list[str], api_bases: list[str]):
-    """A deployment's parameter schema, closed: no parameter beyond the flow's (so ``results_path``
-    and the like are refused, 409), and ``model``/``api_base`` only among what the operator offers."""
+    """A deployment's parameter schema, closed: no parameter beyond what a caller may set (so
+    ``results_path`` and the like are refused, 409: the batch flow names them only to refuse them
+    itself), and ``model``/``api_base`` only among what the operator offers."""
     from prefect.utilities.callables import ParameterSchema
     from pydantic import ConfigDict
 
@@ -55,7 +56,7 @@ def close_schema(dep, models: list[str], api_bases: list[str]):
         model_config = ConfigDict(extra="allow")
 
     schema = dep._parameter_openapi_schema
-    props = {k: dict(v) for k, v in schema.properties.items()}
+    props = {k: dict(v) for k, v in schema.properties.items() if k not in ("results_path", "summary_path")}
     for name, offered in (("model", models), ("api_base", api_bases)):
         if name in props:
             keep = {k: v for k, v in props[name].items() if k not in ("anyOf", "type")}
