@@ -101,6 +101,12 @@ def _ui_link(run_id: str | None) -> str | None:
     return ui_url(api, run_id) if api and run_id else None
 
 
+def _started_by_deployment() -> bool:
+    """A REST call, the UI, a schedule or a worker started this run (not the CLI or Python)."""
+    run = getattr(get_run_context(), "flow_run", None)
+    return getattr(run, "deployment_id", None) is not None
+
+
 def _flow_run_id() -> str | None:
     ctx = get_run_context()
     run = getattr(ctx, "flow_run", None)
@@ -158,7 +164,7 @@ def batch(
     """Decide every problem of a dataset; results per problem and a summary as artifacts and files.
     Started by the CLI, it records the run the CLI prepared (whose files are the CLI's); started by
     a deployment, its parameters are held to what the operator allows and its files go to its run
-    folder (``flows.engine.contract``)."""
+    folder (``flows.engine.contract``), whatever else this process holds."""
     # results_path/summary_path are here only to be refused by name: a caller who skips the schema
     # (whose deployments leave them out) would otherwise crash the run's process with no reason.
     if results_path is not None or summary_path is not None:
@@ -168,10 +174,11 @@ def batch(
                                      ("results_path", "summary_path")})
     logger = get_run_logger()
     run_id = _flow_run_id()
-    run = take(params)
-    if run is None:
+    if _started_by_deployment():
         run = prepare_served(params, run_id, log=logger.error)
         logger.info("results: %s; summary: %s", run.params.results_path, run.params.summary_path)
+    else:
+        run = take(params) or prepare(params, log=logger.error)
     with running(run_id):
         logger.info("%d problems from %s (parser %s, solver %s%s)", len(run.problems), path, parser, run.cfg.solver,
                     f", model {run.cfg.model}" if run.cfg.model else "")
