@@ -91,12 +91,12 @@ ChunkSize = Annotated[int, BOUNDS["chunk_size"].field()]
 Workers = Annotated[int, BOUNDS["workers"].field()]
 Limit = Annotated[int, BOUNDS["limit"].field()]
 Temperature = Annotated[float, BOUNDS["temperature"].field()]
-Text = Annotated[str, Field(max_length=20_000)]
+Text = Annotated[str, Field(max_length=10_000)]
 Name = Annotated[str, Field(max_length=200)]
 PathText = Annotated[str, Field(min_length=1, max_length=4096)]
 ModelName = Annotated[str, Field(min_length=1, max_length=200)]
 Url = Annotated[str, Field(min_length=1, max_length=2000)]
-Premises = Annotated[list[Text], Field(min_length=1, max_length=1000)]
+Premises = Annotated[list[Text], Field(min_length=1, max_length=500)]
 
 SOLVERS = SOLVER_NAMES
 BATCH_PARSERS = ("gold", "english", "llm", "replay")

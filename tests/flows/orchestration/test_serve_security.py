@@ -187,6 +187,18 @@ print(json.dumps({{"credential": cred,
     assert json.loads(same_uid.stdout) | {"credential": None} == {**seen, "credential": None}  # no credential, no entry
     assert len(runs_of(s, s["dep"])) == before, "an unauthenticated call created a flow run"
 
+    # the event stream (every run's events, live) wants the credential too
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    events = s["api"].replace("http://", "ws://") + "/events/out"
+    with pytest.raises(InvalidStatus):
+        connect(events, open_timeout=30)
+    with connect(events, subprotocols=["prefect"], open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "auth", "token": "nesyflow:guess"}))
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=30)
+
 
 def _create(s, params: dict, enforce: bool = True, **extra):
     body = {"parameters": params, **extra}
