@@ -18,7 +18,9 @@ caller dies (even by SIGKILL) the server kills the child's process group, as a k
 have died. Servers are keyed by a fingerprint of the interpreter, the installed packages and our
 source files, so an edited checkout or an upgraded package gets a fresh server; an idle one exits
 after ``NESYFLOW_FORKSERVER_IDLE_S`` (900 s). ``NESYFLOW_FORKSERVER=0`` runs in-process. Anything
-going wrong before the hand-over falls back to the in-process CLI, never to running twice.
+going wrong before the hand-over falls back to the in-process CLI, never to running twice: the
+hand-over is ready/go (``run_in_server``), and the server reads every request without blocking,
+by its own deadline, so a caller that stalls mid-request holds up no other.
 
 Only the standard library (and ``flows/__init__``) is imported here: ``flows.cli.launch`` uses this before anything heavy.
 """
