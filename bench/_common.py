@@ -27,13 +27,15 @@ __all__ = ["ROOT", "DATA", "bench_server", "cli_batch", "cold_and_rerun", "timed
 
 
 def bench_server() -> str:
-    """The API URL of the benchmarks' own local server (or ``PREFECT_API_URL`` when set)."""
+    """The API URL of the benchmarks' own local server (or ``PREFECT_API_URL`` when set); its
+    credential (basic auth) goes into this process's environment, which every run copies."""
     sys.path.insert(0, str(ROOT))
-    from flows.orchestration.server import ensure_server, offline_env
+    from flows.orchestration.server import client_env, ensure_server, offline_env
 
     home = ROOT / ".nesyflow" / "bench"
     os.environ.update({k: v for k, v in offline_env(home).items() if k not in os.environ})
     api_url = os.environ.get("PREFECT_API_URL") or ensure_server(home, port=4210)
+    os.environ.update(client_env(home, api_url))  # its credential, for every process the benchmarks start
     from flows.cli.forkserver import ensure
 
     ensure()  # the CLI's fork server, like the Prefect server, is up before anything is timed

@@ -30,6 +30,18 @@ class Settings(BaseSettings):
                                                                      "all of them [3 × timeout_s]")
     server_grace_s: float = Field(15.0, gt=0, description="seconds without an answer from the Prefect server before a "
                                                           "batch stops (results so far are written)")
+    api_auth: bool = Field(True, description="basic auth on the local Prefect server the CLI starts, with the credential "
+                                             "in <home>/api-auth (created on first start); off (NESYFLOW_API_AUTH=off) "
+                                             "only on a single-user machine, and then only on loopback")
+    # What a served flow run (``nesyflow serve``, a worker) may touch: set by ``serve`` for its flow runs.
+    read_roots: list[Path] = Field(default_factory=list, description="folders a served run may read datasets from "
+                                                                     "[the project and its data folder]")
+    results_root: Path | None = Field(None, description="where a served run writes its results and summary, in "
+                                                        "<root>/<flow-run-id>/ [<home>/runs]")
+    models: list[str] = Field(default_factory=list, description="models a served run's caller may pick for parser llm "
+                                                                "(the first is the default); none: parser llm is refused")
+    api_bases: list[str] = Field(default_factory=list, description="endpoints a served run's caller may pick for those "
+                                                                   "models (the first is the default) [the provider's]")
 
     @property
     def prefect_home(self) -> Path:

@@ -47,14 +47,18 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_api():
-    """A real Prefect server (SQLite, 127.0.0.1) for the whole session; yields its API URL."""
-    from flows.orchestration.server import ensure_server, stop_server
+    """A real Prefect server (SQLite, 127.0.0.1, basic auth as the CLI starts it) for the whole
+    session; yields its API URL. This process and the CLI processes tests start (their
+    environment is a copy of this one) use its credential, as every nesyflow command does."""
+    from flows.orchestration.server import client_env, ensure_server, stop_server
 
     api_url = ensure_server(_HOME, port=_free_port(), wait_s=180)
-    os.environ["PREFECT_API_URL"] = api_url
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    auth = client_env(_HOME, api_url)
+    assert auth, "the session's server must require auth, as the CLI's does"
+    os.environ.update({"PREFECT_API_URL": api_url, **auth})
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+    with temporary_settings(updates={PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: auth["PREFECT_API_AUTH_STRING"]}):
         yield api_url
         from prefect.events.worker import EventsWorker
         from prefect.logging.handlers import APILogWorker

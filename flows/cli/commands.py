@@ -17,13 +17,12 @@ from parsers.errors import NesyflowError
 from prompts import PROMPTS as _PROMPTS
 
 from flows.datasets import FORMATS
+from flows.engine.contract import BATCH_PARSERS, BOUNDS, SOLVERS, Bound
 from flows.engine.languages import LANGUAGE_CHOICES
 
 __all__ = ["main", "build_parser"]
 
-SOLVERS = ("z3", "eprover", "prover9", "portfolio", "rules")
 PROMPT_NAMES = tuple(_PROMPTS)
-BATCH_PARSERS = ("gold", "english", "llm", "replay")
 SOLVE_PARSERS = ("fol", "english")
 
 
@@ -31,24 +30,32 @@ class CliError(Exception):
     """A bad argument or unreadable input: printed as one line, exit code 2."""
 
 
-def _number(cast, kind: str, within, bounds: str):
-    """An argparse type: the text read with ``cast`` and kept ``within`` bounds, else one line
-    saying what was expected (argparse puts the option's name in front)."""
+def _number(bound: Bound, kind: str):
+    """An argparse type: the text read as ``bound.kind`` and kept within ``bound`` (the bounds the
+    flows share, ``flows.engine.contract``), else one line saying what was expected (argparse
+    puts the option's name in front)."""
 
     def conv(text: str):
         try:
-            value = cast(text)
+            value = bound.kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
-        if not within(value):
-            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        problem = bound.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return value
     return conv
 
 
-_positive = _number(int, "a whole number", lambda v: v >= 1, "at least 1")
-_non_negative = _number(int, "a whole number", lambda v: v >= 0, "0 or more")
-_seconds = _number(float, "a number of seconds", lambda v: 0 < v <= 3600, "between 0 and 3600 seconds")
+_seconds = _number(BOUNDS["seconds"], "a number of seconds")
+_samples = _number(BOUNDS["samples"], "a whole number")
+_rounds = _number(BOUNDS["repair_rounds"], "a whole number")
+_concurrency = _number(BOUNDS["concurrency"], "a whole number")
+_chunk = _number(BOUNDS["chunk_size"], "a whole number")
+_workers = _number(BOUNDS["workers"], "a whole number")
+_limit = _number(BOUNDS["limit"], "a whole number")
+_temperature = _number(BOUNDS["temperature"], "a number")
+_positive = _number(Bound(int, 1, 1_000_000), "a whole number")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,23 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "math sympy), and for replay each recorded output's own format [auto]")
     b.add_argument("--prompt", choices=tuple(n for n in PROMPT_NAMES if n != "repair"), default=None,
                    help="override the prompt template in prompts/ that --language picks")
-    b.add_argument("--temperature", type=float, default=None, metavar="T",
+    b.add_argument("--temperature", type=_temperature, default=None, metavar="T",
                    help="sampling temperature [0 with one sample, 0.8 with several]")
     b.add_argument("--fallback", choices=("none", "unknown"), default="none",
                    help="when every sample of a problem fails: none (no answer, counted wrong) or unknown [none]")
     b.add_argument("--llm-timeout", type=_seconds, default=120.0, metavar="S", help="seconds per LLM call [120]")
-    b.add_argument("--samples", type=_positive, default=1, metavar="K",
+    b.add_argument("--samples", type=_samples, default=1, metavar="K",
                    help="translations per problem, majority vote over decided answers (deterministic parsers use 1) [1]")
-    b.add_argument("--repair-rounds", type=_non_negative, default=0, metavar="R",
+    b.add_argument("--repair-rounds", type=_rounds, default=0, metavar="R",
                    help="repair prompts after a located error (LLM parsers only) [0]")
-    b.add_argument("--concurrency", type=_positive, default=None, metavar="C",
+    b.add_argument("--concurrency", type=_concurrency, default=None, metavar="C",
                    help="chunks solved at once; each runs solver subprocesses [number of cores]")
-    b.add_argument("--chunk-size", type=_non_negative, default=None, metavar="N",
+    b.add_argument("--chunk-size", type=_chunk, default=None, metavar="N",
                    help="problems per task run (what the Prefect UI shows as one box); 0 = automatic [0]")
-    b.add_argument("--workers", type=_non_negative, default=None, metavar="N",
+    b.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="engine processes that compute the batch while this one records it in Prefect; 0 = compute "
                         "in this process [1, or one per core for --parser llm/replay]")
-    b.add_argument("--limit", type=_positive, default=None, metavar="N", help="only the first N problems")
+    b.add_argument("--limit", type=_limit, default=None, metavar="N", help="only the first N problems")
     b.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
                    help="where tasks run: threads in this process, or Dask (prefect-dask) [threads]")
     b.add_argument("--dask-address", default=None, metavar="ADDR",
@@ -140,8 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="status: print the API URL and up/down; start: start it (or print the running one's URL) "
                           "and the fork server; stop: both")
     srv.add_argument("--url", action="store_true", help="status: print only the API URL (for scripts), exit 1 when it is down")
+    srv.add_argument("--netrc", action="store_true",
+                     help="status: print only the path of the API credential for curl (curl --netrc-file PATH)")
     srv.add_argument("--host", default="127.0.0.1",
-                     help="start: address to bind; anything but loopback requires PREFECT_SERVER_API_AUTH_STRING [127.0.0.1]")
+                     help="start: address to bind; anything but loopback requires auth on (NESYFLOW_API_AUTH) [127.0.0.1]")
 
     sub.add_parser("doctor", help="check every back end, the sandbox, Lean and the Prefect server",
                    description="Each back end decides a tiny problem; the exit code says whether the default job "
@@ -154,16 +163,26 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--cron", default=None, metavar="EXPR", help="schedule of the batch, e.g. '0 3 * * *' (daily at 03:00)")
     sv.add_argument("--format", choices=FORMATS, default="auto", help="format of --dataset [auto]")
     sv.add_argument("--parser", choices=BATCH_PARSERS, default="gold", help="formalizer of the scheduled batch [gold]")
-    sv.add_argument("--model", default=None, metavar="M", help="litellm model string for --parser llm")
+    sv.add_argument("--model", action="append", default=None, metavar="M",
+                    help="a litellm model string callers may pick for --parser llm; repeat for several (the first is "
+                         "the default and the scheduled batch's); without one, served runs refuse --parser llm")
+    sv.add_argument("--api-base", action="append", default=None, metavar="URL",
+                    help="an endpoint callers may pick for those models; repeat for several (the first is the default) "
+                         "[the provider's own]. A caller can never name another: it would receive the API key")
+    sv.add_argument("--read-root", action="append", default=None, metavar="DIR",
+                    help="a folder served runs may read datasets from; repeat for several [the project and its data "
+                         "folder]")
+    sv.add_argument("--results-root", default=None, metavar="DIR",
+                    help="where served runs write results and summary, in DIR/<flow-run-id>/ [<home>/runs]")
     sv.add_argument("--solver", choices=SOLVERS, default=None, help="back end of the scheduled batch")
-    sv.add_argument("--samples", type=_positive, default=1, metavar="K", help="samples per problem [1]")
-    sv.add_argument("--repair-rounds", type=_non_negative, default=0, metavar="R", help="repair rounds [0]")
-    sv.add_argument("--concurrency", type=_positive, default=None, metavar="C", help="chunks/calls at once")
+    sv.add_argument("--samples", type=_samples, default=1, metavar="K", help="samples per problem [1]")
+    sv.add_argument("--repair-rounds", type=_rounds, default=0, metavar="R", help="repair rounds [0]")
+    sv.add_argument("--concurrency", type=_concurrency, default=None, metavar="C", help="chunks/calls at once")
     sv.add_argument("--max-runs", type=_positive, default=None, metavar="N",
                     help="flow runs executed at the same time (default: no limit)")
     sv.add_argument("--host", default="127.0.0.1",
-                    help="address of the local server if serve starts it; anything but loopback requires "
-                         "PREFECT_SERVER_API_AUTH_STRING [127.0.0.1]")
+                    help="address of the local server if serve starts it; anything but loopback requires auth on "
+                         "(NESYFLOW_API_AUTH) [127.0.0.1]")
     sv.add_argument("--verbose", action="store_true", help="show Prefect's own log lines on the console")
     return p
 
@@ -172,7 +191,7 @@ def _setup_env(verbose: bool, host: str = "127.0.0.1") -> str:
     """Apply offline settings and point Prefect at a server; return the API URL. Runs left
     ``Running`` by a killed nesyflow process are marked Crashed here."""
     from flows.orchestration.recovery import mark_crashed_runs
-    from flows.orchestration.server import QUIET_CONSOLE, ensure_server, offline_env
+    from flows.orchestration.server import QUIET_CONSOLE, client_env, ensure_server, offline_env
     from flows.settings import get_settings
     from flows.store import private_dir
 
@@ -190,6 +209,7 @@ def _setup_env(verbose: bool, host: str = "127.0.0.1") -> str:
         print("starting or reusing the local Prefect server…", file=sys.stderr, flush=True)
         api_url = ensure_server(settings.home, settings.server_port, host=host)
         os.environ["PREFECT_API_URL"] = api_url
+    os.environ.update(client_env(settings.home, api_url))  # our own server's credential (basic auth)
     from flows.cli.forkserver import refresh_prefect
 
     refresh_prefect()  # in a fork server's child Prefect was imported before this environment was set
@@ -299,7 +319,7 @@ def _cmd_batch(args) -> int:
 
     def flow_call():
         with quiet_heartbeat():
-            return flow_fn(**params.model_dump())
+            return flow_fn(**params.flow_kwargs())
 
     try:
         report = supervise(flow_call, api_url, grace_s=get_settings().server_grace_s)
@@ -387,7 +407,7 @@ def _cmd_solve(args) -> int:
 
 def _cmd_server(args) -> int:
     from flows.cli import forkserver
-    from flows.orchestration.server import check_host, ensure_server, healthy, server_record, stop_server
+    from flows.orchestration.server import auth_paths, check_host, ensure_server, healthy, server_record, stop_server
     from flows.settings import get_settings
     from flows.store import private_dir
 
@@ -405,11 +425,20 @@ def _cmd_server(args) -> int:
     record = server_record(home)
     url = record.get("api_url", "")
     up = bool(url and record.get("pid") and healthy(url))
+    auth_file, netrc = auth_paths(home)
+    if args.netrc:  # with auth off there is nothing to send: /dev/null keeps a curl line working
+        print(netrc if record.get("auth") else os.devnull)
+        return 0 if up else 1
     if args.url:
         if url:
             print(url)
         return 0 if up else 1
     print(f"{url} {'up' if up else 'down'}" if url else "no server recorded (it starts on first use)")
+    if url and record.get("auth"):
+        print(f"auth: basic, user:password in {auth_file} (the UI's login; PREFECT_API_AUTH_STRING for prefect "
+              f"commands); curl --netrc-file {netrc}")
+    elif url:
+        print("auth: off (NESYFLOW_API_AUTH=off): any local user or process can use this server")
     return 0
 
 
@@ -428,16 +457,18 @@ def _cmd_serve(args) -> int:
             CronSchedule(cron=args.cron)
         except ValueError:
             raise CliError(f"--cron {args.cron!r} is not a valid cron expression (e.g. '0 3 * * *')") from None
-    from flows.orchestration.serve import supervise_serve
+    from flows.orchestration.serve import policy_env, supervise_serve
 
-    params = {k: v for k, v in dict(format=args.format, parser=args.parser, model=args.model, solver=args.solver,
-                                    samples=args.samples, repair_rounds=args.repair_rounds,
+    params = {k: v for k, v in dict(format=args.format, parser=args.parser, model=(args.model or [None])[0],
+                                    solver=args.solver, samples=args.samples, repair_rounds=args.repair_rounds,
                                     concurrency=args.concurrency).items() if v is not None}
     if args.dataset:
         params["dataset_name"] = Path(args.dataset).name
         args.dataset = str(Path(args.dataset).resolve())
+    policy = policy_env(read_roots=args.read_root, results_root=args.results_root, models=args.model,
+                        api_bases=args.api_base, dataset=args.dataset)
     print(f"serving deployments on {api_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    return supervise_serve(api_url, args.dataset, args.cron, params, limit=args.max_runs)
+    return supervise_serve(api_url, args.dataset, args.cron, params, limit=args.max_runs, env=policy)
 
 
 def _cmd_doctor(args) -> int:

@@ -138,15 +138,21 @@ def run_checks() -> list[Check]:
 def _prefect_check() -> Check:
     import os
 
-    from flows.orchestration.server import healthy, server_record
+    from flows.orchestration.server import auth_paths, healthy, server_record
     from flows.settings import get_settings
 
     version = importlib.metadata.version("prefect")
-    api = os.environ.get("PREFECT_API_URL") or server_record(get_settings().home).get("api_url", "")
+    home = get_settings().home
+    record = server_record(home)
+    api = os.environ.get("PREFECT_API_URL") or record.get("api_url", "")
+    auth = ("auth off (NESYFLOW_API_AUTH=off)" if not get_settings().api_auth
+            else f"basic auth, credential {auth_paths(home)[0]}")
     if not api:
-        return Check("prefect", True, f"Prefect {version} · no server yet (batch, solve and serve start one on 127.0.0.1)",
-                     needed=False)
+        return Check("prefect", True, f"Prefect {version} · no server yet (batch, solve and serve start one on 127.0.0.1, "
+                                      f"{auth})", needed=False)
     state = "up" if healthy(api) else "down (batch, solve and serve restart it on the same port)"
+    if api.rstrip("/") == (record.get("api_url") or "").rstrip("/"):
+        state += f" · {auth}" if record.get("auth") == get_settings().api_auth else " · restarted with " + auth + " on next use"
     return Check("prefect", True, f"Prefect {version} · server {api} {state}", needed=False)
 
 

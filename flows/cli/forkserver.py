@@ -18,7 +18,9 @@ caller dies (even by SIGKILL) the server kills the child's process group, as a k
 have died. Servers are keyed by a fingerprint of the interpreter, the installed packages and our
 source files, so an edited checkout or an upgraded package gets a fresh server; an idle one exits
 after ``NESYFLOW_FORKSERVER_IDLE_S`` (900 s). ``NESYFLOW_FORKSERVER=0`` runs in-process. Anything
-going wrong before the hand-over falls back to the in-process CLI, never to running twice.
+going wrong before the hand-over falls back to the in-process CLI, never to running twice: the
+hand-over is ready/go (``run_in_server``), and the server reads every request without blocking,
+by its own deadline, so a caller that stalls mid-request holds up no other.
 
 Only the standard library (and ``flows/__init__``) is imported here: ``flows.cli.launch`` uses this before anything heavy.
 """
@@ -46,6 +48,9 @@ __all__ = ["run_in_server", "serve", "ensure", "stop", "refresh_prefect", "exit_
 _COMMANDS = ("batch", "solve")
 _RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _HEADER = struct.Struct("!I")
+HANDSHAKE_S = 30.0
+"""Seconds a request may take to arrive whole (server) or to be accepted (caller)."""
+MAX_REQUEST = 16 << 20
 
 
 def enabled(argv: list[str]) -> bool:
@@ -174,7 +179,12 @@ def _std_fds() -> list[int]:
 
 def run_in_server(argv: list[str]) -> int | None:
     """Run ``nesyflow argv`` in a child of the fork server; its exit code, or None when the
-    command did not reach a server (the caller then runs it in-process)."""
+    command did not reach a server (the caller then runs it in-process).
+
+    The hand-over is two steps, so a request runs once or not at all: the server reads the whole
+    request and says ``ready``; only then does the caller say ``go``, and only on ``go`` does the
+    server fork. A caller that gives up before ``go`` just closes (the server then forks nothing)
+    and runs in-process; once it has said ``go`` it never falls back."""
     if not enabled(argv):
         return None
     try:
@@ -190,18 +200,24 @@ def run_in_server(argv: list[str]) -> int | None:
         umask = os.umask(0)
         os.umask(umask)
         payload = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}).encode()
-        sock.settimeout(30)  # a server that does not answer (stopped, wedged) is not waited on forever
+        sock.settimeout(HANDSHAKE_S)  # a server that does not answer (stopped, wedged) is not waited on forever
         socket.send_fds(sock, [_HEADER.pack(len(payload))], _std_fds())
         sock.sendall(payload)
         reader = sock.makefile("r", encoding="utf-8")
-        first = reader.readline()
-        if not first:
+        if json.loads(reader.readline() or "{}").get("ready") is not True:
             raise OSError("refused before forking")  # another user, a stale server
-        child = json.loads(first)["pid"]
-        sock.settimeout(None)
-    except (OSError, ValueError, KeyError, TypeError):
-        sock.close()  # if a child was forked after all, the server kills it on this close
+    except (OSError, ValueError, AttributeError):
+        sock.close()  # before ``go``: the server forks nothing for this request
         return None
+    try:
+        sock.settimeout(None)
+        sock.sendall(b'{"go": true}\n')
+        child = json.loads(reader.readline() or "{}")["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        # Said ``go``: the command may be running, so it must not run here as well.
+        print("nesyflow: error: the fork server went away while starting the command (rerun it; "
+              "NESYFLOW_FORKSERVER=0 runs in-process)", file=sys.stderr)
+        return 1
     if "--verbose" in argv:
         print(f"nesyflow: running in the fork server ({path.name}, child pid {child}; NESYFLOW_FORKSERVER=0 runs "
               "in-process)", file=sys.stderr, flush=True)
@@ -230,6 +246,11 @@ def _relay(sock: socket.socket, reader) -> int:
 # --- the child --------------------------------------------------------------------------------
 
 _IMPORT_LOGGING: tuple | None = None  # what logging was configured from in the server, if this is its child
+# Defaults our modules put into os.environ when they are imported — flows.llm.clients sets
+# LITELLM_OFFLINE_MODE so that importing litellm never fetches its price list over the network.
+# In a child those imports ran in the server, before its environment became the caller's: put
+# them back (unless the caller set them), or an LLM batch's workers reach for the network.
+_IMPORT_ENV = {"LITELLM_OFFLINE_MODE": "true"}
 
 
 def _logging_inputs() -> tuple:
@@ -262,6 +283,8 @@ def _become_cli(request: dict, fds: list[int]) -> int:
     os.umask(int(request["umask"]))
     os.environ.clear()
     os.environ.update(request["env"])
+    for key, value in _IMPORT_ENV.items():  # what our imports set in the server, and would have set here
+        os.environ.setdefault(key, value)
     time.tzset()  # local time (log timestamps) in the caller's TZ
     sys.argv = ["nesyflow", *request["argv"]]
     sys.stdout.reconfigure(line_buffering=os.isatty(1))
@@ -320,75 +343,32 @@ def _run_child(request: dict, fds: list[int], close: list[int]) -> None:
 
 # --- the server -------------------------------------------------------------------------------
 
-# What a batch's flow run imports on its way (measured: 139 modules, ~0.2 s), beyond ``_preload``'s
-# own imports. A module missing from another Prefect version is skipped.
-_LAZY = ("prefect.engine", "prefect.flow_engine", "prefect.task_engine", "prefect.utilities.visualization",
-         "prefect.telemetry.run_telemetry", "prefect._internal.control_listener", "prefect._internal.attempt_control",
-         "prefect._internal.metrics", "prefect.concurrency.v1.context", "prefect.concurrency.context",
-         "prefect.artifacts", "prefect.events.worker", "prefect.logging.handlers", "fastapi.encoders",
-         "anyio._backends._asyncio", "encodings.idna", "flows.llm.replay")
+class _Pending:
+    """A connection whose request is still arriving (or waiting for the caller's ``go``)."""
 
+    def __init__(self, conn: socket.socket, deadline: float):
+        self.conn, self.deadline = conn, deadline
+        self.data = b""
+        self.fds: list[int] = []
+        self.request: dict | None = None
 
-def _preload() -> None:
-    """Import what a batch or a solve imports. Code only: nothing here reads settings or data."""
-    import importlib
-
-    from flows.cli import commands  # noqa: F401
-    from flows.engine import core, pipeline, pool, worker  # noqa: F401
-    from flows.orchestration import batch, recovery, report, server, supervise  # noqa: F401
-
-    for name in _LAZY:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    _complete_models()
-    # Built on first use otherwise, in the child and again in each engine worker (~60 ms before a
-    # worker's first answer): the FOL grammar's parse tables, the prompt templates, the code hash.
-    import prompts
-    from parsers.fol.reader import parse_formula
-
-    from flows.store import code_version
-
-    parse_formula("P(a)")
-    prompts.compile_all()
-    code_version()
-    # Prefect's settings models cost ~0.1 s the first time they are built, ~0.02 s after: build
-    # them once here (from this process's environment, then dropped; a child builds its own).
-    from prefect.context import refresh_global_settings_context
-
-    refresh_global_settings_context()
-    with batch.quiet_heartbeat():
-        pass
-    batch.batch_flow("threads", 1)  # the CLI's flow object, built once for every child
-
-
-def _complete_models() -> None:
-    """Build the validators pydantic defers to a model's first use (Prefect's client schemas:
-    ~0.1 s of every flow run otherwise), so each child does not build them again."""
-    import pydantic
-
-    seen: set[type] = set()
-    todo = [pydantic.BaseModel]
-    while todo:
-        for sub in todo.pop().__subclasses__():
-            if sub not in seen:
-                seen.add(sub)
-                todo.append(sub)
-    for cls in seen:
-        if not getattr(cls, "__pydantic_complete__", True) or type(getattr(cls, "__pydantic_validator__", None)).__name__ == "MockValSer":
-            try:
-                cls.model_rebuild(raise_errors=False)
-            except Exception:  # noqa: BLE001 - a model that cannot be built now is built on first use, as before
-                pass
+    def close(self) -> None:
+        close_quietly(self.fds)
+        self.fds = []
+        self.conn.close()
 
 
 class _Server:
+    """One selector loop, nothing in it blocks: a request is read as it arrives, by each
+    connection's own deadline, so a caller that stalls mid-request (Ctrl-Z, a client that sends
+    a byte every few seconds) holds up no one else."""
+
     def __init__(self, path: Path, idle_s: float):
         self.path, self.idle_s = path, idle_s
         self.sel = selectors.DefaultSelector()
         self.children: dict[int, socket.socket] = {}
         self.conns: dict[socket.socket, int] = {}
+        self.pending: dict[socket.socket, _Pending] = {}
         self.last = time.monotonic()
 
     def listen(self) -> None:
@@ -397,6 +377,7 @@ class _Server:
         self.listener.bind(str(self.path))
         os.chmod(self.path, 0o600)
         self.listener.listen(128)
+        self.listener.setblocking(False)
         self.sel.register(self.listener, selectors.EVENT_READ)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
@@ -406,47 +387,99 @@ class _Server:
         self.sel.register(self.wake_r, selectors.EVENT_READ)
 
     def _own_fds(self) -> list[int]:
-        return [self.listener.fileno(), self.wake_r, self.wake_w, self.sel.fileno(), *(c.fileno() for c in self.conns)]
+        """What a child must close: the server's own fds, every caller's connection, and the
+        streams other pending callers handed over."""
+        return [self.listener.fileno(), self.wake_r, self.wake_w, self.sel.fileno(), *(c.fileno() for c in self.conns),
+                *(p.conn.fileno() for p in self.pending.values()), *(fd for p in self.pending.values() for fd in p.fds)]
 
     def accept(self) -> None:
-        conn, _ = self.listener.accept()
-        fds: list[int] = []
         try:
-            conn.settimeout(10)
-            pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-            if uid != os.getuid():
-                conn.close()
-                return
-            head, fds, _flags, _addr = socket.recv_fds(conn, _HEADER.size, 3)
-            (size,) = _HEADER.unpack(head)
-            payload = b""
-            while len(payload) < size:
-                chunk = conn.recv(min(1 << 20, size - len(payload)))
-                if not chunk:
-                    raise OSError("caller left mid-request")
-                payload += chunk
-            request = json.loads(payload)
-            if len(fds) != 3:
-                raise OSError("expected stdin, stdout and stderr")
-        except (OSError, ValueError, struct.error):
-            for fd in fds:
-                os.close(fd)
+            conn, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        try:
+            _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        except OSError:
+            uid = -1
+        if uid != os.getuid():
             conn.close()
             return
+        conn.setblocking(False)
+        self.pending[conn] = _Pending(conn, time.monotonic() + HANDSHAKE_S)
+        self.sel.register(conn, selectors.EVENT_READ)
+
+    def _drop_pending(self, pending: _Pending) -> None:
+        self.pending.pop(pending.conn, None)
+        try:
+            self.sel.unregister(pending.conn)
+        except (KeyError, ValueError):
+            pass
+        pending.close()
+
+    def from_pending(self, pending: _Pending) -> None:
+        """Read what has arrived; say ``ready`` once the request is whole, fork on ``go``."""
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(pending.conn, 1 << 16, 3)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, fds = b"", []
+        pending.fds.extend(fds)
+        if not data:  # the caller left (or gave up) before ``go``: nothing is forked
+            self._drop_pending(pending)
+            return
+        pending.data += data
+        try:
+            if pending.request is None:
+                if len(pending.data) < _HEADER.size:
+                    return
+                (size,) = _HEADER.unpack(pending.data[:_HEADER.size])
+                if size > MAX_REQUEST or len(pending.fds) != 3:
+                    raise ValueError("expected stdin, stdout and stderr, and a request of sensible size")
+                if len(pending.data) < _HEADER.size + size:
+                    return
+                if len(pending.data) > _HEADER.size + size:
+                    raise ValueError("bytes after the request before ready")
+                pending.request = json.loads(pending.data[_HEADER.size:])
+                pending.data = b""
+                pending.conn.send(b'{"ready": true}\n')  # a few bytes into an empty buffer: never blocks
+                return
+            if b"\n" not in pending.data:
+                return
+            if json.loads(pending.data.split(b"\n", 1)[0]) != {"go": True}:
+                raise ValueError("expected go")
+        except (OSError, ValueError, struct.error):
+            self._drop_pending(pending)
+            return
+        self.pending.pop(pending.conn)
+        self._fork(pending)
+
+    def _fork(self, pending: _Pending) -> None:
+        conn, fds = pending.conn, pending.fds
         close = [*self._own_fds(), conn.fileno()]
         child = os.fork()
         if child == 0:
-            _run_child(request, fds, close)
-        for fd in fds:
-            os.close(fd)
-        conn.settimeout(None)
+            _run_child(pending.request, fds, close)
+        try:  # its own process group before anything can signal it (the child sets it too)
+            os.setpgid(child, child)
+        except OSError:
+            pass  # it already did, or has already exited
+        close_quietly(fds)
+        pending.fds = []
+        conn.setblocking(True)
         try:
             conn.sendall(json.dumps({"pid": child}).encode() + b"\n")
         except OSError:
             pass
         self.children[child] = conn
         self.conns[conn] = child
-        self.sel.register(conn, selectors.EVENT_READ)
+
+    def expire(self) -> float:
+        """Drop requests past their deadline; the seconds until the next one is due."""
+        now = time.monotonic()
+        for pending in [p for p in self.pending.values() if p.deadline <= now]:
+            self._drop_pending(pending)
+        return min((p.deadline - now for p in self.pending.values()), default=5.0)
 
     def from_caller(self, conn: socket.socket) -> None:
         pid = self.conns.get(conn)
@@ -506,7 +539,8 @@ class _Server:
         without taking new work, the lock released so a fresh server can start meanwhile."""
         accepting = True
         while True:
-            for key, _ in self.sel.select(timeout=min(5.0, self.idle_s)):
+            wait = min(5.0, self.idle_s, max(0.05, self.expire()))
+            for key, _ in self.sel.select(timeout=wait):
                 if key.fileobj is self.listener:
                     self.accept()
                     self.last = time.monotonic()
@@ -515,7 +549,10 @@ class _Server:
                         os.read(self.wake_r, 512)
                     except BlockingIOError:
                         pass
-                else:
+                elif key.fileobj in self.pending:
+                    self.from_pending(self.pending[key.fileobj])
+                    self.last = time.monotonic()
+                elif key.fileobj in self.conns:
                     self.from_caller(key.fileobj)
             self.reap()
             if accepting and not self.path.exists():
@@ -523,7 +560,7 @@ class _Server:
                 self.listener.close()
                 lock.close()
                 accepting = False
-            if not self.children and (not accepting or time.monotonic() - self.last > self.idle_s):
+            if not self.children and not self.pending and (not accepting or time.monotonic() - self.last > self.idle_s):
                 if accepting:  # ours: we hold the lock
                     self.path.unlink(missing_ok=True)
                     self.path.with_suffix(".lock").unlink(missing_ok=True)
@@ -552,7 +589,9 @@ def serve(path: Path) -> None:
     # after). Collect nothing while loading, then freeze what was loaded out of the collector's
     # sight; children collect their own objects.
     gc.disable()
-    _preload()
+    from flows.cli.preload import preload
+
+    preload()
     gc.freeze()
     server = _Server(path, float(os.environ.get("NESYFLOW_FORKSERVER_IDLE_S", "900")))
     server.listen()

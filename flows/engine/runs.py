@@ -19,8 +19,12 @@ from pydantic import BaseModel, ConfigDict
 
 from solvers import Limits
 
-from flows.datasets import load_problems
+from flows.datasets import DatasetError, load_problems
 from flows.engine import LLM_PARSERS, default_processes
+from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Fallback, FormatName, LanguageName, Limit,
+                                   ModelName, Name, PathText, PromptName, RepairRounds, Samples, Seconds,
+                                   SolverName, Temperature, Url, dataset_error, dataset_path, pick_model, run_folder,
+                                   serve_policy)
 from flows.engine.core import Engine
 from flows.engine.languages import language_plans
 from flows.engine.outputs import ResultsSink
@@ -29,35 +33,49 @@ from flows.models import Problem, RunConfig
 from flows.settings import get_settings
 from flows.store import Store
 
-__all__ = ["BatchParams", "BatchRun", "prepare", "take", "engine_for", "limits_for", "make_client"]
+__all__ = ["BatchParams", "BatchRun", "prepare", "prepare_served", "take", "engine_for", "limits_for", "make_client"]
 
 
 class BatchParams(BaseModel):
-    """The batch flow's parameters (a deployment's schema is the flow signature; this mirrors it)."""
+    """A batch's parameters: the batch flow's (a deployment's schema is the flow signature; this
+    mirrors it, with the same types) and, for the CLI only, where its files go."""
 
     model_config = ConfigDict(frozen=True)
 
-    path: str
-    format: str = "auto"
-    parser: str = "gold"
-    solver: str | None = None
-    samples: int = 1
-    repair_rounds: int = 0
-    limit: int | None = None
-    timeout_s: float | None = None
-    problem_timeout_s: float | None = None
+    path: PathText
+    format: FormatName = "auto"
+    parser: BatchParser = "gold"
+    solver: SolverName | None = None
+    samples: Samples = 1
+    repair_rounds: RepairRounds = 0
+    limit: Limit | None = None
+    timeout_s: Seconds | None = None
+    problem_timeout_s: Seconds | None = None
+    dataset_name: Name = ""
+    concurrency: Concurrency | None = None
+    chunk_size: ChunkSize | None = None
+    model: ModelName | None = None
+    api_base: Url | None = None
+    prompt: PromptName | None = None
+    temperature: Temperature | None = None
+    fallback: Fallback = "none"
+    llm_timeout_s: Seconds = 120.0
+    language: LanguageName = "auto"
     results_path: str | None = None
+    """CLI only (``--results``): a flow run started by a deployment writes to its run folder."""
     summary_path: str | None = None
-    dataset_name: str = ""
-    concurrency: int | None = None
-    chunk_size: int | None = None
-    model: str | None = None
-    api_base: str | None = None
-    prompt: str | None = None
-    temperature: float | None = None
-    fallback: str = "none"
-    llm_timeout_s: float = 120.0
-    language: str = "auto"
+    private_outputs: bool = False
+    """Served runs: the files are owner-only and the folder must exist (``contract.run_folder``)."""
+
+    def flow_kwargs(self) -> dict:
+        """The batch flow's arguments: everything but where the files go."""
+        return self.model_dump(exclude=_OUTPUTS)
+
+    def flow_key(self) -> "BatchParams":
+        return self.model_copy(update=dict.fromkeys(_OUTPUTS))
+
+
+_OUTPUTS = {"results_path", "summary_path", "private_outputs"}
 
 
 def limits_for(timeout_s: float | None) -> Limits:
@@ -144,7 +162,7 @@ def prepare(params: BatchParams, progress: Callable[[int, int], None] | None = N
     problems = load_problems(params.path, params.format, params.limit)
     cfg = _config(params, problems)
     concurrency = params.concurrency or settings.concurrency
-    sink = ResultsSink([p.id for p in problems], params.results_path, progress)
+    sink = ResultsSink([p.id for p in problems], params.results_path, progress, private=params.private_outputs)
     if processes is None:
         processes = default_processes(cfg.parser)
     if processes:
@@ -162,10 +180,28 @@ def prepare(params: BatchParams, progress: Callable[[int, int], None] | None = N
     run = BatchRun(params, problems, cfg, engine, sink, concurrency)
     if start:
         engine.submit(problems)
-    _PREPARED[params] = run
+    _PREPARED[params.flow_key()] = run
     return run
 
 
 def take(params: BatchParams) -> BatchRun | None:
-    """The run ``prepare`` started for exactly these parameters in this process, if any."""
-    return _PREPARED.pop(params, None)
+    """The run ``prepare`` started for exactly these flow parameters in this process, if any."""
+    return _PREPARED.pop(params.flow_key(), None)
+
+
+def prepare_served(params: BatchParams, flow_run_id: str | None, log: Callable[[str], None] | None = None) -> BatchRun:
+    """``prepare`` for a flow run a deployment started: its parameters held to what the operator
+    allows (``flows.engine.contract``), its files in its own run folder. ``Refused`` otherwise."""
+    policy = serve_policy()
+    path = dataset_path(params.path, policy)
+    model, api_base = pick_model(params.model, params.api_base, policy) if params.parser == "llm" else (None, None)
+    folder = run_folder(policy, flow_run_id)
+    served = params.model_copy(update={"path": str(path), "model": model, "api_base": api_base, "private_outputs": True,
+                                       "results_path": str(folder / "results.jsonl"),
+                                       "summary_path": str(folder / "summary.json")})
+    try:
+        run = prepare(served, log=log)
+    except DatasetError as exc:
+        raise dataset_error(exc, path) from None
+    take(served)  # the flow run holds it: nothing else in its process may take it
+    return run

@@ -25,8 +25,11 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Fallback, FormatName, LanguageName, Limit,
+                                   ModelName, Name, PathText, Premises, PromptName, ReasonParser, RepairRounds, Samples,
+                                   Seconds, SolverName, Temperature, Text, Url, ReasonParams, Refused, validated)
 from flows.engine.outputs import write_summary
-from flows.engine.runs import BatchParams, BatchRun, prepare, take
+from flows.engine.runs import BatchParams, BatchRun, prepare, prepare_served, take
 from flows.models import BatchReport, Problem, ProblemRecord, ProblemResult, Summary, Usage
 from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
 from flows.orchestration.recovery import running
@@ -69,7 +72,7 @@ def publish_files(run: BatchRun, summary: Summary) -> None:
     """``--results`` in input order and ``--summary-json`` (whatever finished)."""
     run.sink.finish()
     if run.params.summary_path:
-        write_summary(run.params.summary_path, summary)
+        write_summary(run.params.summary_path, summary, private=run.params.private_outputs)
 
 
 def _publish_artifacts(summary: Summary, results: list[ProblemResult]) -> None:
@@ -96,6 +99,12 @@ def _ui_link(run_id: str | None) -> str | None:
 
     api = PREFECT_API_URL.value()
     return ui_url(api, run_id) if api and run_id else None
+
+
+def _started_by_deployment() -> bool:
+    """A REST call, the UI, a schedule or a worker started this run (not the CLI or Python)."""
+    run = getattr(get_run_context(), "flow_run", None)
+    return getattr(run, "deployment_id", None) is not None
 
 
 def _flow_run_id() -> str | None:
@@ -127,36 +136,49 @@ def _batch_run_name() -> str:
     return f"batch {p.get('dataset_name') or Path(str(p.get('path', ''))).name} [{p.get('parser', 'gold')}]"
 
 
-@flow(name="batch", flow_run_name=_batch_run_name, validate_parameters=True, task_runner=_DEFAULT_RUNNER,
+@flow(name="batch", flow_run_name=_batch_run_name, validate_parameters=False, task_runner=_DEFAULT_RUNNER,
       persist_result=False)
 def batch(
-    path: str,
-    format: str = "auto",
-    parser: str = "gold",
-    solver: str | None = None,
-    samples: int = 1,
-    repair_rounds: int = 0,
-    limit: int | None = None,
-    timeout_s: float | None = None,
-    problem_timeout_s: float | None = None,
-    results_path: str | None = None,
-    summary_path: str | None = None,
-    dataset_name: str = "",
-    concurrency: int | None = None,
-    chunk_size: int | None = None,
-    model: str | None = None,
-    api_base: str | None = None,
-    prompt: str | None = None,
-    temperature: float | None = None,
-    fallback: str = "none",
-    llm_timeout_s: float = 120.0,
-    language: str = "auto",
+    path: PathText,
+    format: FormatName = "auto",
+    parser: BatchParser = "gold",
+    solver: SolverName | None = None,
+    samples: Samples = 1,
+    repair_rounds: RepairRounds = 0,
+    limit: Limit | None = None,
+    timeout_s: Seconds | None = None,
+    problem_timeout_s: Seconds | None = None,
+    dataset_name: Name = "",
+    concurrency: Concurrency | None = None,
+    chunk_size: ChunkSize | None = None,
+    model: ModelName | None = None,
+    api_base: Url | None = None,
+    prompt: PromptName | None = None,
+    temperature: Temperature | None = None,
+    fallback: Fallback = "none",
+    llm_timeout_s: Seconds = 120.0,
+    language: LanguageName = "auto",
+    results_path: None = None,
+    summary_path: None = None,
 ) -> BatchReport:
-    """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
-    params = BatchParams(**{k: v for k, v in locals().items() if k in BatchParams.model_fields})
+    """Decide every problem of a dataset; results per problem and a summary as artifacts and files.
+    Started by the CLI, it records the run the CLI prepared (whose files are the CLI's); started by
+    a deployment, its parameters are held to what the operator allows and its files go to its run
+    folder (``flows.engine.contract``), whatever else this process holds."""
+    # results_path/summary_path are here only to be refused by name: a caller who skips the schema
+    # (whose deployments leave them out) would otherwise crash the run's process with no reason.
+    if results_path is not None or summary_path is not None:
+        raise Refused("results_path/summary_path: a flow run started by a deployment writes its results to its run "
+                      "folder (<home>/runs/<flow-run-id>/), never to a path the caller names")
+    params = validated(BatchParams, {k: v for k, v in locals().items() if k in BatchParams.model_fields and k not in
+                                     ("results_path", "summary_path")})
     logger = get_run_logger()
-    run = take(params) or prepare(params, log=logger.error)
     run_id = _flow_run_id()
+    if _started_by_deployment():
+        run = prepare_served(params, run_id, log=logger.error)
+        logger.info("results: %s; summary: %s", run.params.results_path, run.params.summary_path)
+    else:
+        run = take(params) or prepare(params, log=logger.error)
     with running(run_id):
         logger.info("%d problems from %s (parser %s, solver %s%s)", len(run.problems), path, parser, run.cfg.solver,
                     f", model {run.cfg.model}" if run.cfg.model else "")
@@ -181,11 +203,15 @@ def batch(
     return BatchReport(summary=summary, results=[r.result for r in records])
 
 
-@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True, task_runner=_DEFAULT_RUNNER,
+@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=False, task_runner=_DEFAULT_RUNNER,
       persist_result=False)
-def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str | None = None,
-           timeout_s: float | None = None, problem_id: str = "cli") -> ProblemResult:
+def reason(premises: Premises, conclusion: Text, parser: ReasonParser = "gold", solver: SolverName | None = None,
+           timeout_s: Seconds | None = None, problem_id: Name = "cli") -> ProblemResult:
     """Decide one problem: premises and conclusion as formulas (parser gold) or sentences (english)."""
+    p = validated(ReasonParams, dict(premises=premises, conclusion=conclusion, parser=parser, solver=solver,
+                                     timeout_s=timeout_s, problem_id=problem_id))
+    premises, conclusion, parser, solver, timeout_s, problem_id = (p.premises, p.conclusion, p.parser, p.solver,
+                                                                   p.timeout_s, p.problem_id)
     from flows.engine.pipeline import DEFAULT_SOLVER
     from flows.engine.runs import limits_for
     from flows.models import Formal, RunConfig
@@ -251,7 +277,7 @@ def run_batch(concurrency: int | None = None, progress=None, task_runner: str = 
     flow_fn = batch_flow(task_runner, run.concurrency, dask_address)
     try:
         with quiet_heartbeat():
-            return flow_fn(**bp.model_dump())
+            return flow_fn(**bp.flow_kwargs())
     finally:
         run.engine.close()
 

@@ -3,6 +3,12 @@
 subprocess of the serving process; trigger them from the UI, ``prefect deployment run`` or the
 REST API (README, "Operating nesyflow as a service").
 
+What a caller may choose is the operator's: ``serve`` puts its ``--read-root``, ``--results-root``,
+``--model`` and ``--api-base`` into the settings of its flow runs (``policy_env``), each served
+run holds its parameters to them (``flows.engine.contract``), and the deployments' parameter
+schemas say as much as a schema can — bounds, choices, the offered models and endpoints, no
+parameter beyond the flow's — so Prefect refuses the rest with HTTP 409 at ``create_flow_run``.
+
 ``nesyflow serve`` supervises the serving process: when the server stops answering it says so in
 one line, stops serving, waits for the server to come back, and serves again (the deployments
 are registered anew) — instead of dying with a screen of tracebacks.
@@ -11,17 +17,60 @@ are registered anew) — instead of dying with a screen of tracebacks.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-__all__ = ["deployments", "serve_forever", "supervise_serve"]
+__all__ = ["deployments", "serve_forever", "supervise_serve", "policy_env", "close_schema"]
+
+
+def policy_env(read_roots: list[str] | None = None, results_root: str | None = None, models: list[str] | None = None,
+               api_bases: list[str] | None = None, dataset: str | None = None) -> dict[str, str]:
+    """The operator's choices as the settings (``NESYFLOW_*``) of the serving process and its flow
+    runs. The scheduled dataset is readable as well (that file, not its folder)."""
+    from flows.engine.contract import default_read_roots
+
+    env: dict[str, str] = {}
+    roots = [str(Path(r).resolve()) for r in (read_roots or [])] or [str(r) for r in default_read_roots()]
+    if dataset:
+        roots.append(str(Path(dataset).resolve()))
+    env["NESYFLOW_READ_ROOTS"] = json.dumps(roots)
+    if results_root:
+        env["NESYFLOW_RESULTS_ROOT"] = str(Path(results_root).resolve())
+    env["NESYFLOW_MODELS"] = json.dumps(list(models or []))
+    env["NESYFLOW_API_BASES"] = json.dumps(list(api_bases or []))
+    return env
+
+
+def close_schema(dep, models: list[str], api_bases: list[str]):
+    """A deployment's parameter schema, closed: no parameter beyond what a caller may set (so
+    ``results_path`` and the like are refused, 409: the batch flow names them only to refuse them
+    itself), and ``model``/``api_base`` only among what the operator offers."""
+    from prefect.utilities.callables import ParameterSchema
+    from pydantic import ConfigDict
+
+    class Closed(ParameterSchema):
+        model_config = ConfigDict(extra="allow")
+
+    schema = dep._parameter_openapi_schema
+    props = {k: dict(v) for k, v in schema.properties.items() if k not in ("results_path", "summary_path")}
+    for name, offered in (("model", models), ("api_base", api_bases)):
+        if name in props:
+            keep = {k: v for k, v in props[name].items() if k not in ("anyOf", "type")}
+            props[name] = {**keep, "anyOf": [{"type": "string", "enum": list(offered)}, {"type": "null"}] if offered
+                           else [{"type": "null"}]}
+    dep._parameter_openapi_schema = Closed(**{**schema.model_dump(), "properties": props}, additionalProperties=False)
+    return dep
 
 
 def deployments(dataset: str | None = None, cron: str | None = None, params: dict[str, Any] | None = None) -> list:
     from flows.orchestration.batch import batch, reason
+    from flows.settings import get_settings
 
+    settings = get_settings()
     out = [
         batch.to_deployment(name="on-demand", description="Decide a dataset; pass path and options as parameters.",
                             tags=["nesyflow"]),
@@ -31,7 +80,7 @@ def deployments(dataset: str | None = None, cron: str | None = None, params: dic
     if dataset and cron:
         out.append(batch.to_deployment(name="scheduled", cron=cron, parameters={"path": dataset, **(params or {})},
                                        description=f"Scheduled batch over {dataset} ({cron}).", tags=["nesyflow"]))
-    return out
+    return [close_schema(d, settings.models, settings.api_bases) for d in out]
 
 
 def serve_forever(dataset: str | None = None, cron: str | None = None, params: dict[str, Any] | None = None,
@@ -42,8 +91,9 @@ def serve_forever(dataset: str | None = None, cron: str | None = None, params: d
 
 
 def supervise_serve(api_url: str, dataset: str | None, cron: str | None, params: dict[str, Any], limit: int | None = None,
-                    grace_s: float | None = None, poll_s: float = 2.0) -> int:
-    """Run ``serve_forever`` in a child process and keep it running across server outages."""
+                    grace_s: float | None = None, poll_s: float = 2.0, env: dict[str, str] | None = None) -> int:
+    """Run ``serve_forever`` in a child process (with ``env`` added to its environment: the
+    operator's policy) and keep it running across server outages."""
     from flows.orchestration.server import healthy
     from flows.settings import get_settings
 
@@ -52,7 +102,8 @@ def supervise_serve(api_url: str, dataset: str | None, cron: str | None, params:
     child = None
     try:
         while True:
-            child = subprocess.Popen([sys.executable, "-m", "flows.orchestration.serve", spec])
+            child = subprocess.Popen([sys.executable, "-m", "flows.orchestration.serve", spec],
+                                     env={**os.environ, **(env or {})})
             lost_since = None
             while child.poll() is None:
                 time.sleep(poll_s)

@@ -5,16 +5,25 @@ it reuses the server recorded in ``<home>/server.json`` if it answers, or starts
 under ``<home>/prefect``) in its own session so it outlives the CLI, and records it. The port is
 4200 (``NESYFLOW_SERVER_PORT``), or the next free one if another program holds it, and once
 chosen it is kept in the record across stops and restarts, so every UI link printed before
-stays valid. The server binds to 127.0.0.1; binding to anything else needs basic auth
-(``PREFECT_SERVER_API_AUTH_STRING``), or it is refused.
+stays valid. The server binds to 127.0.0.1.
+
+Its API needs basic auth, on loopback too (the Jupyter-token model): every local user and process
+can reach 127.0.0.1, and a flow run runs as the serving user. The first start creates a random
+credential, ``<home>/api-auth`` (``nesyflow:<token>``, mode 0600), and ``<home>/api.netrc`` for
+curl; the server gets it as ``PREFECT_SERVER_API_AUTH_STRING``, and every nesyflow command that
+talks to this server sets ``PREFECT_API_AUTH_STRING`` from it (``client_env``). A server found
+running with other auth than asked for (one started before auth was on) is restarted.
+``NESYFLOW_API_AUTH=off`` turns it off on a single-user machine, and then only loopback is allowed.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import ipaddress
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -28,10 +37,11 @@ from parsers.errors import NesyflowError
 from flows.store import private_dir
 
 __all__ = ["offline_env", "QUIET_CONSOLE", "ensure_server", "stop_server", "healthy", "ui_url", "server_record", "check_host",
-           "ServerError", "LOOPBACK"]
+           "ServerError", "LOOPBACK", "api_auth", "client_env", "auth_paths", "AUTH_USER"]
 
 LOOPBACK = "127.0.0.1"
 PORT_RANGE = 100
+AUTH_USER = "nesyflow"
 
 
 class ServerError(NesyflowError):
@@ -56,12 +66,90 @@ def offline_env(home: Path) -> dict[str, str]:
     }
 
 
-def _auth_header() -> dict[str, str]:
-    auth = os.environ.get("PREFECT_API_AUTH_STRING")
+def _auth_header(auth: str | None = None) -> dict[str, str]:
+    auth = auth if auth is not None else os.environ.get("PREFECT_API_AUTH_STRING")
     return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
 
 
+def auth_paths(home: Path) -> tuple[Path, Path]:
+    """The credential (``user:token``, what the UI's login and ``PREFECT_API_AUTH_STRING`` take)
+    and the same for curl (``--netrc-file``)."""
+    home = Path(home).resolve()
+    return home / "api-auth", home / "api.netrc"
+
+
+def _private_file(path: Path, text: str) -> None:
+    """Write an owner-only file at once, never through a link."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def api_auth(home: Path) -> str | None:
+    """The local server's credential, created on first use; None when auth is off
+    (``NESYFLOW_API_AUTH=off``). A credential file that others could read is not used."""
+    from flows.settings import get_settings
+
+    if not get_settings().api_auth:
+        return None
+    home = private_dir(Path(home).resolve())
+    path, _ = auth_paths(home)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        _private_file(path, f"{AUTH_USER}:{secrets.token_urlsafe(24)}\n")
+        return api_auth(home)
+    except OSError as exc:
+        raise ServerError(f"{path}: cannot read the API credential ({exc.strerror if exc.errno != errno.ELOOP else 'a link'})") from None
+    with os.fdopen(fd) as fh:
+        st = os.fstat(fh.fileno())
+        text = fh.read().strip()
+    if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise ServerError(f"{path}: the API credential must be the user's own, mode 0600 (it is "
+                          f"{oct(st.st_mode & 0o777)}); remove it and a new one is made")
+    if ":" not in text or "\n" in text:
+        raise ServerError(f"{path}: expected one line user:password; remove it and a new one is made")
+    return text
+
+
+def _write_netrc(home: Path, auth: str, api_url: str) -> None:
+    from urllib.parse import urlsplit
+
+    user, password = auth.split(":", 1)
+    hosts = {urlsplit(api_url).hostname or LOOPBACK, LOOPBACK, "localhost"}
+    _private_file(auth_paths(home)[1], "".join(f"machine {h} login {user} password {password}\n" for h in sorted(hosts)))
+
+
+def client_env(home: Path, api_url: str) -> dict[str, str]:
+    """What a client of ``api_url`` needs when that is this project's own server: its credential
+    as ``PREFECT_API_AUTH_STRING``. Another server's URL gets nothing of ours."""
+    record = server_record(home)
+    if not record.get("auth") or (record.get("api_url") or "").rstrip("/") != api_url.rstrip("/"):
+        return {}
+    auth = api_auth(home)
+    return {"PREFECT_API_AUTH_STRING": auth} if auth else {}
+
+
+def _auth_as_asked(api_url: str, auth: str | None) -> bool:
+    """Does the running server require exactly ``auth`` (or nothing, when None)?"""
+    def status(headers: dict[str, str]) -> int:
+        req = urllib.request.Request(api_url.rstrip("/") + "/admin/version", headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except (urllib.error.URLError, OSError, ValueError):
+            return 0
+    if auth is None:
+        return status({}) == 200
+    return status({}) == 401 and status(_auth_header(auth)) == 200
+
+
 def healthy(api_url: str, timeout: float = 2.0) -> bool:
+    """``/health`` answers (Prefect serves it without auth, for probes)."""
     try:
         req = urllib.request.Request(api_url.rstrip("/") + "/health", headers=_auth_header())
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -78,15 +166,17 @@ def ui_url(api_url: str, flow_run_id: str | None = None) -> str:
 
 
 def check_host(host: str) -> None:
-    """Loopback is always allowed; any other address only behind basic auth."""
+    """Loopback is always allowed; any other address only with auth on."""
+    from flows.settings import get_settings
+
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
-    if not loopback and not os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):
-        raise ServerError(f"--host {host} exposes the Prefect server (and every run) beyond this machine: set "
-                          "PREFECT_SERVER_API_AUTH_STRING=user:password to require basic auth (clients then set "
-                          "PREFECT_API_AUTH_STRING to the same value), or bind to 127.0.0.1")
+    if not loopback and not get_settings().api_auth:
+        raise ServerError(f"--host {host} exposes the Prefect server (and every run) beyond this machine, and "
+                          "NESYFLOW_API_AUTH is off: turn it on (basic auth with the credential in <home>/api-auth), "
+                          "or bind to 127.0.0.1")
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -127,15 +217,23 @@ def ensure_server(home: Path, port: int = 4200, wait_s: float = 120.0, host: str
     the recorded port (or ``port``, or the next free one after it)."""
     check_host(host)
     home = private_dir(Path(home).resolve())
+    auth = api_auth(home)
     record = server_record(home)
     if record.get("api_url") and record.get("pid") and healthy(record["api_url"]):
-        return record["api_url"]
+        if _auth_as_asked(record["api_url"], auth):
+            return record["api_url"]
+        stop_server(home)  # started with other auth (before auth was on, say): start it as asked
+        record = server_record(home)
     preferred = int(record.get("port") or port)
     chosen = _choose_port(host, preferred)
     url_host = LOOPBACK if host in ("0.0.0.0", "::") else host
     api_url = f"http://{url_host}:{chosen}/api"
     env = {**os.environ, **offline_env(home)}
-    env.pop("PREFECT_API_URL", None)
+    for key in ("PREFECT_API_URL", "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING", "PREFECT_API_KEY"):
+        env.pop(key, None)
+    if auth:
+        env["PREFECT_SERVER_API_AUTH_STRING"] = auth
+        _write_netrc(home, auth, api_url)
     # The UI asks /ui-settings where the API is; without these it says port 4200 whatever --port is.
     env.update({"PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(chosen), "PREFECT_UI_API_URL": api_url})
     private_dir(home / "prefect")
@@ -150,7 +248,7 @@ def ensure_server(home: Path, port: int = 4200, wait_s: float = 120.0, host: str
         if proc.poll() is not None:
             raise ServerError(f"the Prefect server exited with code {proc.returncode}; see {home / 'server.log'}")
         if healthy(api_url, timeout=1.0):
-            _write_record(home, {"api_url": api_url, "pid": proc.pid, "port": chosen, "host": host})
+            _write_record(home, {"api_url": api_url, "pid": proc.pid, "port": chosen, "host": host, "auth": bool(auth)})
             return api_url
         time.sleep(0.3)
     proc.kill()

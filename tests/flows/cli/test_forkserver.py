@@ -10,8 +10,10 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -256,3 +258,114 @@ def test_the_server_runs_as_the_module_its_children_import(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "served by flows.cli.forkserver x.sock"
+
+
+def flow_runs_named(name: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=name)))
+
+
+def raw_request(path: Path, argv: list[str], cwd: Path, env: dict) -> socket.socket:
+    """A same-user client speaking the fork server's protocol by hand: the header, our streams,
+    the request; returns the connection (nothing more sent)."""
+    payload = json.dumps({"argv": argv, "cwd": str(cwd), "env": env, "umask": 0o022}).encode()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(path))
+    devnull = os.open(os.devnull, os.O_RDWR)
+    socket.send_fds(s, [struct.pack("!I", len(payload))], [devnull, devnull, devnull])
+    os.close(devnull)
+    s.sendall(payload)
+    return s
+
+
+def test_a_stalled_client_holds_up_no_one_and_each_request_runs_once(prefect_api, fork_env, tmp_path, monkeypatch):
+    """A client that sends its request a byte every two seconds (a Ctrl-Z'd caller, or a hostile
+    one) held the accept loop: the real caller gave up after 30 s and ran in-process, and when the
+    stall ended the server ran the queued request too — two flow runs, the results written twice."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", fork_env["XDG_RUNTIME_DIR"])
+    path = forkserver.ensure()
+    payload = b"x" * 4096
+    stalled = socket.socket(socket.AF_UNIX)
+    stalled.connect(str(path))
+    devnull = os.open(os.devnull, os.O_RDWR)
+    socket.send_fds(stalled, [struct.pack("!I", len(payload))], [devnull, devnull, devnull])
+    os.close(devnull)
+    stop = threading.Event()
+
+    def trickle():
+        for byte in payload:
+            if stop.wait(2):
+                return
+            try:
+                stalled.send(bytes([byte]))
+            except OSError:
+                return
+
+    feeder = threading.Thread(target=trickle, daemon=True)
+    feeder.start()
+    try:
+        time.sleep(1)
+        data = tmp_path / "once-only.jsonl"
+        shutil.copy(DEMO, data)
+        t0 = time.monotonic()
+        out = run(["batch", str(data), "--limit", "3", "--results", str(tmp_path / "r.jsonl"), "--verbose"],
+                  {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home")})
+        took = time.monotonic() - t0
+        assert out.returncode == 0, out.stderr
+        assert VIA in out.stderr, "the caller fell back to running in-process"
+        assert took < 20, f"a stalled client held the caller up for {took:.0f} s"
+    finally:
+        stop.set()
+        stalled.close()
+        feeder.join(5)
+    time.sleep(4)  # a request queued behind the stall would have been run by now
+    assert len(flow_runs_named("once-only.jsonl")) == 1
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_request_its_caller_abandons_before_go_is_never_forked(fork_env, tmp_path, monkeypatch):
+    """The hand-over is ready/go: a caller that gives up (closes) before saying go leaves nothing
+    running, so its in-process fall-back is the only run."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", fork_env["XDG_RUNTIME_DIR"])
+    path = forkserver.ensure()
+    marker = tmp_path / "should-not-exist.jsonl"
+    env = {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home"), "NESYFLOW_FORKSERVER": "1"}
+    conn = raw_request(path, ["batch", str(DEMO), "--limit", "1", "--results", str(marker)], ROOT, env)
+    conn.settimeout(30)
+    first = conn.makefile("r").readline()
+    assert json.loads(first) == {"ready": True}, first
+    conn.close()  # gave up: no go
+    time.sleep(5)
+    assert not marker.exists(), "the fork server ran a request its caller had abandoned"
+    assert forkserver.ensure() == path  # and serves the next one
+
+
+def test_an_llm_batch_in_the_fork_server_stays_offline_without_the_callers_setting(prefect_api, fork_env, tmp_path,
+                                                                                  listener):
+    """LITELLM_OFFLINE_MODE was set by an import in the server and lost when the child took its
+    caller's environment: outside ``make`` an LLM batch's workers fetched litellm's price list
+    (16 "model cost map fetch" lines with --verbose, DNS lookups from every worker). Here the
+    price list's URL points at a local listener that records any connection."""
+    from flows.llm.fake_openai import FakeOpenAI
+
+    port, hits = listener
+    good = ("TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\nTEXT:\tSocrates is a man.\nFOL:\tMan(Socrates)"
+            "\nTEXT:\tSocrates is mortal.\nFOL:\tMortal(Socrates)")
+    data = tmp_path / "p.jsonl"
+    data.write_text("".join(json.dumps({"id": f"p{i}", "premises": ["All men are mortal.", "Socrates is a man."],
+                                        "conclusion": "Socrates is mortal.", "answer": "True"}) + "\n" for i in range(3)))
+    env = {k: v for k, v in fork_env.items() if k != "LITELLM_OFFLINE_MODE"}
+    here = f"http://127.0.0.1:{port}"
+    env.update({"NESYFLOW_HOME": str(tmp_path / "home"), "LITELLM_MODEL_COST_MAP_URL": f"{here}/cost.json",
+                "LITELLM_BLOG_POSTS_URL": f"{here}/rss.xml", "LITELLM_ANTHROPIC_BETA_HEADERS_URL": f"{here}/beta.json"})
+    with FakeOpenAI(lambda messages: good) as model:
+        out = run(["batch", str(data), "--parser", "llm", "--model", "openai/local", "--api-base", model.api_base,
+                   "--workers", "2", "--verbose", "--summary-json", str(tmp_path / "s.json")], env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert VIA in out.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["correct"] == 3
+    assert "cost map fetch" not in out.stderr
+    assert hits == [], f"{len(hits)} connection(s) to litellm's price-list URL"

@@ -1,7 +1,9 @@
 """Deployments served against a real Prefect server, triggered over HTTP (marker ``prefect``)."""
 
+import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,12 +18,17 @@ pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def api(base, method, path, body=None):
-    """One REST call; 429/502/503 are retried with backoff, as Prefect's own client does (a SQLite
-    server answers 503 while its database is busy, e.g. when ``serve`` is registering deployments)."""
+def api(base, method, path, body=None, auth: str | None = "env"):
+    """One REST call, with the session's credential (``auth="env"``), another, or none; 429/502/503
+    are retried with backoff, as Prefect's own client does (a SQLite server answers 503 while its
+    database is busy, e.g. when ``serve`` is registering deployments)."""
+    auth = os.environ.get("PREFECT_API_AUTH_STRING") if auth == "env" else auth
+    headers = {"content-type": "application/json"}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
     for attempt in range(5):
         req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"content-type": "application/json"})
+                                     headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
@@ -117,3 +124,29 @@ def test_scheduled_deployment_triggered_the_readme_way_completes(served):
     code, arts = api(base, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
     summary = next(a for a in arts if a["key"] == "batch-summary")
     assert "| accuracy | 93.3 % |" in summary["data"]
+
+
+def test_the_readme_rest_example_works_verbatim_with_auth_on(served):
+    """README, "Trigger from outside": the block as printed, in bash, from the checkout, with
+    nothing in the environment but what a user's shell has (no API URL, no credential)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Trigger from outside**"):]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    assert "--netrc-file" in block and "create_flow_run" in block
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING")}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    out = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    run = json.loads(out.stdout)
+    assert run["parameters"]["conclusion"] == "Mortal(socrates)", run
+    base = served[0]
+    final = wait_for(lambda: (lambda r: r[1] if r[1]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED") else None)(
+        api(base, "GET", f"/flow_runs/{run['id']}")), 180, "the README's run to finish")
+    assert final["state"]["type"] == "COMPLETED", final["state"]
+    code, arts = api(base, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
+    assert next(a for a in arts if a["key"] == "reason-verdict")["data"].startswith("**True**")
+    # the same calls without the credential are refused
+    bare = subprocess.run(["bash", "-c", "curl -s -o /dev/null -w '%{http_code}' $(.venv/bin/nesyflow server status --url)"
+                           "/deployments/name/reason/reason"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert bare.stdout == "401", bare

@@ -1,15 +1,24 @@
-"""The Prefect UI in a real browser: a batch's run page, task graph and artifacts render.
+"""The Prefect UI in a real browser: a person logs in, then a batch's run page, task graph and
+artifacts render.
 
-Headless Debian Chromium (installed by .ci/run) loads the V2 flow-run page of a batch run on the
-session's server; the assertions read the rendered DOM, and the screenshot is kept under
-.nesyflow/test-artifacts/.
+The API requires basic auth (the credential nesyflow made, ``<home>/api-auth``), so the UI first
+shows its login page. Headless Debian Chromium (installed by .ci/run) is driven over the DevTools
+protocol: the test types the credential into that page as a person pastes it, then loads the V2
+flow-run page of a batch run on the session's server; the assertions read the rendered DOM, and
+the screenshot is kept under .nesyflow/test-artifacts/.
 """
 
+import base64
+import itertools
+import json
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,7 +28,7 @@ from conftest import unavailable
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[3]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--no-first-run", "--window-size=1400,1000", "--virtual-time-budget=30000"]
+         "--no-first-run", "--window-size=1400,1000", "--remote-debugging-port=0", "--remote-allow-origins=*"]
 
 
 def chromium() -> str:
@@ -30,16 +39,76 @@ def chromium() -> str:
     return path
 
 
-def render(url: str, *extra: str) -> str:
+class Page:
+    """One browser tab over the DevTools protocol (a websocket to headless Chromium)."""
+
+    def __init__(self, ws):
+        self.ws, self.ids = ws, itertools.count(1)
+
+    def call(self, method: str, **params):
+        msg_id = next(self.ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=60))
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def js(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def wait(self, expression: str, what: str, timeout: float = 90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.js(expression)
+            if value:
+                return value
+            time.sleep(0.5)
+        pytest.fail(f"timed out waiting for {what}; the page says: {self.text()[:500]}")
+
+    def text(self) -> str:
+        return self.js("document.body ? document.body.textContent : ''") or ""
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+
+
+@contextmanager
+def browser():
+    from websockets.sync.client import connect
+
     with tempfile.TemporaryDirectory() as profile:
-        out = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", *extra, url],
-                             capture_output=True, text=True, timeout=180)
-    return out.stdout
+        proc = subprocess.Popen([chromium(), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            port = None
+            for line in proc.stderr:  # "DevTools listening on ws://127.0.0.1:<port>/devtools/browser/<id>"
+                found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+                if found:
+                    port = int(found.group(1))
+                    break
+            assert port, "chromium did not open its DevTools port"
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:
+                target = next(t for t in json.loads(resp.read()) if t["type"] == "page")
+            with connect(target["webSocketDebuggerUrl"], max_size=None, open_timeout=30) as ws:
+                page = Page(ws)
+                page.call("Page.enable")
+                page.call("Runtime.enable")
+                yield page
+        finally:
+            proc.kill()
+            proc.wait(30)
 
 
-def text_of(dom: str) -> str:
-    dom = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", dom, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+def log_in(page: Page, url: str, credential: str) -> None:
+    """What a person does: open the UI, paste the credential into its login box, press Login."""
+    page.open(url)
+    page.wait("!!document.querySelector('input[type=password]')", "the UI's login page")
+    page.js("document.querySelector('input[type=password]').focus()")
+    page.call("Input.insertText", text=credential)
+    page.js("document.querySelector('button[type=submit]').click()")
+    page.wait("!document.querySelector('input[type=password]')", "the login to go through")
 
 
 def test_run_page_task_graph_and_artifacts_render(prefect_api, tmp_path):
@@ -62,22 +131,33 @@ def test_run_page_task_graph_and_artifacts_render(prefect_api, tmp_path):
 
     url = ui_url(prefect_api, run_id)
     assert url.endswith(f"/v2/runs/flow-run/{run_id}")
-    dom = render(url, "--dump-dom")
-    page = text_of(dom)
-    assert "batch ui-demo [gold]" in page and "Completed" in page
-    assert "4 Task runs" in page  # one per chunk of four problems
-    assert "<canvas" in dom, "the task graph is drawn on a canvas"
-    assert "demo-socrates → True (label True)" in page  # a chunk's log: each problem and its stages
-    assert "solve: z3 → True" in page
+    credential = (Path(os.environ["NESYFLOW_HOME"]) / "api-auth").read_text().strip()
+    with browser() as page:
+        page.open(url)  # not logged in: the login page, and nothing of the run
+        page.wait("!!document.querySelector('input[type=password]')", "the UI's login page")
+        assert "demo-socrates" not in page.text()
 
-    arts = text_of(render(url + "?tab=Artifacts", "--dump-dom"))
-    for key in ("batch-summary", "batch-results", "batch-chart"):
-        assert key in arts
+        log_in(page, url, credential)
+        page.open(url)
+        page.wait("document.body.textContent.includes('solve: z3 → True')", "the run page with its chunks' logs")
+        page.wait("document.body.textContent.includes('4 Task runs')", "the task-run count")
+        text = page.text()
+        dom = page.js("document.documentElement.outerHTML")
+        assert "batch ui-demo [gold]" in text and "Completed" in text
+        assert "4 Task runs" in text  # one per chunk of four problems
+        assert "<canvas" in dom, "the task graph is drawn on a canvas"
+        assert "demo-socrates → True (label True)" in text  # a chunk's log: each problem and its stages
 
+        page.open(url + "?tab=Artifacts")
+        page.wait("document.body.textContent.includes('batch-chart')", "the artifacts tab")
+        arts = page.text()
+        for key in ("batch-summary", "batch-results", "batch-chart"):
+            assert key in arts
+
+        page.open(url)
+        page.wait("document.body.textContent.includes('solve: z3 → True')", "the run page again")
+        shot = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
     shots = ROOT / ".nesyflow" / "test-artifacts"
     shots.mkdir(parents=True, exist_ok=True)
-    shot = shots / "ui-flow-run.png"
-    shot.unlink(missing_ok=True)
-    render(url, f"--screenshot={shot}")
-    data = shot.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000, "a rendered page, not a blank one"
+    (shots / "ui-flow-run.png").write_bytes(shot)
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 30_000, "a rendered page, not a blank one"
