@@ -31,7 +31,7 @@ MAX_CHARS = 200_000
 
 
 def looks_like_smtlib(text: str) -> bool:
-    return bool(re.search(r"^\s*\((assert|declare-(const|fun|sort|datatypes?))\b", text, re.M))
+    return bool(re.search(r"^[^\S\n]*+\((assert|declare-(const|fun|sort|datatypes?))\b", text, re.M))  # linear: no \s across lines
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
