@@ -58,6 +58,7 @@ class BatchParams(BaseModel):
     fallback: str = "none"
     llm_timeout_s: float = 120.0
     language: str = "auto"
+    max_tokens: int | None = None
 
 
 def limits_for(timeout_s: float | None) -> Limits:
@@ -88,7 +89,8 @@ def _config(p: BatchParams, problems: list[Problem]) -> RunConfig:
         plans = {k: plan.model_copy(update={"style": "auto", "expected": asked[k].expected or asked[k].style}) for k, plan in plans.items()}
     temperature = p.temperature if p.temperature is not None else (0.0 if p.samples == 1 else 0.8)
     return RunConfig(**base, model=model, api_base=api_base, plans=plans, samples=p.samples, repair_rounds=rounds,
-                     temperature=temperature, fallback=p.fallback, llm_timeout_s=p.llm_timeout_s)
+                     temperature=temperature, fallback=p.fallback, llm_timeout_s=p.llm_timeout_s,
+                     max_tokens=p.max_tokens or get_settings().max_tokens)
 
 
 def make_client(cfg: RunConfig, concurrency: int, problems: list[Problem] | None = None, verbose: bool = False):

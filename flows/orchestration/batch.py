@@ -151,6 +151,7 @@ def batch(
     fallback: str = "none",
     llm_timeout_s: float = 120.0,
     language: str = "auto",
+    max_tokens: int | None = None,
 ) -> BatchReport:
     """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
     params = BatchParams(**{k: v for k, v in locals().items() if k in BatchParams.model_fields})
