@@ -13,7 +13,7 @@ from collections import Counter
 
 from parsers.programs.csp import parse_csp_program
 from parsers.english import parse_problem_english
-from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.errors import MAX_ERRORS, FormalizationError, LocatedError, locate, stopped_reading
 from parsers.fol.reader import parse_formula, remember
 from parsers.fol.printer import to_unicode
 from parsers.fol.lenient import parse_lenient
@@ -154,6 +154,9 @@ def _check(form: Formalization, close_free: bool = False) -> Checked:
     parsed, errors, notes = [], [], []
     for i, text in enumerate(list(form.premises) + [form.conclusion]):
         where = label_of(i, n)
+        if len(errors) >= MAX_ERRORS:
+            errors.append(stopped_reading(where))
+            break
         try:
             if lenient:
                 f, edits = parse_lenient(text, where)
@@ -213,6 +216,9 @@ def _python_syntax(code: str) -> str:
     except SyntaxError as exc:
         raise FormalizationError(locate("parse", f"Python syntax error: {exc.msg}", text=code, line=exc.lineno or 1,
                                         column=exc.offset or 1, where="program")) from None
+    except (RecursionError, MemoryError):  # 4,000 nested '-' or a 100,000-term sum: Python could not run it either
+        raise FormalizationError(locate("parse", "the program is nested too deeply for Python's parser", where="program",
+                                        hint="compute in steps, one assignment per line")) from None
     return code
 
 
@@ -256,9 +262,9 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
         except SandboxUnavailable as exc:  # infrastructure: reported, never cached, never run unconfined
             return Verdict(problem_id=checked.problem_id, status=Status.UNDETERMINED.value,
                            solver=_BACKEND_OF[checked.language], reason=str(exc))
-        verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver=_BACKEND_OF[checked.language],
-                          answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
-                          wall_s=o.wall_s, rejected_by=o.rejected_by)
+        verdict = _finite(Verdict(problem_id=checked.problem_id, status=o.status, solver=_BACKEND_OF[checked.language],
+                                  answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
+                                  wall_s=o.wall_s, rejected_by=o.rejected_by), checked.language)
     else:
         problem = _fol_problem(checked)
         back_end = make_solver(solver)
@@ -267,6 +273,32 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
     if store is not None and verdict.status != Status.UNDETERMINED.value:  # a timeout may pass next time
         store.put("solve", key, verdict)
     return verdict
+
+
+_NOT_FINITE = {"nan", "inf", "infinity", "oo", "zoo"}
+
+
+def not_finite(answer: str | None) -> bool:
+    """A numeric answer that is no number: nan, ±inf (Python's spellings) or oo/zoo (SymPy's)."""
+    if answer is None:
+        return False
+    text = answer.strip().lower().lstrip("+-")
+    if text in _NOT_FINITE:
+        return True
+    try:
+        return not math.isfinite(float(answer.replace(",", "")))
+    except (ValueError, OverflowError):
+        return False
+
+
+def _finite(verdict: Verdict, language: str) -> Verdict:
+    """A math program's answer that is not a finite number answers nothing: a located error of the
+    solve stage (a division by zero, most often), which a repair prompt can name."""
+    if language not in ("sympy", "python") or verdict.status != ANSWERED or not not_finite(verdict.answer):
+        return verdict
+    err = locate("solve", f"the answer is {verdict.answer[:40]}, not a finite number", where="answer",
+                 hint="check for a division by zero or an unbounded quantity")
+    return verdict.model_copy(update={"status": Status.ERROR.value, "answer": None, "errors": [err], "reason": err.message})
 
 
 def _solve_key(checked: Checked, back_end: str, limits: Limits) -> str:
@@ -357,6 +389,8 @@ def answers_match(problem: Problem, predicted: str | None) -> bool:
         try:
             a, b = float(predicted), float(problem.answer.replace(",", ""))
         except ValueError:
+            return False
+        if not (math.isfinite(a) and math.isfinite(b)):  # nan, inf: no number matches them, not even themselves
             return False
         return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
     return predicted == problem.answer
