@@ -17,7 +17,7 @@ from parsers.errors import MAX_ERRORS, FormalizationError, LocatedError, locate,
 from parsers.fol.reader import parse_formula, remember
 from parsers.fol.printer import to_unicode
 from parsers.fol.lenient import parse_lenient
-from parsers.llm_output import extract
+from parsers.llm_output import MAX_OUTPUT_CHARS, extract
 from parsers.programs.lean import read_lean_output
 from parsers.programs.math_program import parse_math_program
 from parsers.fol.signature import check_signature, close_free_variables, label_of
@@ -53,6 +53,11 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
                 "formalize", "the problem carries no gold formalization", where="input record",
                 hint="use a file with premises-FOL/conclusion-FOL or a 'formal' field, or another --parser")])
         f = problem.formal
+        size = len(f.conclusion) + sum(map(len, f.premises))
+        if size > MAX_OUTPUT_CHARS and f.language != "lean":  # what a model may write, a dataset may too
+            return Formalization(problem_id=problem.id, source=parser, errors=[locate(
+                "formalize", f"the gold formalization is {size:,} characters; at most {MAX_OUTPUT_CHARS:,} are read",
+                where="input record")])
         if f.language == "fol":
             return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion)
         if f.language == "lean":
@@ -118,6 +123,11 @@ def _formalize_english(problem: Problem) -> Formalization:
     if err is not None:
         return Formalization(problem_id=problem.id, source="english", errors=[err])
     premises = list(problem.premises) or [problem.context]
+    size = sum(map(len, premises)) + len(problem.conclusion or "")
+    if size > MAX_OUTPUT_CHARS:
+        return Formalization(problem_id=problem.id, source="english", errors=[locate(
+            "formalize", f"the problem's text is {size:,} characters; at most {MAX_OUTPUT_CHARS:,} are read",
+            where="input record")])
     res = parse_problem_english(premises, problem.conclusion)
     if res.errors:
         return Formalization(problem_id=problem.id, source="english", errors=res.errors)

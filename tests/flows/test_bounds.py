@@ -72,13 +72,14 @@ def test_a_deeply_nested_json_line_is_that_records_error(prefect_api, tmp_path, 
     assert f"line {1 if deep_first else 2}" in bad["error"]
 
 
-def test_deep_formulas_are_located_parse_errors_not_internal_errors(prefect_api, tmp_path):
+def test_deep_or_huge_formulas_are_located_errors_not_internal_errors(prefect_api, tmp_path):
     rows = [gold("negations", ["-" * 4000 + "P(a)"]), gold("parens", ["(" * 4000 + "P(a)" + ")" * 4000]),
             gold("quantifiers", ["all x. " * 1500 + "P(x)"]), gold("implications", ["P(a) -> " * 1500 + "P(a)"]),
-            gold("fine", ["P(a)"])]
+            gold("fine", ["P(a)"]), gold("huge", ["P(a)"] * 30_000)]
     proc, out, _ = batch(tmp_path, rows, "--parser", "gold")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out["fine"]["predicted"] == "True"
+    assert out["huge"]["status"] == "error" and "the gold formalization is 120,004 characters" in out["huge"]["error"]
     for pid in ("negations", "parens", "quantifiers", "implications"):
         r = out[pid]
         assert r["status"] == "error" and "internal error" not in (r["error"] or ""), (pid, r["error"])
