@@ -79,7 +79,7 @@ def detect_style(output: str) -> str | None:
         return "program"
     if looks_like_smtlib(output):
         return "smtlib"
-    lines = output.splitlines()
+    lines = [line for line in output.splitlines() if line and not line.isspace()]  # no marker is blank
     seen = {name for name, pattern in _MARKERS.items() if any(pattern.match(line) for line in lines)}
     if "logiclm-premises" in seen:
         return "logiclm"

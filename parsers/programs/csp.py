@@ -42,7 +42,7 @@ MAX_DOMAIN = 1000
 
 
 def looks_like_csp(text: str) -> bool:
-    lines = text.splitlines()
+    lines = [line for line in text.splitlines() if line and not line.isspace()]
     return all(any(p.match(line) for line in lines) for p in _LOOKS.values())
 
 

@@ -75,7 +75,7 @@ class LogicProgram:
 
 
 def looks_like_logic_program(text: str) -> bool:
-    lines = text.splitlines()
+    lines = [line for line in text.splitlines() if line and not line.isspace()]
     facts, rest = _LOOKS
     return any(facts.match(line) for line in lines) and (">>>" in text or any(rest.match(line) for line in lines))
 

@@ -62,7 +62,7 @@ _TUPLE_TARGET = re.compile(r"^\s*+(\w++)\s*+,\s*+\(?[\w\s,]*+\)?\s*+=\s*+(?=Enum
 
 
 def looks_like_z3_dsl(text: str) -> bool:
-    lines = text.splitlines()
+    lines = [line for line in text.splitlines() if line and not line.isspace()]
     return all(any(p.match(line) for line in lines) for p in _LOOKS)
 
 
