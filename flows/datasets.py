@@ -17,6 +17,7 @@ from typing import Any
 
 from parsers.errors import NesyflowError
 
+from flows.json_depth import MAX_JSON_DEPTH, array_elements, position, too_deep
 from flows.models import Formal, Problem
 
 __all__ = ["DatasetError", "load_problems", "detect_format", "FORMATS", "normalise_label"]
@@ -110,11 +111,8 @@ def _records(path: Path, notes: list[str] | None = None) -> tuple[list[Any], boo
     stripped = text.lstrip()
     if not stripped:
         raise DatasetError(f"{path}: file is empty")
-    if stripped[0] == "[":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    data = _json_list(text, path) if stripped[0] == "[" else None
+    if data is not None:
         if isinstance(data, list) and escaped:
             for i, rec in enumerate(data):
                 where = _undecodable(rec)
@@ -131,6 +129,11 @@ def _records(path: Path, notes: list[str] | None = None) -> tuple[list[Any], boo
             records.append({"__load_error__": f"line {lineno}: not valid UTF-8 ({where}); the other lines are read",
                             "__line__": lineno})
             continue
+        deep = too_deep(line)
+        if deep is not None:
+            records.append({"__load_error__": f"line {lineno}: JSON nested deeper than {MAX_JSON_DEPTH} levels at column "
+                                              f"{deep + 1}; the other lines are read", "__line__": lineno})
+            continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
@@ -138,6 +141,36 @@ def _records(path: Path, notes: list[str] | None = None) -> tuple[list[Any], boo
     if all(isinstance(r, dict) and "__load_error__" in r for r in records):
         raise DatasetError(f"{path}: not JSON or JSONL (first problem: {records[0]['__load_error__']})")
     return records, True
+
+
+def _json_list(text: str, path: Path) -> list[Any] | None:
+    """A file that starts with '[': one JSON value, its elements read one by one when one of them
+    is nested too deep (that one becomes a load error). None: not one array but lines of JSON."""
+    if too_deep(text) is None:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    spans = array_elements(text)
+    if spans is None:
+        if "\n" in text.strip():
+            return None  # JSON lines, the first of them too deep: read line by line
+        line, col = position(text, too_deep(text))
+        raise DatasetError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels at line {line}, column {col}")
+    data: list[Any] = []
+    for i, (start, end) in enumerate(spans):
+        deep = too_deep(text, start, end)
+        if deep is not None:
+            line, col = position(text, deep)
+            data.append({"__load_error__": f"record {i + 1}: JSON nested deeper than {MAX_JSON_DEPTH} levels at line {line}, "
+                                           f"column {col}; the other records are read", "__id__": None})
+            continue
+        try:
+            data.append(json.loads(text[start:end]))
+        except json.JSONDecodeError as exc:
+            line, col = position(text, start + exc.pos)
+            raise DatasetError(f"{path}: invalid JSON at line {line}, column {col}: {exc.msg}") from None
+    return data
 
 
 def detect_format(records: list[Any]) -> str:
@@ -282,7 +315,8 @@ def _logic_lm(rec: dict, i: int, stem: str) -> Problem:
     )
 
 
-_FINAL = re.compile(r"####\s*([-+]?[\d,]*\.?\d+)\s*$")
+# "[\d,]*\.?\d+" with possessive runs: the same numbers, without trying every split of a long one
+_FINAL = re.compile(r"####\s*+([-+]?(?:[\d,]*+\.\d++|[\d,]*+(?<=\d)))\s*+$")
 
 
 def _gsm8k(rec: dict, i: int, stem: str) -> Problem:
@@ -306,7 +340,7 @@ def _minif2f(rec: dict, i: int, stem: str) -> Problem:
                    formal=Formal(language="lean", header=header, conclusion=signature, premises=[proof]))
 
 
-_TEXT = re.compile(r"^\s*TEXT\s*:\s*(.*)$", re.I | re.M)
+_TEXT = re.compile(r"^[^\S\n]*+TEXT\s*+:\s*+(.*)$", re.I | re.M)  # "^\s*" would rescan every blank line below
 _RAW_SUFFIX = "_generations_raw.json"
 
 
@@ -325,6 +359,9 @@ def _linc(path: Path, records: list, full_count: int) -> list[Problem]:
     problems = []
     for i, samples in enumerate(records):
         pid = f"{stem}_{i}"
+        if isinstance(samples, dict) and "__load_error__" in samples:
+            problems.append(Problem(id=pid, load_error=samples["__load_error__"]))
+            continue
         if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
             problems.append(Problem(id=pid, load_error=f"record {i + 1}: expected a list of completion strings"))
             continue

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from parsers.errors import LocatedError
 from parsers.programs.lean import LeanProgram
@@ -13,9 +13,38 @@ from parsers.programs.smt_program import SmtProgram
 from solvers.base import Limits
 
 from flows.engine.languages import Plan
+from flows.llm.clients import DEFAULT_MAX_TOKENS
+from flows.text import MAX_MESSAGE_CHARS, cap
 
-__all__ = ["RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage", "ProblemRecord", "Summary",
+__all__ = ["Message", "RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage", "ProblemRecord", "Summary",
            "BatchReport"]
+
+Message = Annotated[str, BeforeValidator(cap)]
+"""A message field (an error, a reason, a note): cut at ``flows.text.MAX_MESSAGE_CHARS`` with its length
+said, wherever a model is built — a 20 MB error from a sandbox stays out of results and the store."""
+
+
+def _capped_error(e: LocatedError) -> LocatedError:
+    if max(len(e.message), len(e.where), len(e.hint), len(e.snippet)) <= MAX_MESSAGE_CHARS:
+        return e
+    return e.model_copy(update={"message": cap(e.message), "where": cap(e.where), "hint": cap(e.hint),
+                                "snippet": cap(e.snippet)})
+
+
+class _Bounded(BaseModel):
+    """Caps its located errors, and re-applies every cap on ``model_copy(update=…)`` (which pydantic
+    does not validate)."""
+
+    @field_validator("errors", mode="after", check_fields=False)
+    @classmethod
+    def _cap_errors(cls, errors: list[LocatedError]) -> list[LocatedError]:
+        return [_capped_error(e) for e in errors]
+
+    def model_copy(self, *, update=None, deep: bool = False):
+        if not update:
+            return super().model_copy(deep=deep)
+        return type(self).model_validate({**dict(super().model_copy(deep=deep)), **update})
+
 
 class RunConfig(BaseModel):
     """Everything that decides a batch's answers (and so its cache keys), shared by the engine,
@@ -39,6 +68,8 @@ class RunConfig(BaseModel):
     fallback: str = "none"
     llm_timeout_s: float = 120.0
     """Not part of any key: a timeout changes no answer that is kept."""
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
+    """Completion tokens asked for at most, on every LLM call (None: the provider's default)."""
 
     def key(self) -> dict:
         """The fields (and prompt versions) that change an answer."""
@@ -85,7 +116,7 @@ class Problem(BaseModel):
     """How the record was read where that is worth knowing (a file decoded as GB18030, say); shown in the result."""
 
 
-class Formalization(BaseModel):
+class Formalization(_Bounded):
     model_config = ConfigDict(frozen=True)
 
     problem_id: str
@@ -106,11 +137,11 @@ class Formalization(BaseModel):
     claim: str = ""
     """Entailment problems: the statement in English, which the checks compare the conclusion with."""
     errors: list[LocatedError] = []
-    notes: list[str] = []
+    notes: list[Message] = []
     """How the output was read where it departed from its format (variants accepted, text cut)."""
 
 
-class Checked(BaseModel):
+class Checked(_Bounded):
     """Output of the check stage: canonical formula text (re-parsed cheaply by the solver)."""
 
     model_config = ConfigDict(frozen=True)
@@ -128,11 +159,11 @@ class Checked(BaseModel):
     lean: LeanProgram | None = None
     """Theorem problems: the proof attempt to assemble into a Lean file."""
     errors: list[LocatedError] = []
-    notes: list[str] = []
+    notes: list[Message] = []
     """Edits the lenient gold reader made (each one located), shown in the results."""
 
 
-class Verdict(BaseModel):
+class Verdict(_Bounded):
     """Output of the solve stage for one problem (one sample)."""
 
     model_config = ConfigDict(frozen=True)
@@ -142,23 +173,23 @@ class Verdict(BaseModel):
     solver: str
     answer: str | None = None
     """Choice and math problems: the option letter or number decided (status ``answered``)."""
-    reason: str = ""
+    reason: Message = ""
     errors: list[LocatedError] = []
     used_premises: list[int] = []
-    per_backend: dict[str, str] = {}
-    disagreement: str = ""
-    explanation: str = ""
-    per_option: dict[str, str] = {}
+    per_backend: dict[str, Message] = {}
+    disagreement: Message = ""
+    explanation: Message = ""
+    per_option: dict[str, Message] = {}
     wall_s: float = 0.0
-    rejected_by: str = ""
+    rejected_by: Message = ""
     """Status ``rejected``: which check (``flows.engine.checks``), e.g. "contradictory premises"."""
-    doubts: list[str] = []
+    doubts: list[Message] = []
     """Soft findings of the checks: the sample is left out of a vote that has a sample without any."""
     pending: bool = False
     """Decided by the portfolio's first prover only; cross-checked if it wins the vote (``pipeline.confirm``)."""
 
 
-class ProblemResult(BaseModel):
+class ProblemResult(_Bounded):
     """One line of ``--results`` (DESIGN.md §4), plus the evidence behind it."""
 
     id: str
@@ -168,26 +199,26 @@ class ProblemResult(BaseModel):
     solver: str
     samples: int = 1
     repair_rounds: int = 0
-    error: str | None = None
+    error: Message | None = None
     correct: bool = False
-    reason: str = ""
-    notes: list[str] = []
-    disagreement: str = ""
+    reason: Message = ""
+    notes: list[Message] = []
+    disagreement: Message = ""
     used_premises: list[int] = []
-    explanation: str = ""
-    per_backend: dict[str, str] = {}
-    per_option: dict[str, str] = {}
+    explanation: Message = ""
+    per_backend: dict[str, Message] = {}
+    per_option: dict[str, Message] = {}
     """Choice problems: how each option fared (holds / fails, with the raw checks)."""
     language: str = "fol"
-    mismatch: str = ""
+    mismatch: Message = ""
     """Why the prediction differs from the gold label (empty when it matches or there is no label)."""
-    round_errors: list[str] = []
+    round_errors: list[Message] = []
     """LLM parsers: each failed attempt's first located error, per sample and repair round."""
     votes: dict[str, int] = {}
     """LLM parsers: how many samples decided each answer."""
     pruned: dict[str, int] = {}
     """LLM parsers: samples kept out of the vote, by the check that caught them (``flows.engine.checks``)."""
-    stages: dict[str, str] = {}
+    stages: dict[str, Message] = {}
     """One line per stage (formalize, check, solve, vote): what happened to this problem there."""
     formal_premises: list[str] = []
     formal_conclusion: str = ""

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.llm.clients import DEFAULT_MAX_TOKENS
+
 __all__ = ["Settings", "get_settings"]
 
 
@@ -28,6 +30,8 @@ class Settings(BaseSettings):
                                                            "(kept across restarts; the next free one if taken)")
     problem_timeout_s: float | None = Field(None, gt=0, description="seconds one problem may spend in back ends, across "
                                                                      "all of them [3 × timeout_s]")
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, gt=0, description="completion tokens asked for at most on every LLM call "
+                                                                   "(--max-tokens)")
     server_grace_s: float = Field(15.0, gt=0, description="seconds without an answer from the Prefect server before a "
                                                           "batch stops (results so far are written)")
     api_auth: bool = Field(True, description="basic auth on the local Prefect server the CLI starts, with the credential "

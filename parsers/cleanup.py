@@ -33,11 +33,16 @@ HEADINGS = {
 _TOKEN = re.compile(r"<\|[^<>|\n]{1,40}\|>|</?(?:tool_call|tool_response|s|eos|bos|start_of_turn|end_of_turn|assistant|"
                     r"user|system|answer|output|response|code|solution)>|\[/?INST\]|<</?SYS>>", re.I)
 _THINK = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|\Z)", re.S | re.I)
-_FENCE = re.compile(r"^\s*```")
-_SEPARATOR = re.compile(r"^\s*(?:-{3,}|={3,}|\*{3,}|#{3,}|_{3,})\s*$")
-_NEW_PROBLEM = re.compile(r"^\s*[#*\s]*(?:problem|context|question|options|passage|example|input|statement)\s*\d*\s*\**\s*[:：]",
-                          re.I)
-_ANSWER = re.compile(r"^\s*[#*\s]*(?:the\s+)?(?:final\s+)?answer\s*(?:is\b|[:：])|^\s*therefore,?\s+the\s+answer", re.I)
+# Matched against one line each, with possessive runs (``*+``) where what follows cannot start
+# with them: nothing backtracks, so cleaning is linear in the output.
+_FENCE = re.compile(r"^\s*+```")
+_SEPARATOR = re.compile(r"^\s*+(?:-{3,}+|={3,}+|\*{3,}+|#{3,}+|_{3,}+)\s*+$")
+_NEW_PROBLEM = re.compile(r"^[#*\s]*+(?:problem|context|question|options|passage|example|input|statement)\s*+\d*+\s*+\**+\s*+"
+                          r"[:：]", re.I)
+_ANSWER = re.compile(r"^[#*\s]*+(?:the\s++)?(?:final\s++)?answer\s*+(?:is\b|[:：])|^\s*+therefore,?\s++the\s++answer", re.I)
+_Z3DSL_HEADING = re.compile(r"^\s*+#*+\s*+(\w++)\s*+:?\s*+$")
+_HEADING = re.compile(r"^[#*>\s-]*+([A-Za-z]++)\s*+\**+\s*+[:：]")
+_QUESTION_GLOSS = re.compile(r"^\s*+question\s*+:::", re.I)
 
 
 @dataclass
@@ -50,10 +55,7 @@ def _heading(line: str, style: str) -> str | None:
     names = HEADINGS.get(style)
     if not names:
         return None
-    if style == "z3dsl":
-        m = re.match(r"^\s*#*\s*(\w+)\s*:?\s*$", line)
-    else:
-        m = re.match(r"^\s*[#*>\s-]*\**\s*([A-Za-z]+)\s*\**\s*[:：]", line)
+    m = (_Z3DSL_HEADING if style == "z3dsl" else _HEADING).match(line)
     return m.group(1).lower() if m and m.group(1).lower() in names else None
 
 
@@ -117,7 +119,7 @@ def _sections(lines: list[str], style: str, notes: list[str]) -> list[str]:
             seen.append(head)
         elif _SEPARATOR.match(line):
             why = f"a separator ({line.strip()[:10]})"
-        elif _NEW_PROBLEM.match(line) and not (style == "z3dsl" and re.match(r"^\s*question\s*:::", line, re.I)):
+        elif _NEW_PROBLEM.match(line) and not (style == "z3dsl" and _QUESTION_GLOSS.match(line)):
             why = f"a new problem ({line.strip()[:30]})"
         elif _ANSWER.match(line):
             why = f"an appended answer ({line.strip()[:30]})"

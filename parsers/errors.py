@@ -23,10 +23,15 @@ __all__ = [
     "BackendUnavailable",
     "caret_snippet",
     "locate",
+    "MAX_ERRORS",
+    "stopped_reading",
 ]
 
 Stage = Literal["parse", "signature", "solve", "check", "formalize"]
 MAX_MESSAGE = 300
+MAX_ERRORS = 20
+"""A reader stops after this many located errors: a repair prompt shows five, and reading on
+through a long output of junk lines would only cost time (a parse failure is ~0.1 ms)."""
 
 
 class LocatedError(BaseModel):
@@ -89,6 +94,12 @@ def caret_snippet(text: str, line: int, column: int, width: int = 100) -> str:
         start = max(0, min(col - width // 2, len(src) - width))
         src = src[start : start + width]
     return f"{src}\n{' ' * (col - 1 - start)}^"
+
+
+def stopped_reading(where: str) -> LocatedError:
+    """The last error of a reader that stopped at ``MAX_ERRORS``."""
+    return LocatedError(stage="parse", where=where, message=f"{MAX_ERRORS} errors so far; the rest was not read",
+                        hint="fix these first")
 
 
 def locate(

@@ -15,12 +15,18 @@ from dataclasses import dataclass, field
 from parsers.errors import LocatedError, locate
 
 __all__ = ["Extracted", "extract_linc", "extract_logiclm", "extract_logic_program", "extract", "clean_formula", "detect_style",
-           "unfence", "STYLES"]
+           "unfence", "too_long", "STYLES", "MAX_OUTPUT_CHARS"]
 
-_FENCE = re.compile(r"^\s*```")
-_NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
-_LINC = re.compile(r"^\s*(TEXT|FOL)\s*[:：]\s*(.*)$", re.I)
-_SECTION = re.compile(r"^\s*[#*>\s-]*\**\s*(predicates|premises|conclusions?|question|query)\s*\**\s*[:：]\s*\**\s*(.*)$", re.I)
+# Every pattern here is matched against one line, and every run of optional characters is
+# possessive (``*+``) where what follows cannot start with them: no pattern backtracks, so reading
+# is linear in the output (a cubic ``^\s*[#*\s]*`` over blank lines cost 38 s on 1 KB).
+_FENCE = re.compile(r"^\s*+```")
+_NUMBERING = re.compile(r"^\s*+(?:\d++[.)]|[-*•])\s+")
+_LINC = re.compile(r"^\s*+(TEXT|FOL)\s*+[:：]\s*+(.*)$", re.I)
+_SECTION = re.compile(r"^[#*>\s-]*+(predicates|premises|conclusions?|question|query)\s*+\**+\s*+[:：]\s*+\**+\s*+(.*)$", re.I)
+MAX_OUTPUT_CHARS = 100_000
+"""Longer outputs are refused, not read: the longest recorded completion is under 3,000 characters,
+and a reader's time and a repair prompt's size grow with what it is given."""
 
 
 @dataclass
@@ -47,6 +53,17 @@ def unfence(output: str) -> str:
     return m.group(1) if m else output
 
 
+_MARKERS = {  # one line each; see detect_style
+    "logiclm-premises": re.compile(r"^\s*+#*+\s*+premises\s*+[:：]", re.I),
+    "python-entry": re.compile(r"^\s*+(?:def solution\s*+\(|answer\s*+=)"),
+    "python-body": re.compile(r"^\s*+(?:def |return\b)"),
+    "answer": re.compile(r"^\s*+answer\s*+[:：]", re.I),
+    "fol": re.compile(r"^\s*+FOL\s*+[:：]", re.I),
+    "linc": re.compile(r"^\s*+(?:TEXT|FOL)\s*+[:：]", re.I),
+    "logiclm": re.compile(r"^[#*\s]*+(?:predicates|conclusion)\s*+\**+\s*+[:：]", re.I),
+}
+
+
 def detect_style(output: str) -> str | None:
     """The format an output is written in, by its own markers (None when it carries none)."""
     from parsers.programs.csp import looks_like_csp
@@ -62,15 +79,17 @@ def detect_style(output: str) -> str | None:
         return "program"
     if looks_like_smtlib(output):
         return "smtlib"
-    if re.search(r"^\s*#*\s*premises\s*[:：]", output, re.I | re.M):
+    lines = [line for line in output.splitlines() if line and not line.isspace()]  # no marker is blank
+    seen = {name for name, pattern in _MARKERS.items() if any(pattern.match(line) for line in lines)}
+    if "logiclm-premises" in seen:
         return "logiclm"
-    if re.search(r"^\s*(def solution\s*\(|answer\s*=)", output, re.M) and re.search(r"```python|^\s*(def |return\b)", output, re.M):
+    if "python-entry" in seen and ("python-body" in seen or "```python" in output):
         return "python"
-    if re.search(r"^\s*answer\s*[:：]", output, re.I | re.M) and not re.search(r"^\s*FOL\s*[:：]", output, re.I | re.M):
+    if "answer" in seen and "fol" not in seen:
         return "sympy"
-    if re.search(r"^\s*(TEXT|FOL)\s*[:：]", output, re.I | re.M):
+    if "linc" in seen:
         return "linc"
-    if re.search(r"^\s*[#*\s]*(predicates|conclusion)\s*\**\s*[:：]", output, re.I | re.M):
+    if "logiclm" in seen:
         return "logiclm"
     return None
 
@@ -130,7 +149,7 @@ def extract_linc(output: str) -> Extracted:
 
 
 _CONNECTIVE = re.compile(r"[∀∃¬∧∨→↔⊕&|]|->")
-_DECLARATION = re.compile(r"^\s*[A-Za-z_][\w’']*\s*\(\s*[a-z]\w?(?:\s*,\s*[a-z]\w?)*\s*\)\s*$")
+_DECLARATION = re.compile(r"^\s*+[A-Za-z_][\w’']*+\s*+\(\s*+[a-z]\w?(?:\s*+,\s*+[a-z]\w?)*+\s*+\)\s*+$")
 _WORD_OPS = ((re.compile(r"\bFORALL\b|\bForAll\b"), "∀"), (re.compile(r"\bEXISTS\b"), "∃"), (re.compile(r"\bAND\b"), "∧"),
              (re.compile(r"\bOR\b"), "∨"), (re.compile(r"\bNOT\b"), "¬"), (re.compile(r"\bIMPLIES\b"), "→"),
              (re.compile(r"\bIFF\b"), "↔"), (re.compile(r"\bXOR\b"), "⊕"), (re.compile(r"(?<=[)\s])V(?=\s)"), "∨"))
@@ -262,15 +281,17 @@ def _by_statement(formulas: list[str], glosses: dict[str, str], statement: str |
 
 
 def _maybe_ascii(formula: str, parse) -> tuple[str, bool]:
+    """The formula with word connectives read as symbols, when only that reading parses. Parsed
+    only when there is a word to read (most formulas have none, and junk lines fail slowly)."""
     from parsers.errors import FormalizationError
 
+    fixed, changed = _ascii_connectives(formula)
+    if not changed:
+        return formula, False
     try:
         parse(formula)
         return formula, False
     except FormalizationError:
-        fixed, changed = _ascii_connectives(formula)
-        if not changed:
-            return formula, False
         try:
             parse(fixed)
             return fixed, True
@@ -304,6 +325,8 @@ def extract(output: str | None, style: str = "auto", expected: str | None = None
         return Extracted(errors=[locate("formalize", "the output is empty" + (" (null)" if output is None else ""),
                                         where="output", hint="answer with the formalization")],
                          language=expected if expected in _PROGRAM_STYLES else "fol")
+    if len(output) > MAX_OUTPUT_CHARS:
+        return Extracted(errors=[too_long(len(output))], language=expected if expected in _PROGRAM_STYLES else "fol")
     if style == "auto":
         style = detect_style(clean(output, "none").text) or expected or "linc"
     cleaned = clean(output, style)
@@ -320,3 +343,9 @@ def extract(output: str | None, style: str = "auto", expected: str | None = None
 
 _PROGRAM_STYLES = ("csp", "z3dsl", "smtlib", "sympy", "python")
 """Styles read as a whole program, in the language of the same name (checked later)."""
+
+
+def too_long(chars: int) -> LocatedError:
+    """The located error of an output over ``MAX_OUTPUT_CHARS`` (``chars``: its length)."""
+    return locate("formalize", f"the output is {chars:,} characters; at most {MAX_OUTPUT_CHARS:,} are read", where="output",
+                  hint="answer with the formalization only")

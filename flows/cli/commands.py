@@ -19,6 +19,7 @@ from prompts import PROMPTS as _PROMPTS
 from flows.datasets import FORMATS
 from flows.engine.contract import BATCH_PARSERS, BOUNDS, SOLVERS, Bound
 from flows.engine.languages import LANGUAGE_CHOICES
+from flows.text import escape_log_records, printable
 
 __all__ = ["main", "build_parser"]
 
@@ -56,6 +57,7 @@ _workers = _number(BOUNDS["workers"], "a whole number")
 _limit = _number(BOUNDS["limit"], "a whole number")
 _temperature = _number(BOUNDS["temperature"], "a number")
 _positive = _number(Bound(int, 1, 1_000_000), "a whole number")
+_tokens = _number(BOUNDS["max_tokens"], "a whole number")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampling temperature [0 with one sample, 0.8 with several]")
     b.add_argument("--fallback", choices=("none", "unknown"), default="none",
                    help="when every sample of a problem fails: none (no answer, counted wrong) or unknown [none]")
-    b.add_argument("--llm-timeout", type=_seconds, default=120.0, metavar="S", help="seconds per LLM call [120]")
+    b.add_argument("--llm-timeout", type=_seconds, default=120.0, metavar="S",
+                   help="seconds per LLM call, retries included [120]")
+    b.add_argument("--max-tokens", type=_tokens, default=None, metavar="N",
+                   help="completion tokens asked for at most on every LLM call [NESYFLOW_MAX_TOKENS or 2048]")
     b.add_argument("--samples", type=_samples, default=1, metavar="K",
                    help="translations per problem, majority vote over decided answers (deterministic parsers use 1) [1]")
     b.add_argument("--repair-rounds", type=_rounds, default=0, metavar="R",
@@ -178,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--samples", type=_samples, default=1, metavar="K", help="samples per problem [1]")
     sv.add_argument("--repair-rounds", type=_rounds, default=0, metavar="R", help="repair rounds [0]")
     sv.add_argument("--concurrency", type=_concurrency, default=None, metavar="C", help="chunks/calls at once")
+    sv.add_argument("--max-tokens", type=_tokens, default=None, metavar="N",
+                    help="completion tokens asked for at most on every LLM call [NESYFLOW_MAX_TOKENS or 2048]")
     sv.add_argument("--max-runs", type=_positive, default=None, metavar="N",
                     help="flow runs executed at the same time (default: no limit)")
     sv.add_argument("--host", default="127.0.0.1",
@@ -297,10 +304,10 @@ def _cmd_batch(args) -> int:
                          problem_timeout_s=args.problem_timeout, results_path=args.results, summary_path=args.summary_json,
                          concurrency=args.concurrency, chunk_size=args.chunk_size, model=args.model, api_base=args.api_base,
                          prompt=args.prompt, language=args.language, temperature=args.temperature, fallback=args.fallback,
-                         llm_timeout_s=args.llm_timeout)
+                         llm_timeout_s=args.llm_timeout, max_tokens=args.max_tokens)
     # Solving starts here, before Prefect is imported (~1 s) and the server is reached: the two overlap.
     run = prepare(params, progress=_progress(), start=args.task_runner == "threads", verbose=args.verbose,
-                  log=(lambda m: print(m, file=sys.stderr)) if args.verbose else None,
+                  log=(lambda m: print(printable(m), file=sys.stderr)) if args.verbose else None,
                   processes=0 if args.task_runner == "dask" else args.workers)
     if not run.problems:
         raise CliError(f"{args.path}: no problems in the file")
@@ -361,7 +368,7 @@ def _stop_early(run, why: str, args) -> None:
         how += f"; writing the results failed: {exc}"
     print(summary_text(summary))
     where = f" Results so far: {args.results}." if args.results else ""
-    print(f"nesyflow: error: {how}.{where}", file=sys.stderr)
+    print(printable(f"nesyflow: error: {how}.{where}"), file=sys.stderr)
 
 
 def _cmd_solve(args) -> int:
@@ -390,18 +397,18 @@ def _cmd_solve(args) -> int:
     else:
         print(f"{result.status}  ({result.solver})")
         if result.error:
-            print(result.error)
+            print(printable(result.error))
         elif result.reason:
-            print(f"  {result.reason}")
+            print(printable(f"  {result.reason}"))
         if result.used_premises:
             print("  premises used: " + ", ".join(str(i + 1) for i in result.used_premises))
         if result.disagreement:
-            print(f"  back ends disagree: {result.disagreement}")
+            print(printable(f"  back ends disagree: {result.disagreement}"))
         if args.parser == "english" and result.formal_conclusion:  # the translation the answer rests on
             print("  read as:")
             for i, formula in enumerate(result.formal_premises, 1):
-                print(f"    {i}. {formula}")
-            print(f"    ⊢ {result.formal_conclusion}")
+                print(printable(f"    {i}. {formula}"))
+            print(printable(f"    ⊢ {result.formal_conclusion}"))
     return 0 if result.status in ("True", "False", "Unknown", "contradictory") else 1
 
 
@@ -461,7 +468,7 @@ def _cmd_serve(args) -> int:
 
     params = {k: v for k, v in dict(format=args.format, parser=args.parser, model=(args.model or [None])[0],
                                     solver=args.solver, samples=args.samples, repair_rounds=args.repair_rounds,
-                                    concurrency=args.concurrency).items() if v is not None}
+                                    concurrency=args.concurrency, max_tokens=args.max_tokens).items() if v is not None}
     if args.dataset:
         params["dataset_name"] = Path(args.dataset).name
         args.dataset = str(Path(args.dataset).resolve())
@@ -481,11 +488,12 @@ def _cmd_doctor(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    escape_log_records()  # ids, formulas and messages in log lines: control characters escaped
     try:
         return {"batch": _cmd_batch, "solve": _cmd_solve, "server": _cmd_server, "serve": _cmd_serve,
                 "doctor": _cmd_doctor}[args.command](args)
     except (CliError, NesyflowError) as exc:
-        print(f"nesyflow: error: {exc}".splitlines()[0], file=sys.stderr)
+        print(printable(f"nesyflow: error: {exc}".splitlines()[0]), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nesyflow: interrupted", file=sys.stderr)

@@ -37,7 +37,7 @@ from flows.datasets import FORMATS
 from flows.engine.languages import LANGUAGE_CHOICES
 
 __all__ = ["Bound", "BOUNDS", "Refused", "validated", "ReasonParams", "ServePolicy", "serve_policy", "dataset_path", "run_folder", "pick_model",
-           "dataset_error", "Seconds", "Samples", "RepairRounds", "Concurrency", "ChunkSize", "Limit", "Temperature",
+           "dataset_error", "Seconds", "Samples", "RepairRounds", "Concurrency", "ChunkSize", "Limit", "Temperature", "MaxTokens",
            "Workers", "Text", "Name", "PathText", "ModelName", "Url", "Premises", "FormatName", "BatchParser",
            "ReasonParser", "SolverName", "LanguageName", "PromptName", "Fallback", "SOLVERS", "BATCH_PARSERS",
            "MAX_DATASET_MB"]
@@ -81,6 +81,7 @@ BOUNDS = {
     "workers": Bound(int, 0, 64),
     "limit": Bound(int, 1, 10_000_000),
     "temperature": Bound(float, 0, 2),
+    "max_tokens": Bound(int, 16, 1_000_000),
 }
 
 Seconds = Annotated[float, BOUNDS["seconds"].field()]
@@ -91,6 +92,7 @@ ChunkSize = Annotated[int, BOUNDS["chunk_size"].field()]
 Workers = Annotated[int, BOUNDS["workers"].field()]
 Limit = Annotated[int, BOUNDS["limit"].field()]
 Temperature = Annotated[float, BOUNDS["temperature"].field()]
+MaxTokens = Annotated[int, BOUNDS["max_tokens"].field()]
 Text = Annotated[str, Field(max_length=10_000)]
 Name = Annotated[str, Field(max_length=200)]
 PathText = Annotated[str, Field(min_length=1, max_length=4096)]

@@ -249,9 +249,11 @@ class Engine(RecordFutures):
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
-    async def _check_and_solve(self, form: Formalization, close_free: bool) -> tuple[Checked, Verdict]:
+    async def _check_and_solve(self, form: Formalization, close_free: bool,
+                               deadline: float | None = None) -> tuple[Checked, Verdict]:
         """Check and solve one sample's formalization in the pool. Identical ones are done once,
-        including those in flight at the same time (a problem's samples often agree word for word)."""
+        including those in flight at the same time (a problem's samples often agree word for word).
+        ``deadline``: the attempt's, set before its output was read (default: the budget from now)."""
         memo_key = stable_hash(form.model_dump(mode="json", exclude={"problem_id"}), close_free)
         hit = self._memo.get(memo_key)
         if hit is None:
@@ -263,7 +265,8 @@ class Engine(RecordFutures):
             checked, verdict = hit
             return (checked.model_copy(update={"problem_id": form.problem_id}),
                     verdict.model_copy(update={"problem_id": form.problem_id}))
-        deadline = time.monotonic() + self.cfg.problem_timeout_s
+        if deadline is None:
+            deadline = time.monotonic() + self.cfg.problem_timeout_s
 
         def work() -> tuple[Checked, Verdict]:
             checked = pipeline.check(form, close_free=close_free)

@@ -10,13 +10,17 @@ prompt version, messages, temperature, seed, sample, round), so a rerun asks for
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 import prompts
 from parsers.english import split_sentences
 from parsers.errors import LocatedError, locate
+from parsers.llm_output import too_long
 
+from flows.engine.languages import Plan
 from flows.engine.pipeline import DECIDED, answers_match, ballot, closed_world, formalize_output, predicted_of, unusable, vote
 from flows.llm.clients import LLMCallError, LLMClient, LLMRequest, LLMResponse
 from flows.models import Checked, Formalization, Problem, ProblemRecord, ProblemResult, RunConfig, Usage, Verdict
@@ -25,7 +29,8 @@ from flows.store import Store, stable_hash
 __all__ = ["converse", "initial_messages", "repair_messages", "llm_cache_key", "REPAIRABLE_STAGES"]
 
 REPAIRABLE_STAGES = {"parse", "signature", "solve", "check"}
-CheckAndSolve = Callable[[Formalization, bool], Awaitable[tuple[Checked, Verdict]]]
+CheckAndSolve = Callable[[Formalization, bool, float], Awaitable[tuple[Checked, Verdict]]]
+"""(formalization, close free variables, the attempt's deadline on ``time.monotonic()``) → checked, verdict."""
 Confirm = Callable[[Formalization, Checked, Verdict], Awaitable[Verdict]]
 
 
@@ -107,7 +112,8 @@ async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Stor
         sid = f"{st.problem.id}::s{st.index}::r{rnd}"
         req = LLMRequest(problem_id=st.problem.id, model=cfg.model, api_base=cfg.api_base, messages=st.messages,
                          temperature=cfg.temperature, seed=st.index if cfg.samples > 1 else None, sample=st.index,
-                         round=rnd, prompt_version=prompts.version(plan.prompt), timeout_s=cfg.llm_timeout_s)
+                         round=rnd, prompt_version=prompts.version(plan.prompt), timeout_s=cfg.llm_timeout_s,
+                         max_tokens=cfg.max_tokens)
         try:
             resp = await _complete(req, client, store, usage)
         except LLMCallError as exc:  # retries exhausted or not retryable: this sample fails, the batch goes on
@@ -119,8 +125,12 @@ async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Stor
             st.attempts.append(Attempt(rnd, "", checked, Verdict(problem_id=sid, status="error", solver=cfg.solver,
                                                                  errors=[err], reason=err.message)))
             return
-        form = formalize_output(st.problem, resp.text, plan.style, sid, cfg.parser, plan.expected or None)
-        checked, verdict = await check_and_solve(form, rnd == cfg.repair_rounds)
+        # The attempt's budget starts before reading: reading is work on the problem as solving is
+        # (the readers are linear and refuse outputs over MAX_OUTPUT_CHARS; they run in the pool,
+        # never on the event loop that keeps every other problem's calls going).
+        deadline = time.monotonic() + cfg.problem_timeout_s
+        form = await _read(st.problem, resp, plan, sid, cfg)
+        checked, verdict = await check_and_solve(form, rnd == cfg.repair_rounds, deadline)
         st.attempts.append(Attempt(rnd, resp.text, checked, verdict, form))
         errors = verdict.errors or checked.errors
         # a failed check (flows.engine.checks: contradictory premises, no single option, …) is a mistranslation
@@ -131,12 +141,21 @@ async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Stor
         st.messages = repair_messages(st.messages, resp.text, errors)
 
 
+async def _read(problem: Problem, resp: LLMResponse, plan: Plan, sid: str, cfg: RunConfig) -> Formalization:
+    if resp.chars:  # cut by the client: refused whole, as the reader refuses a recording this long
+        return Formalization(problem_id=sid, source=cfg.parser, errors=[too_long(resp.chars)])
+    form = await asyncio.get_running_loop().run_in_executor(
+        None, formalize_output, problem, resp.text, plan.style, sid, cfg.parser, plan.expected or None)
+    if resp.finish_reason == "length" and cfg.max_tokens:
+        form = form.model_copy(update={"notes": [f"the completion stopped at the token limit ({cfg.max_tokens}; "
+                                                 "--max-tokens)", *form.notes]})
+    return form
+
+
 async def converse(problem: Problem, cfg: RunConfig, client: LLMClient, store: Store,
                    check_and_solve: CheckAndSolve, confirm: Confirm | None = None) -> ProblemRecord:
     """Every sample of one problem, then the vote. Never raises on model output. ``confirm``
     cross-checks the winner when the samples were decided by the portfolio's first prover only."""
-    import asyncio
-
     usage = Usage()
     err = unusable(problem, cfg.parser)
     if err is not None:

@@ -13,11 +13,11 @@ from collections import Counter
 
 from parsers.programs.csp import parse_csp_program
 from parsers.english import parse_problem_english
-from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.errors import MAX_ERRORS, FormalizationError, LocatedError, locate, stopped_reading
 from parsers.fol.reader import parse_formula, remember
 from parsers.fol.printer import to_unicode
 from parsers.fol.lenient import parse_lenient
-from parsers.llm_output import extract
+from parsers.llm_output import MAX_OUTPUT_CHARS, extract
 from parsers.programs.lean import read_lean_output
 from parsers.programs.math_program import parse_math_program
 from parsers.fol.signature import check_signature, close_free_variables, label_of
@@ -53,6 +53,11 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
                 "formalize", "the problem carries no gold formalization", where="input record",
                 hint="use a file with premises-FOL/conclusion-FOL or a 'formal' field, or another --parser")])
         f = problem.formal
+        size = len(f.conclusion) + sum(map(len, f.premises))
+        if size > MAX_OUTPUT_CHARS and f.language != "lean":  # what a model may write, a dataset may too
+            return Formalization(problem_id=problem.id, source=parser, errors=[locate(
+                "formalize", f"the gold formalization is {size:,} characters; at most {MAX_OUTPUT_CHARS:,} are read",
+                where="input record")])
         if f.language == "fol":
             return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion)
         if f.language == "lean":
@@ -118,6 +123,11 @@ def _formalize_english(problem: Problem) -> Formalization:
     if err is not None:
         return Formalization(problem_id=problem.id, source="english", errors=[err])
     premises = list(problem.premises) or [problem.context]
+    size = sum(map(len, premises)) + len(problem.conclusion or "")
+    if size > MAX_OUTPUT_CHARS:
+        return Formalization(problem_id=problem.id, source="english", errors=[locate(
+            "formalize", f"the problem's text is {size:,} characters; at most {MAX_OUTPUT_CHARS:,} are read",
+            where="input record")])
     res = parse_problem_english(premises, problem.conclusion)
     if res.errors:
         return Formalization(problem_id=problem.id, source="english", errors=res.errors)
@@ -154,6 +164,9 @@ def _check(form: Formalization, close_free: bool = False) -> Checked:
     parsed, errors, notes = [], [], []
     for i, text in enumerate(list(form.premises) + [form.conclusion]):
         where = label_of(i, n)
+        if len(errors) >= MAX_ERRORS:
+            errors.append(stopped_reading(where))
+            break
         try:
             if lenient:
                 f, edits = parse_lenient(text, where)
@@ -213,6 +226,9 @@ def _python_syntax(code: str) -> str:
     except SyntaxError as exc:
         raise FormalizationError(locate("parse", f"Python syntax error: {exc.msg}", text=code, line=exc.lineno or 1,
                                         column=exc.offset or 1, where="program")) from None
+    except (RecursionError, MemoryError):  # 4,000 nested '-' or a 100,000-term sum: Python could not run it either
+        raise FormalizationError(locate("parse", "the program is nested too deeply for Python's parser", where="program",
+                                        hint="compute in steps, one assignment per line")) from None
     return code
 
 
@@ -256,9 +272,9 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
         except SandboxUnavailable as exc:  # infrastructure: reported, never cached, never run unconfined
             return Verdict(problem_id=checked.problem_id, status=Status.UNDETERMINED.value,
                            solver=_BACKEND_OF[checked.language], reason=str(exc))
-        verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver=_BACKEND_OF[checked.language],
-                          answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
-                          wall_s=o.wall_s, rejected_by=o.rejected_by)
+        verdict = _finite(Verdict(problem_id=checked.problem_id, status=o.status, solver=_BACKEND_OF[checked.language],
+                                  answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
+                                  wall_s=o.wall_s, rejected_by=o.rejected_by), checked.language)
     else:
         problem = _fol_problem(checked)
         back_end = make_solver(solver)
@@ -267,6 +283,32 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
     if store is not None and verdict.status != Status.UNDETERMINED.value:  # a timeout may pass next time
         store.put("solve", key, verdict)
     return verdict
+
+
+_NOT_FINITE = {"nan", "inf", "infinity", "oo", "zoo"}
+
+
+def not_finite(answer: str | None) -> bool:
+    """A numeric answer that is no number: nan, ±inf (Python's spellings) or oo/zoo (SymPy's)."""
+    if answer is None:
+        return False
+    text = answer.strip().lower().lstrip("+-")
+    if text in _NOT_FINITE:
+        return True
+    try:
+        return not math.isfinite(float(answer.replace(",", "")))
+    except (ValueError, OverflowError):
+        return False
+
+
+def _finite(verdict: Verdict, language: str) -> Verdict:
+    """A math program's answer that is not a finite number answers nothing: a located error of the
+    solve stage (a division by zero, most often), which a repair prompt can name."""
+    if language not in ("sympy", "python") or verdict.status != ANSWERED or not not_finite(verdict.answer):
+        return verdict
+    err = locate("solve", f"the answer is {verdict.answer[:40]}, not a finite number", where="answer",
+                 hint="check for a division by zero or an unbounded quantity")
+    return verdict.model_copy(update={"status": Status.ERROR.value, "answer": None, "errors": [err], "reason": err.message})
 
 
 def _solve_key(checked: Checked, back_end: str, limits: Limits) -> str:
@@ -357,6 +399,8 @@ def answers_match(problem: Problem, predicted: str | None) -> bool:
         try:
             a, b = float(predicted), float(problem.answer.replace(",", ""))
         except ValueError:
+            return False
+        if not (math.isfinite(a) and math.isfinite(b)):  # nan, inf: no number matches them, not even themselves
             return False
         return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
     return predicted == problem.answer

@@ -23,7 +23,7 @@ from flows.datasets import DatasetError, load_problems
 from flows.engine import LLM_PARSERS, default_processes
 from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Fallback, FormatName, LanguageName, Limit,
                                    ModelName, Name, PathText, PromptName, RepairRounds, Samples, Seconds,
-                                   SolverName, Temperature, Url, dataset_error, dataset_path, pick_model, run_folder,
+                                   SolverName, Temperature, MaxTokens, Url, dataset_error, dataset_path, pick_model, run_folder,
                                    serve_policy)
 from flows.engine.core import Engine
 from flows.engine.languages import language_plans
@@ -106,7 +106,8 @@ def _config(p: BatchParams, problems: list[Problem]) -> RunConfig:
         plans = {k: plan.model_copy(update={"style": "auto", "expected": asked[k].expected or asked[k].style}) for k, plan in plans.items()}
     temperature = p.temperature if p.temperature is not None else (0.0 if p.samples == 1 else 0.8)
     return RunConfig(**base, model=model, api_base=api_base, plans=plans, samples=p.samples, repair_rounds=rounds,
-                     temperature=temperature, fallback=p.fallback, llm_timeout_s=p.llm_timeout_s)
+                     temperature=temperature, fallback=p.fallback, llm_timeout_s=p.llm_timeout_s,
+                     max_tokens=p.max_tokens or get_settings().max_tokens)
 
 
 def make_client(cfg: RunConfig, concurrency: int, problems: list[Problem] | None = None, verbose: bool = False):

@@ -12,6 +12,13 @@ endpoint refuses connections before it ever answered, the client stops asking (a
 breaker) so a batch against a dead endpoint ends in seconds, not after every call's retries.
 The API key comes from the provider's environment variable and never appears in a request
 record, a cache key, a log or a result.
+
+Every call is bounded: ``max_tokens`` is sent with it, ``timeout_s`` is a deadline for the whole
+call (retries included, ``asyncio.wait_for``; the SDK's own timeout is per read, which an endpoint
+that sends a byte a second never trips), and a completion longer than ``MAX_COMPLETION_CHARS`` is
+cut before it is stored (``LLMResponse.chars`` keeps its length, so the reader can refuse it).
+A reply without a completion in it (no choices, no message, content that is not text) is an
+``LLMCallError`` too.
 """
 
 from __future__ import annotations
@@ -19,19 +26,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from abc import ABC, abstractmethod
 
 from pydantic import BaseModel, ConfigDict
 
 from parsers.errors import NesyflowError
+from parsers.llm_output import MAX_OUTPUT_CHARS
 
 __all__ = ["LLMRequest", "LLMResponse", "LLMCallError", "LLMClient", "LiteLLMClient", "is_transient", "describe_failure",
-           "RETRY_WAITS"]
+           "completion_text", "RETRY_WAITS", "MAX_COMPLETION_CHARS", "DEFAULT_MAX_TOKENS"]
 
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")  # never fetch the price list at import
 RETRY_WAITS = (1.0, 4.0, 10.0)
 """Seconds before each retry of a transient failure (three retries)."""
+DEFAULT_MAX_TOKENS = 2048
+"""Completion tokens asked for at most: the longest recorded completion (AR-LSAT, Z3 DSL) is under
+3,000 characters (~1,000 tokens); without a bound one local model answered with 3,511 tokens in 494 s."""
+MAX_COMPLETION_CHARS = MAX_OUTPUT_CHARS
+"""Characters of a completion kept: the readers refuse anything longer (``parsers.llm_output``)."""
 
 
 class LLMRequest(BaseModel):
@@ -48,13 +62,19 @@ class LLMRequest(BaseModel):
     sample: int = 0
     round: int = 0
     prompt_version: str = ""
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
+    """Sent with the call (None: the provider's default); part of the cache key, as it can cut a completion."""
     timeout_s: float = 120.0
+    """The whole call, retries included."""
 
 
 class LLMResponse(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     text: str
+    chars: int = 0
+    """The completion's length as received, when it was longer than ``text`` (cut at ``MAX_COMPLETION_CHARS``)."""
+    finish_reason: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -90,9 +110,22 @@ def _endpoint(req: LLMRequest) -> str:
     return f"the {provider} API"
 
 
+_MALFORMED = ("invalid response object", "provider returned a response", "expecting value", "jsondecodeerror",
+              "unterminated string", "expecting ',' delimiter", "extra data")
+
+
+_EXC_PREFIX = re.compile(r"^(?:[\w.]{1,60}(?:Error|Exception)\s?[:-]\s?)+")
+
+
+def malformed_reply(exc: BaseException) -> bool:
+    """The endpoint answered, but not with a chat completion (litellm reports these as HTTP 500)."""
+    chain = _chain(exc)
+    return any(marker in chain for marker in _MALFORMED)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Retry rate limits, timeouts, connection failures and 5xx; never bad requests, context
-    window overflows, authentication or permission errors."""
+    window overflows, authentication or permission errors, nor a reply that is not a completion."""
     import litellm
 
     never = (litellm.exceptions.BadRequestError, litellm.exceptions.ContextWindowExceededError,
@@ -101,7 +134,7 @@ def is_transient(exc: BaseException) -> bool:
     transient = (litellm.exceptions.RateLimitError, litellm.exceptions.Timeout, litellm.exceptions.APIConnectionError,
                  litellm.exceptions.InternalServerError, litellm.exceptions.ServiceUnavailableError,
                  litellm.exceptions.BadGatewayError)
-    if isinstance(exc, never):
+    if isinstance(exc, never) or malformed_reply(exc):
         return False
     text = str(exc).lower()
     if "credential" in text or "api key" in text or "api_key" in text:  # litellm maps these to 5xx at times
@@ -129,6 +162,9 @@ def describe_failure(exc: BaseException, req: LLMRequest, attempts: int = 1) -> 
     where, chain = _endpoint(req), _chain(exc)
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
     tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    if malformed_reply(exc):
+        why = _EXC_PREFIX.sub("", first).split(" Traceback")[0].strip()[:120]
+        return f"{where} answered with something that is not a chat completion ({why}); check the endpoint"
     if isinstance(exc, litellm.exceptions.Timeout) or "timed out" in chain or "timeout" in type(exc).__name__.lower():
         return f"{where} did not answer within {req.timeout_s:g} s{tries}; raise --llm-timeout or check the server"
     if isinstance(exc, litellm.exceptions.APIConnectionError) or "connection" in chain:
@@ -187,6 +223,8 @@ class LiteLLMClient(LLMClient):
         kwargs = dict(model=req.model, messages=req.messages, temperature=req.temperature, timeout=req.timeout_s,
                       max_retries=0, num_retries=0,
                       metadata={"problem_id": req.problem_id, "sample": req.sample, "round": req.round})
+        if req.max_tokens is not None:
+            kwargs["max_tokens"] = req.max_tokens
         if req.seed is not None:
             kwargs["seed"] = req.seed
         if req.api_base:
@@ -203,33 +241,72 @@ class LiteLLMClient(LLMClient):
                 return False
             return True
 
+        async def call():
+            nonlocal attempts
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(len(self.waits) + 1),
+                                               wait=wait_chain(*(wait_fixed(w) for w in self.waits)),
+                                               retry=retry_if_exception(retryable), reraise=True):
+                with attempt:
+                    attempts += 1
+                    if self._down:
+                        raise LLMCallError(self._down)
+                    return await litellm.acompletion(**kwargs)
+
         async with self._sem:
             t0 = time.perf_counter()
             try:
-                async for attempt in AsyncRetrying(stop=stop_after_attempt(len(self.waits) + 1),
-                                                   wait=wait_chain(*(wait_fixed(w) for w in self.waits)),
-                                                   retry=retry_if_exception(retryable), reraise=True):
-                    with attempt:
-                        attempts += 1
-                        if self._down:
-                            raise LLMCallError(self._down)
-                        response = await litellm.acompletion(**kwargs)
+                response = await asyncio.wait_for(call(), timeout=req.timeout_s)
+            except asyncio.TimeoutError:
+                tries = f" ({attempts} attempts)" if attempts > 1 else ""
+                raise LLMCallError(f"{_endpoint(req)} did not complete the call within {req.timeout_s:g} s{tries}; raise "
+                                   "--llm-timeout or check the server", transient=True) from None
             except LLMCallError:
                 raise
             except (RetryError, Exception) as exc:  # noqa: B014 - RetryError only without reraise
                 message = describe_failure(exc, req, attempts)
                 if not self._answered and "cannot connect" in message and is_transient(exc):
                     self._down = message  # nothing ever answered: stop asking
-                raise LLMCallError(message, transient=is_transient(exc)) from None
+                # a malformed reply is not retried, but neither is it kept: the endpoint may be fixed
+                raise LLMCallError(message, transient=is_transient(exc) or malformed_reply(exc)) from None
         self._answered = True
         latency = time.perf_counter() - t0
-        text = response.choices[0].message.content or ""
+        text, finish = completion_text(response, req)
         usage = getattr(response, "usage", None)
         hidden = getattr(response, "_hidden_params", None) or {}
-        try:
-            cost = float(hidden.get("response_cost") or 0.0)  # litellm priced it already; unknown models: 0
-        except (TypeError, ValueError):
-            cost = 0.0
-        return LLMResponse(text=text, prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                           completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0), cost_usd=cost,
+        return LLMResponse(text=text[:MAX_COMPLETION_CHARS], chars=len(text) if len(text) > MAX_COMPLETION_CHARS else 0,
+                           finish_reason=finish, prompt_tokens=_count(getattr(usage, "prompt_tokens", 0)),
+                           completion_tokens=_count(getattr(usage, "completion_tokens", 0)),
+                           cost_usd=_count(hidden.get("response_cost") if isinstance(hidden, dict) else 0, float),
                            latency_s=round(latency, 4))
+
+
+def _count(value, kind=int):
+    """A usage figure as the endpoint reported it, or 0 when it is missing or not a number."""
+    try:
+        number = kind(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return kind(0)
+    return number if number == number and 0 <= number < 10**12 else kind(0)  # no nan, no negative, no absurd
+
+
+def completion_text(response, req: LLMRequest) -> tuple[str, str]:
+    """The completion's text and finish reason, or ``LLMCallError`` naming what the reply lacked
+    (an endpoint may answer 200 with no choices, a message without content, or content that is
+    not text)."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise LLMCallError(f"{_endpoint(req)} answered without a completion (no choices in the reply)", transient=True)
+    first = choices[0]
+    message = getattr(first, "message", None)
+    if message is None:
+        raise LLMCallError(f"{_endpoint(req)} answered without a message in its first choice", transient=True)
+    content = getattr(message, "content", None)
+    if isinstance(content, list):  # content parts: the text ones, in order
+        parts = [p.get("text") if isinstance(p, dict) else getattr(p, "text", None) for p in content]
+        content = "".join(p for p in parts if isinstance(p, str))
+    if content is None:
+        content = ""  # no text (a refusal, a tool call): read as an empty output, a located error
+    if not isinstance(content, str):
+        raise LLMCallError(f"{_endpoint(req)} answered with {type(content).__name__} content, not text", transient=True)
+    finish = getattr(first, "finish_reason", None)
+    return content, finish if isinstance(finish, str) else ""

@@ -6,6 +6,11 @@ concurrent requests each wait their latency in parallel, as a real endpoint woul
 
     with FakeOpenAI(lambda messages: "TEXT: ...", latency_s=1.0) as server:
         server.api_base   # http://127.0.0.1:<port>/v1
+
+Misbehaving endpoints, for the client's bounds: a responder may return the whole reply instead of
+a completion text — a ``dict`` (sent as the JSON body: no choices, no content, …) or ``bytes``
+(sent as they are: malformed JSON) — and ``drip_s`` sends the body one byte every ``drip_s``
+seconds (a read timeout never fires; only a deadline on the whole call ends it).
 """
 
 from __future__ import annotations
@@ -14,15 +19,19 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Callable, Union
 
 __all__ = ["FakeOpenAI", "main"]
 
 
+Reply = Union[str, dict, bytes]
+
+
 class FakeOpenAI:
-    def __init__(self, responder: Callable[[list[dict]], str], latency_s: float = 0.0):
+    def __init__(self, responder: Callable[[list[dict]], Reply], latency_s: float = 0.0, drip_s: float = 0.0):
         self.responder = responder
         self.latency_s = latency_s
+        self.drip_s = drip_s
         self.requests: list[dict] = []
         self.arrivals: list[float] = []  # time.monotonic() of each request, to see start-up and gaps
         self._lock = threading.Lock()
@@ -55,21 +64,32 @@ class FakeOpenAI:
                     self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                     return
                 time.sleep(outer.latency_s)
-                text = outer.responder(body.get("messages", []))
-                self._send(200, {
-                    "id": f"chatcmpl-{len(outer.requests)}", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model", "fake"),
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 120, "completion_tokens": 60, "total_tokens": 180},
-                })
+                reply = outer.responder(body.get("messages", []))
+                if isinstance(reply, str):
+                    reply = {
+                        "id": f"chatcmpl-{len(outer.requests)}", "object": "chat.completion", "created": int(time.time()),
+                        "model": body.get("model", "fake"),
+                        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
+                        "usage": {"prompt_tokens": 120, "completion_tokens": 60, "total_tokens": 180},
+                    }
+                self._send(200, reply, drip_s=outer.drip_s)
 
-            def _send(self, code, payload):
-                data = json.dumps(payload).encode()
+            def _send(self, code, payload, drip_s: float = 0.0):
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not drip_s:
+                    self.wfile.write(data)
+                    return
+                try:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(drip_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: what a slow endpoint's client should do
 
         class Server(ThreadingHTTPServer):
             # a real endpoint accepts many connections at once; the stdlib's backlog of 5 drops the

@@ -27,7 +27,7 @@ from prefect.utilities.annotations import quote
 
 from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Fallback, FormatName, LanguageName, Limit,
                                    ModelName, Name, PathText, Premises, PromptName, ReasonParser, RepairRounds, Samples,
-                                   Seconds, SolverName, Temperature, Text, Url, ReasonParams, Refused, validated)
+                                   Seconds, SolverName, Temperature, MaxTokens, Text, Url, ReasonParams, Refused, validated)
 from flows.engine.outputs import write_summary
 from flows.engine.runs import BatchParams, BatchRun, prepare, prepare_served, take
 from flows.models import BatchReport, Problem, ProblemRecord, ProblemResult, Summary, Usage
@@ -158,6 +158,7 @@ def batch(
     fallback: Fallback = "none",
     llm_timeout_s: Seconds = 120.0,
     language: LanguageName = "auto",
+    max_tokens: MaxTokens | None = None,
     results_path: None = None,
     summary_path: None = None,
 ) -> BatchReport:

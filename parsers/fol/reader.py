@@ -22,6 +22,10 @@ __all__ = ["parse_formula", "remember", "grammar_text", "MAX_FORMULA_CHARS"]
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 MAX_FORMULA_CHARS = 20_000
 MAX_NESTING = 200
+MAX_DEPTH = 100
+"""Operators, quantifiers and terms inside one another (``--…-P``, ``P -> (P -> …)``). FOLIO's deepest
+gold formula is far below; past this, every recursive consumer (printers, hashing, the back ends'
+translations) would need more stack than a thread has."""
 
 # Human-readable names of grammar terminals, for "expected …" in error messages.
 _READABLE = {
@@ -64,18 +68,35 @@ def _mentions(node, name: str) -> bool:
     return False
 
 
+class _TooDeep(Exception):
+    pass
+
+
+def _at(node, *parts) -> tuple:
+    """``node`` with its depth: one more than its deepest part's. Every node is built with its
+    depth, so a formula nested past ``MAX_DEPTH`` stops the parse where it passes the bound, before
+    anything recursive (binding, printing, hashing, the solvers' translations) sees it."""
+    depth = 1 + max((d for _, d in parts), default=0)
+    if depth > MAX_DEPTH:
+        raise _TooDeep()
+    return node, depth
+
+
 @v_args(inline=True)
 class _ToAst(Transformer):
+    """Builds ``(node, depth)`` pairs; ``parse_formula`` keeps the node."""
+
     def neg(self, _tok, body):
-        return Not(body)
+        return _at(Not(body[0]), body)
 
     def quantified(self, tok, names, body):
         kind = Forall if str(tok) in ("all", "forall", "∀") else Exists
+        node, depth = body
         for name in reversed(names):
-            if _mentions(body, name):
-                body = bind_variable(body, name)
-            body = kind(name, body)
-        return body
+            if _mentions(node, name):
+                node = bind_variable(node, name)
+            node, depth = _at(kind(name, node), (node, depth))
+        return node, depth
 
     def qvars(self, *toks):
         if len(toks) == 1 and toks[0].type == "VARLIST":
@@ -83,9 +104,10 @@ class _ToAst(Transformer):
         return [str(t) for t in toks]
 
     def _flat(self, cls, a, b):
-        left = a.args if isinstance(a, cls) else (a,)
-        right = b.args if isinstance(b, cls) else (b,)
-        return cls(left + right)
+        """``a ∧ b`` with conjunctions inside it flattened: its depth is one more than its deepest conjunct's."""
+        (left, ld), (right, rd) = a, b
+        parts = (left.args if isinstance(left, cls) else (left,)) + (right.args if isinstance(right, cls) else (right,))
+        return _at(cls(parts), (None, ld - isinstance(left, cls)), (None, rd - isinstance(right, cls)))
 
     def and_(self, a, _op, b):
         return self._flat(And, a, b)
@@ -94,31 +116,31 @@ class _ToAst(Transformer):
         return self._flat(Or, a, b)
 
     def xor(self, a, _op, b):
-        return Xor(a, b)
+        return _at(Xor(a[0], b[0]), a, b)
 
     def imp(self, a, _op, b):
-        return Implies(a, b)
+        return _at(Implies(a[0], b[0]), a, b)
 
     def iff(self, a, _op, b):
-        return Iff(a, b)
+        return _at(Iff(a[0], b[0]), a, b)
 
     def pred(self, name, args):
-        return Atom(str(name), tuple(args))
+        return _at(Atom(str(name), tuple(t for t, _ in args)), *args)
 
     def prop(self, name):
-        return Atom(str(name), ())
+        return Atom(str(name), ()), 1
 
     def eq(self, a, _op, b):
-        return Eq(a, b)
+        return _at(Eq(a[0], b[0]), a, b)
 
     def neq(self, a, _op, b):
-        return Not(Eq(a, b))
+        return _at(Not(Eq(a[0], b[0])), _at(None, a, b))
 
     def func(self, name, args):
-        return Func(str(name), tuple(args))
+        return _at(Func(str(name), tuple(t for t, _ in args)), *args)
 
     def name(self, tok):
-        return Const(str(tok))
+        return Const(str(tok)), 1
 
     def args(self, *terms):
         return list(terms)
@@ -155,7 +177,11 @@ def parse_formula(text: str, where: str = "") -> Formula:
         return hit
     parser = _parser()  # outside the try: a grammar that does not load is our error, not the formula's
     try:
-        return remember(text, parser.parse(text))
+        return remember(text, parser.parse(text)[0])
+    except _TooDeep:
+        raise FormalizationError(locate("parse", f"formula nested deeper than {MAX_DEPTH} (operators, quantifiers and "
+                                                 "terms inside one another)", where=where,
+                                        hint="write it as several premises, or drop repeated negations")) from None
     except UnexpectedInput as exc:
         raise FormalizationError(_located(exc, text, where)) from None
     except (LarkError, RecursionError, ValueError) as exc:

@@ -22,25 +22,28 @@ from __future__ import annotations
 
 import re
 
-from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.errors import MAX_ERRORS, FormalizationError, LocatedError, locate, stopped_reading
 from parsers.programs.expr import ListLit, Num, parse_expression
 from parsers.programs.smt_build import INT, Domain, ElabError, Env, const_symbol, elaborate_bool
 from parsers.programs.smt_program import Query, SmtProgram, question_check
 
 __all__ = ["parse_csp_program", "looks_like_csp"]
 
-_SECTION = re.compile(r"^\s*(domain|variables|constraints|query|queries)\s*:\s*$", re.I)
-_VARIABLE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\[IN\]|\bin\b|:)\s*(.+?)\s*$", re.I)
-_RANGE = re.compile(r"^range\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)$")
-_OPTION = re.compile(r"^\s*(?:option\s*)?\(?([A-Z])(?:\)|\.\s|:\s)\s*(.*)$", re.I)
+# One line each, possessive runs (``*+``) where what follows cannot start with them: nothing
+# here backtracks (a lazy ``(.+?)\s*$`` was quadratic in a line's inner spaces).
+_SECTION = re.compile(r"^\s*+(domain|variables|constraints|query|queries)\s*+:\s*+$", re.I)
+_VARIABLE = re.compile(r"^\s*+([A-Za-z_]\w*+)\s*+(?:\[IN\]|\bin\b|:)\s*+(.+)$", re.I)
+_RANGE = re.compile(r"^range\(\s*+(-?\d++)\s*+,\s*+(-?\d++)\s*+\)$")
+_OPTION = re.compile(r"^\s*+(?:option\s*+)?\(?([A-Z])(?:\)|\.\s|:\s)\s*+(.*)$", re.I)
+_LOOKS = {s: re.compile(rf"^\s*+{s}\s*+:\s*+$", re.I) for s in ("variables", "constraints", "quer(?:y|ies)")}
 _OPERATOR = re.compile(r"==|!=|<=|>=|[<>]|\bAllDifferent|\(")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_DOMAIN = 1000
 
 
 def looks_like_csp(text: str) -> bool:
-    return all(re.search(rf"^\s*{s}\s*:\s*$", text, re.I | re.M) for s in ("variables", "constraints")) and \
-        bool(re.search(r"^\s*quer(y|ies)\s*:\s*$", text, re.I | re.M))
+    lines = [line for line in text.splitlines() if line and not line.isspace()]
+    return all(any(p.match(line) for line in lines) for p in _LOOKS.values())
 
 
 def _domain(spec: str, lineno: int, raw: str, col: int) -> list[str]:
@@ -81,7 +84,12 @@ def parse_csp_program(text: str, question: str = "") -> SmtProgram:
     notes: list[str] = []
     joined: set[str] = set()
     prose = 0
+    stopped = False
     for lineno, raw in enumerate(text.splitlines(), 1):
+        if len(errors) >= MAX_ERRORS:
+            errors.append(stopped_reading(f"output line {lineno}"))
+            stopped = True  # what follows was not read: no "missing section" errors either
+            break
         line = raw.split(":::", 1)[0].rstrip()
         if not line.strip() or line.strip().startswith("```"):
             continue
@@ -133,7 +141,7 @@ def parse_csp_program(text: str, question: str = "") -> SmtProgram:
         except ElabError as exc:
             errors.append(exc.error)
     for needed in ("variables", "constraints", "query"):
-        if needed not in seen:
+        if needed not in seen and not stopped:
             errors.append(locate("parse", f"no '{needed.capitalize()}:' section in the program", where="output",
                                  hint="answer with Domain:, Variables:, Constraints: and Query: sections"))
     if "query" in seen and not queries and not errors:

@@ -97,6 +97,7 @@ _TOKEN = re.compile(
     r"|(?P<op>->|=>|==|!=|<=|>=|//|\*\*|[-+*/%<>()\[\],:=])"
     r"|(?P<cop>&&|\|\||[&|]|!(?!=))"
 )
+_CALL_OPEN = re.compile(r"[ \t]*+\(")
 # C/Python-bitwise connectives and infix word connectives: one meaning each, read as and/or/not (noted)
 _C_OPS = {"&&": "and", "&": "and", "||": "or", "|": "or", "!": "not"}
 _INFIX_WORDS = {"And": "and", "AND": "and", "Or": "or", "OR": "or", "Not": "not", "NOT": "not"}
@@ -146,7 +147,7 @@ def _tokenize(src: str, line: int, col0: int, where: str, full_text: str, notes:
             if "__" in name:
                 raise ExprError(locate("parse", f"names containing '__' are not allowed ({name!r})", text=full_text,
                                        line=line, column=col, where=where))
-            if name in _INFIX_WORDS and not src[m.end():].lstrip().startswith("("):
+            if name in _INFIX_WORDS and not _CALL_OPEN.match(src, m.end()):
                 variants.append(f"infix {name!r} read as {_INFIX_WORDS[name]!r}")
                 toks.append(_Tok("kw", _INFIX_WORDS[name], line, col))
             else:

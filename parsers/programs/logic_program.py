@@ -42,15 +42,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from parsers.errors import LocatedError, locate
+from parsers.errors import MAX_ERRORS, LocatedError, locate, stopped_reading
 from parsers.fol.nodes import And, Atom, Const, Forall, Formula, Implies, Not, Var, free_vars
 
 __all__ = ["LogicProgram", "parse_logic_program", "looks_like_logic_program"]
 
-_HEADING = re.compile(r"^\s*[#*>\s-]*\**\s*(predicates|facts|rules|query|queries)\s*\**\s*[:：]\s*\**\s*(.*)$", re.I)
+# One line each, possessive runs (``*+``) where what follows cannot start with them: no pattern
+# here backtracks, so a program is read in time linear in its length.
+_HEADING = re.compile(r"^[#*>\s-]*+(predicates|facts|rules|query|queries)\s*+\**+\s*+[:：]\s*+\**+\s*+(.*)$", re.I)
 _NAME = re.compile(r"[A-Za-z_][\w’'.-]*")
 _TRUTH = {"true": True, "false": False}
-_QUANT_PREFIX = re.compile(r"^\s*(?:(?:All|ForAll|Forall|forall|all|Every|each)\s*\(\s*\$?\w+\s*\)|∀\s*\$?\w+|(?:forall|all)\s+\$\w+)\s*[:.,]?\s*")
+_QUANT_PREFIX = re.compile(r"^\s*+(?:(?:All|ForAll|Forall|forall|all|Every|each)\s*+\(\s*+\$?\w++\s*+\)|∀\s*+\$?\w++|"
+                           r"(?:forall|all)\s++\$\w++)\s*+[:.,]?\s*+")
+_LOOKS = (re.compile(r"^[#*\s]*+facts\s*+\**+\s*+[:：]", re.I), re.compile(r"^[#*\s]*+(?:rules|query)\s*+\**+\s*+[:：]", re.I))
+_WRAPPER_OPEN = re.compile(r"(?:Not|NOT|not|Neg|neg)\s*+\(")
+_PRED_OPEN = re.compile(r"^([A-Za-z_][\w’']*+)\s*+\(")
+_ITEM_NUMBER = re.compile(r"^(?:\d++[.)]|[-*•])\s+")
+_IF_CALL = re.compile(r"^If\s*+\((.*)\)\s*+$")
+_ARROW = re.compile(r"\)\s*+(->|=>|→|⇒)\s*+[A-Za-z!¬~]")
+_VARIABLE = re.compile(r"[A-Za-z_]\w*+")
+_CONSTANT = re.compile(r"[\w’'.-]++(?:\s++[\w’'.-]++)*+")
 _NEGATIONS = ("!", "¬", "~", "\\+", "not ", "NOT ", "Not ")
 _BOOL_SLOT = {"bool", "boolean", "true", "false", "truth", "$truth", "$value", "$bool", "value"}
 
@@ -64,13 +75,16 @@ class LogicProgram:
 
 
 def looks_like_logic_program(text: str) -> bool:
-    return bool(re.search(r"^\s*[#*\s]*facts\s*\**\s*[:：]", text, re.I | re.M)) and bool(
-        re.search(r"^\s*[#*\s]*(rules|query)\s*\**\s*[:：]", text, re.I | re.M) or ">>>" in text)
+    lines = [line for line in text.splitlines() if line and not line.isspace()]
+    facts, rest = _LOOKS
+    return any(facts.match(line) for line in lines) and (">>>" in text or any(rest.match(line) for line in lines))
 
 
 class _Bad(Exception):
-    def __init__(self, message: str, column: int, hint: str = ""):
+    def __init__(self, message: str, column: int, hint: str = "", text: str = ""):
         self.message, self.column, self.hint = message, column, hint
+        self.text = text
+        """The offending argument, when the column is not known where it is found (``_term``)."""
 
 
 @dataclass
@@ -111,23 +125,36 @@ def _split_args(inner: str) -> list[str]:
     return [a.strip() for a in out]
 
 
+def _skip_space(s: str, i: int, end: int) -> tuple[int, int]:
+    """``s[i:end]`` without its surrounding white space, as indices."""
+    while i < end and s[i].isspace():
+        i += 1
+    while end > i and s[end - 1].isspace():
+        end -= 1
+    return i, end
+
+
 def _literal(src: str, col: int, lineno: int, raw: str) -> _Use:
     """One literal, possibly negated; ``col`` is the 1-based column of ``src`` in the line."""
     s = src.strip()
     col += len(src) - len(src.lstrip())
     negated = False
+    i, end = 0, len(s)  # what is left is s[i:end]: peeled by index, so n negations cost O(n), not O(n²)
     while True:
-        wrapper = re.match(r"^(?:Not|NOT|not|Neg|neg)\s*\((.*)\)\s*$", s)
-        if wrapper and "(" in wrapper.group(1):
-            negated, col, s = not negated, col + s.index("(") + 1, wrapper.group(1).strip()
+        wrapper = _WRAPPER_OPEN.match(s, i, end)
+        close = end - 1
+        if wrapper and s[close] == ")" and s.find("(", wrapper.end(), close) >= 0:
+            negated, col = not negated, col + wrapper.end() - i
+            i, end = _skip_space(s, wrapper.end(), close)
             continue
-        prefix = next((p for p in _NEGATIONS if s.startswith(p) and len(s) > len(p)), None)
+        prefix = next((p for p in _NEGATIONS if s.startswith(p, i, end) and end - i > len(p)), None)
         if prefix:
-            stripped = s[len(prefix):]
-            negated, col, s = not negated, col + len(prefix) + len(stripped) - len(stripped.lstrip()), stripped.lstrip()
+            j, end = _skip_space(s, i + len(prefix), end)
+            negated, col, i = not negated, col + j - i, j
             continue
         break
-    m = re.match(r"^([A-Za-z_][\w’']*)\s*\(", s)
+    s = s[i:end]
+    m = _PRED_OPEN.match(s)
     if not m:
         raise _Bad("expected a literal such as Red($x, True)", col,
                    "write each literal as Name(arguments, True) or Name(arguments, False)")
@@ -182,7 +209,12 @@ def parse_logic_program(text: str) -> LogicProgram:
     lines: list[_Line] = []
     prose = 0
     moved_rules = moved_facts = 0
+    stopped = False
     for lineno, raw in enumerate(text.splitlines(), 1):
+        if len(prog.errors) >= MAX_ERRORS:
+            prog.errors.append(stopped_reading(f"output line {lineno}"))
+            stopped = True  # what follows was not read: no "missing section" error either
+            break
         code = raw.split(":::", 1)[0].rstrip()
         if not code.strip() or code.strip().startswith(("```", "#", "//", "%")) and not _HEADING.match(code):
             continue
@@ -197,18 +229,18 @@ def parse_logic_program(text: str) -> LogicProgram:
             code = " " * (len(code) - len(rest)) + rest
         body = code.strip()
         offset = len(code) - len(code.lstrip())
-        body = re.sub(r"^(?:\d+[.)]|[-*•])\s+", lambda mm: " " * len(mm.group(0)), body)
+        body = _ITEM_NUMBER.sub(lambda mm: " " * len(mm.group(0)), body, count=1)
         if "(" not in body:
             prose += 1  # prose: a heading's chatter, "Here is the program", …
             continue
         try:
-            wrapped = re.match(r"^If\s*\((.*)\)\s*$", body)
+            wrapped = _IF_CALL.match(body)
             if wrapped and ">>>" not in body:
                 args = _split_args(wrapped.group(1))
                 if len(args) == 2:
                     body = f"{args[0]} >>> {args[1]}"
                     prog.notes.append(f"output line {lineno}: If(body, head) read as body >>> head")
-            arrow = re.search(r"\)\s*(->|=>|→|⇒)\s*[A-Za-z!¬~]", body)
+            arrow = _ARROW.search(body)
             if arrow and ">>>" not in body:
                 body = body[: arrow.start(1)] + ">>>" + body[arrow.end(1):]
                 prog.notes.append(f"output line {lineno}: '{arrow.group(1)}' between literals read as >>>")
@@ -247,7 +279,7 @@ def parse_logic_program(text: str) -> LogicProgram:
         prog.notes.append(f"{moved_facts} ground literal line{'s' * (moved_facts > 1)} under Rules: read as facts")
     if prose:
         prog.notes.append(f"{prose} line{'s' * (prose > 1)} without a literal skipped (prose)")
-    if "query" not in seen and not any(ln.kind == "query" for ln in lines):
+    if "query" not in seen and not any(ln.kind == "query" for ln in lines) and not stopped:
         prog.errors.append(locate("parse", "no 'Query:' section in the program", where="output",
                                   hint="end with a 'Query:' section holding the statement, e.g. Kind(Charlie, True)"))
     if prog.errors:
@@ -273,15 +305,15 @@ def _rule(body: str, col: int, lineno: int, raw: str) -> _Line:
 def _term(arg: str, rule_vars: bool, constants: set[str], notes: set[str]) -> Var | Const:
     if arg.startswith("$"):
         name = arg[1:].strip()
-        if not re.fullmatch(r"[A-Za-z_]\w*", name):
-            raise _Bad(f"{arg!r} is not a $variable", 1)
+        if not _VARIABLE.fullmatch(name):
+            raise _Bad(f"{arg!r} is not a $variable", 1, text=arg)
         return Var(name)
     text = arg.strip().strip("'\"")
     if rule_vars and re.fullmatch(r"[xyzw]\d?", text) and text not in constants:
         notes.add(f"'{text}' in a rule read as the variable ${text}")
         return Var(text)
-    if not re.fullmatch(r"[\w’'.-]+(?:\s+[\w’'.-]+)*", text):
-        raise _Bad(f"{arg!r} is not a constant or a $variable", 1)
+    if not _CONSTANT.fullmatch(text):
+        raise _Bad(f"{arg!r} is not a constant or a $variable", 1, text=arg)
     if " " in text:
         joined = re.sub(r"\s+", "_", text)
         notes.add(f"constant '{text}' read as {joined}")
@@ -357,14 +389,27 @@ def _resolve(lines: list[_Line], decls: dict[str, tuple[int, bool, int]], prog: 
                                               hint="keep only the query for the question's statement"))
                 prog.conclusion = f
         except _Bad as exc:  # located on the line it came from (the column of the offending text, if found)
-            bad = re.search(r"'(.+)'", exc.message)
-            at = re.search(r"[(,]\s*(" + re.escape(bad.group(1)) + ")", ln.raw) if bad else None
-            column = at.start(1) + 1 if at else 1
+            column = _argument_column(ln.raw, exc.text) if exc.text else 1
             prog.errors.append(locate("parse", exc.message, text=ln.raw, line=1, column=column,
                                       where=f"output line {ln.lineno} ({ln.kind})", hint=exc.hint))
     if prog.conclusion is None and not prog.errors:
         prog.errors.append(locate("parse", "the 'Query:' section is empty", where="output"))
     prog.notes += sorted(notes)
+
+
+def _argument_column(raw: str, arg: str, tries: int = 20) -> int:
+    """1-based column of ``arg`` as an argument in ``raw`` (after '(' or ','), else 1. A few
+    occurrences are looked at, not all: a column is worth less than a linear reader."""
+    start = 0
+    for _ in range(tries):
+        at = raw.find(arg, start)
+        if at < 0:
+            break
+        before = raw[:at].rstrip()[-1:]
+        if before in ("(", ","):
+            return at + 1
+        start = at + 1
+    return 1
 
 
 def _inflection_of(name: str, declared: str) -> bool:

@@ -19,7 +19,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.errors import MAX_ERRORS, FormalizationError, LocatedError, locate, stopped_reading
 from parsers.programs.expr import BinOp, Call, Name, Node, Num, Unary, parse_expression
 
 __all__ = ["MathProgram", "parse_math_program", "to_text", "check_math_node", "FUNCTIONS", "MAX_EXPONENT"]
@@ -28,12 +28,14 @@ FUNCTIONS = {"sqrt": 1, "Abs": 1, "abs": 1, "floor": 1, "ceiling": 1, "ceil": 1,
              "min": None, "Max": None, "max": None, "Rational": 2}
 MAX_EXPONENT = 100
 MAX_EQUATIONS = 200
+# Possessive runs (``*+``) and numbers matched from their first digit only: nothing here
+# backtracks (``\d+…%`` tried from every digit of a long number was quadratic).
 _EQUALS = re.compile(r"(?<![=!<>])=(?!=)")
-_ANSWER = re.compile(r"^\s*(?:answer|final answer|solve for|target)\s*[:：]\s*(.*)$", re.I)
-_SECTION = re.compile(r"^\s*(equations|variables|let)\s*[:：]\s*$", re.I)
-_THOUSANDS = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+)(?![\d,])")
-_CURRENCY = re.compile(r"[$€£](?=\s*\d)")
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)%(?!\s*[\w(])")
+_ANSWER = re.compile(r"^\s*+(?:answer|final answer|solve for|target)\s*+[:：]\s*+(.*)$", re.I)
+_SECTION = re.compile(r"^\s*+(equations|variables|let)\s*+[:：]\s*+$", re.I)
+_THOUSANDS = re.compile(r"(?<![\w.])(\d{1,3}+(?:,\d{3})++)(?![\d,])")
+_CURRENCY = re.compile(r"[$€£](?=\s*+\d)")
+_PERCENT = re.compile(r"(?<!\d)(\d++(?:\.\d++)?)%(?!\s*+[\w(])")
 
 
 def _normalise(line: str) -> str:
@@ -118,6 +120,9 @@ def parse_math_program(text: str) -> MathProgram:
     answer: str | None = None
     last_assigned: str | None = None
     for lineno, raw in enumerate(text.splitlines(), 1):
+        if len(errors) >= MAX_ERRORS:
+            errors.append(stopped_reading(f"output line {lineno}"))
+            break
         line = _normalise(raw.split("#", 1)[0]).rstrip()
         stripped = line.strip().rstrip(".").strip("`").strip()
         if not stripped or _SECTION.match(line) or stripped.startswith("```"):

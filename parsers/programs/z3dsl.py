@@ -30,15 +30,20 @@ from __future__ import annotations
 
 import re
 
-from parsers.errors import FormalizationError, LocatedError, locate
+from parsers.errors import MAX_ERRORS, FormalizationError, LocatedError, locate, stopped_reading
 from parsers.programs.expr import Arrow, Call, ListLit, Name, Node, Num, Unary, parse_statement
 from parsers.programs.smt_build import BOOL, INT, Domain, ElabError, Env, Function, elaborate_bool, function_symbol, member_symbol, sort_symbol
 from parsers.programs.smt_program import Query, SmtProgram, question_check
 
 __all__ = ["parse_z3_dsl", "looks_like_z3_dsl", "OPTION_CHECKS"]
 
-_SECTION = re.compile(r"^\s*#*\s*(declarations|constraints|options)\s*:?\s*$", re.I)  # '#' may be lost
-_LABEL = re.compile(r"^\s*\(?([A-Z])\)|^\s*\(?([A-Z])\s*$|^\s*(?:option\s+)?\(?([A-Z])[.:]", re.I)
+# One line each, possessive runs (``*+``) where what follows cannot start with them: nothing here
+# backtracks, so a program is read in time linear in its length.
+_SECTION = re.compile(r"^\s*+#*+\s*+(declarations|constraints|options)\s*+:?\s*+$", re.I)  # '#' may be lost
+_LABEL = re.compile(r"^\s*+\(?([A-Z])\)|^\s*+\(?([A-Z])\s*+$|^\s*+(?:option\s++)?\(?([A-Z])[.:]", re.I)
+_LOOKS = tuple(re.compile(rf"^\s*+#*+\s*+{s}\s*+:?\s*+$", re.I) for s in ("declarations", "options"))
+_COMMENT = re.compile(r"\s#.*$")
+_QUESTION = re.compile(r"^\s*+question\b", re.I)
 OPTION_CHECKS = {"is_valid": "valid", "is_sat": "sat", "is_unsat": "unsat", "is_accurate_list": "accurate_list"}
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_MEMBERS = 200
@@ -53,12 +58,12 @@ _CHECK_WORDS = (("unsat", {"impossible", "cannot", "unsat", "unsatisfiable", "in
 _PROSE_OPS = re.compile(r"[()=<>!\[\]]")
 _QUOTED_NAME = re.compile(r"\b(EnumSort|Function|Int|Bool|Const|IntSort)\(\s*(['\"])[^'\"\n]*\2\s*,?\s*")
 _QUOTED = re.compile(r"(['\"])(-?\w+)\1")
-_TUPLE_TARGET = re.compile(r"^\s*(\w+)\s*,\s*\(?[\w\s,]*\)?\s*=\s*(?=EnumSort\()")
+_TUPLE_TARGET = re.compile(r"^\s*+(\w++)\s*+,\s*+\(?[\w\s,]*+\)?\s*+=\s*+(?=EnumSort\()")
 
 
 def looks_like_z3_dsl(text: str) -> bool:
-    return bool(re.search(r"^\s*#*\s*declarations\s*:?\s*$", text, re.I | re.M)) and \
-        bool(re.search(r"^\s*#*\s*options\s*:?\s*$", text, re.I | re.M))
+    lines = [line for line in text.splitlines() if line and not line.isspace()]
+    return all(any(p.match(line) for line in lines) for p in _LOOKS)
 
 
 class _Reader:
@@ -266,17 +271,22 @@ def parse_z3_dsl(text: str, question: str = "") -> SmtProgram:
     prose = 0
     section = None
     seen: set[str] = set()
+    stopped = False
     for lineno, raw in enumerate(text.splitlines(), 1):
+        if len(r.errors) >= MAX_ERRORS:
+            r.errors.append(stopped_reading(f"output line {lineno}"))
+            stopped = True  # what follows was not read: no "missing section" errors either
+            break
         m = _SECTION.match(raw)
         if m:
             section = m.group(1).lower()
             seen.add(section)
             continue
         body = raw.split(":::", 1)[0]
-        body = re.sub(r"\s#.*$", "", body).rstrip()  # a trailing Python-style comment
+        body = _COMMENT.sub("", body, count=1).rstrip()  # a trailing Python-style comment
         if not body.strip() or body.strip().startswith(("```", "#")) or section is None:
             continue
-        if section == "options" and re.match(r"^\s*question\b", body, re.I):
+        if section == "options" and _QUESTION.match(body):
             continue
         if _is_prose(body):
             prose += 1
@@ -303,7 +313,7 @@ def parse_z3_dsl(text: str, question: str = "") -> SmtProgram:
         except ElabError as exc:
             r.errors.append(exc.error)
     for needed in ("declarations", "constraints", "options"):
-        if needed not in seen:
+        if needed not in seen and not stopped:
             r.errors.append(locate("parse", f"no '# {needed.capitalize()}' section in the program", where="output",
                                    hint="answer with # Declarations, # Constraints and # Options sections"))
     if "options" in seen and not r.queries and not r.errors:

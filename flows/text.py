@@ -1,0 +1,68 @@
+"""Untrusted text made safe to keep and to show: ``cap`` bounds a message, ``printable`` escapes it.
+
+Ids, formulas and messages come from datasets, models and sandboxed programs. Kept whole, one 20 MB
+error message went into ``reason``, the results file and the store; printed raw, an id carrying
+``ESC [ 2 J`` cleared the user's terminal. ``cap`` is applied where results and verdicts are built
+(``flows.models``), ``printable`` wherever the CLI prints such text, and ``escape_log_records``
+escapes every log record (Prefect's and litellm's lines under ``--verbose``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+__all__ = ["MAX_MESSAGE_CHARS", "cap", "printable", "escape_log_records"]
+
+MAX_MESSAGE_CHARS = 2_000
+
+
+def cap(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, the last of which say how long it was (so a capped
+    text capped again stays as it is)."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text
+    tail = f"… ({len(text):,} chars)"
+    return text[: limit - len(tail)] + tail
+
+
+def _escape(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+# C0 controls (ESC, CR, BS, BEL …), DEL, C1 controls (CSI 0x9b is ESC [ to many terminals), and the
+# invisible characters that reorder or hide text (bidi overrides, zero-width marks).
+_UNSAFE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *range(0x200B, 0x2010), *range(0x202A, 0x202F),
+           *range(0x2066, 0x206A), 0xFEFF]
+_TABLE = {code: _escape(code) for code in _UNSAFE}
+_TABLE_LINES = {k: v for k, v in _TABLE.items() if k not in (0x09, 0x0A)}
+
+
+def printable(text, newlines: bool = True) -> str:
+    """``text`` with every control character written as an escape (``\\x1b``), so printing it
+    cannot move the cursor, clear the screen or retitle the terminal. ``newlines``: keep line
+    breaks and tabs (a multi-line message); otherwise they are escaped too (an id)."""
+    return str(text).translate(_TABLE_LINES if newlines else _TABLE)
+
+
+_BASE_FACTORY = logging.getLogRecordFactory()
+
+
+def _escaped_record(*args, **kwargs) -> logging.LogRecord:
+    record = _BASE_FACTORY(*args, **kwargs)
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a bad format string stays the handler's to report
+        return record
+    record.msg, record.args = printable(message), None
+    if record.exc_info:
+        record.exc_text = printable(logging.Formatter().formatException(record.exc_info))
+    return record
+
+
+def escape_log_records() -> None:
+    """Every log record made from now on in this process carries its message (and traceback)
+    formatted once and escaped, whichever handler shows it: Prefect's console lines under
+    ``--verbose`` (an id, a formula, a located error), litellm's, the flow run's logs in the UI.
+    A record factory, not a handler filter: Prefect sets its handlers up again when it likes."""
+    if logging.getLogRecordFactory() is not _escaped_record:
+        logging.setLogRecordFactory(_escaped_record)
