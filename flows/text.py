@@ -11,19 +11,9 @@ from __future__ import annotations
 
 import logging
 
+from parsers.errors import MAX_MESSAGE_CHARS, cap
+
 __all__ = ["MAX_MESSAGE_CHARS", "cap", "printable", "escape_log_records"]
-
-MAX_MESSAGE_CHARS = 2_000
-
-
-def cap(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, the last of which say how long it was (so a capped
-    text capped again stays as it is)."""
-    if not isinstance(text, str) or len(text) <= limit:
-        return text
-    tail = f"… ({len(text):,} chars)"
-    return text[: limit - len(tail)] + tail
-
 
 def _escape(code: int) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

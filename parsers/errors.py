@@ -25,6 +25,8 @@ __all__ = [
     "locate",
     "MAX_ERRORS",
     "stopped_reading",
+    "MAX_MESSAGE_CHARS",
+    "cap",
 ]
 
 Stage = Literal["parse", "signature", "solve", "check", "formalize"]
@@ -32,6 +34,17 @@ MAX_MESSAGE = 300
 MAX_ERRORS = 20
 """A reader stops after this many located errors: a repair prompt shows five, and reading on
 through a long output of junk lines would only cost time (a parse failure is ~0.1 ms)."""
+MAX_MESSAGE_CHARS = 2_000
+"""A message kept in a result, a verdict or the store (an error, a reason, a sandbox's message)."""
+
+
+def cap(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, the last of which say how long it was (so a capped
+    text capped again stays as it is). Here, below solvers/ and flows/, so both cut the same way."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text
+    tail = f"… ({len(text):,} chars)"
+    return text[: limit - len(tail)] + tail
 
 
 class LocatedError(BaseModel):

@@ -19,7 +19,7 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
-from parsers.errors import locate
+from parsers.errors import MAX_MESSAGE_CHARS, cap, locate
 from parsers.programs.math_program import MathProgram
 
 from .base import Limits, ProgramOutcome, Status
@@ -47,15 +47,9 @@ def _last_json(stdout: str) -> dict | None:
     return None
 
 
-MAX_REPLY_TEXT = 2000
+MAX_REPLY_TEXT = MAX_MESSAGE_CHARS
 """Characters of a sandbox's message or value kept in reasons, results and the store."""
-
-
-def clip(text: str, limit: int = MAX_REPLY_TEXT) -> str:
-    """``text`` cut to ``limit`` characters, saying how long it was."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [cut: {len(text):,} characters in all]"
+clip = cap
 
 
 @dataclass(frozen=True)

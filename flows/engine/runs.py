@@ -61,6 +61,7 @@ class BatchParams(BaseModel):
     fallback: Fallback = "none"
     llm_timeout_s: Seconds = 120.0
     language: LanguageName = "auto"
+    max_tokens: MaxTokens | None = None
     results_path: str | None = None
     """CLI only (``--results``): a flow run started by a deployment writes to its run folder."""
     summary_path: str | None = None
