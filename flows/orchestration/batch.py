@@ -196,7 +196,9 @@ def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: s
     formal = Formal(premises=premises, conclusion=conclusion) if parser == "gold" else None
     problem = Problem(id=problem_id, premises=premises, conclusion=conclusion, formal=formal)
     with running(_flow_run_id()):
-        (record,) = problems_task([problem], cfg, label=problem_id)
+        # the state, not the value: a chunk read back from the store returns a ``Cached`` state,
+        # which a direct call would hand back as it is
+        (record,) = problems_task([problem], cfg, label=problem_id, return_state=True).result()
     result = record.result
     create_markdown_artifact(key="reason-verdict", markdown=f"**{result.status}** ({result.solver})\n\n{result.reason}\n")
     get_run_logger().info("%s", describe(record))

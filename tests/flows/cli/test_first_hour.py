@@ -1,0 +1,122 @@
+"""A newcomer's first hour (issue 20), through the real CLI: the README's commands run twice,
+a transient failure followed by recovery, what the console says when a whole batch fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.prefect
+ROOT = Path(__file__).resolve().parents[3]
+SOCRATES = ["--premise", "all x. (Man(x) -> Mortal(x))", "--premise", "Man(Socrates)", "--conclusion", "Mortal(Socrates)"]
+
+
+def nesyflow(args: list[str], api: str, timeout: float = 300, **env) -> subprocess.CompletedProcess:
+    """``nesyflow …`` in a fresh process, on the session's server, as a user types it."""
+    full = {**os.environ, "PREFECT_API_URL": api, "NESYFLOW_FORKSERVER": "0", **env}
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=full, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_readme_solve_twice_answers_twice(prefect_api):
+    """The second run reads the problem back from the store (a ``Cached`` task state): it used to
+    crash with ``too many values to unpack``."""
+    for run in ("first", "second"):
+        out = nesyflow(["solve", *SOCRATES], prefect_api)
+        assert out.returncode == 0, (run, out.stderr[-2000:])
+        assert out.stdout.startswith("True  (portfolio"), (run, out.stdout)
+        assert "Traceback" not in out.stderr and "marked Crashed" not in out.stderr, (run, out.stderr[-2000:])
+
+
+def test_reason_flow_with_repeated_parameters_completes(prefect_api):
+    """What a REST caller's ``reason/reason`` run does: the same parameters twice, both Completed."""
+    from flows.orchestration.batch import quiet_heartbeat, reason
+
+    params = dict(premises=["all x. (Cat(x) -> Animal(x))", "Cat(tom)"], conclusion="Animal(tom)", solver="z3")
+    with quiet_heartbeat():
+        states = [reason(**params, return_state=True) for _ in range(2)]
+    assert [s.type.value for s in states] == ["COMPLETED", "COMPLETED"], [s.message for s in states]
+    assert [s.result().status for s in states] == ["True", "True"]
+
+
+THREE = [
+    {"id": "t1", "premises": ["All men are mortal.", "Socrates is a man."], "conclusion": "Socrates is mortal.", "answer": "True"},
+    {"id": "t2", "premises": ["All cats are animals.", "Tom is a cat."], "conclusion": "Tom is an animal.", "answer": "True"},
+    {"id": "t3", "premises": ["No fish can fly.", "Nemo is a fish."], "conclusion": "Nemo can fly.", "answer": "False"},
+]
+REPLY = ("TEXT: All men are mortal.\nFOL: all x. (Man(x) -> Mortal(x))\nTEXT: Socrates is a man.\nFOL: Man(Socrates)\n"
+         "TEXT: Socrates is mortal.\nFOL: Mortal(Socrates)\n")
+
+
+def test_endpoint_down_then_up_every_problem_is_asked_again(prefect_api, tmp_path):
+    """Three problems against a port where nothing listens, then the endpoint started on that
+    port (``flows/llm/fake_openai.py``, as a user would start a local server): the rerun asks the
+    model for every problem. A failed call used to be stored as that problem's answer."""
+    data = tmp_path / "three.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in THREE))
+    port = free_port()
+    args = ["batch", str(data), "--parser", "llm", "--model", "openai/local", "--api-base", f"http://127.0.0.1:{port}/v1",
+            "--workers", "2", "--concurrency", "3"]
+    down = nesyflow([*args, "--results", str(tmp_path / "down.jsonl")], prefect_api)
+    assert down.returncode == 0, down.stderr[-2000:]
+    failed = [json.loads(x) for x in (tmp_path / "down.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in failed] == ["error"] * 3 and all("cannot connect" in r["error"] for r in failed), failed
+
+    reply = tmp_path / "reply.txt"
+    reply.write_text(REPLY)
+    server = subprocess.Popen([sys.executable, "-m", "flows.llm.fake_openai", "--reply", str(reply), "--port", str(port)],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == f"http://127.0.0.1:{port}/v1"
+        up = nesyflow([*args, "--results", str(tmp_path / "up.jsonl")], prefect_api)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert up.returncode == 0, up.stderr[-2000:]
+    rows = [json.loads(x) for x in (tmp_path / "up.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["True", "True", "True"], [(r["id"], r["error"]) for r in rows]
+    assert "LLM calls     3   cached 0   failed 0" in up.stdout and "from store    0 of 3" in up.stdout, up.stdout
+
+
+def _rest(api: str, method: str, path: str, body: dict | None = None):
+    import urllib.request
+
+    req = urllib.request.Request(api + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def test_next_command_names_only_runs_it_crashed(prefect_api):
+    """Two runs whose process is gone, one left Running and one that ended Failed: the next
+    command marks and names the first only (it used to claim both were left Running)."""
+    from flows.settings import get_settings
+
+    flow = _rest(prefect_api, "POST", "/flows/", {"name": "left-behind"})
+    runs = {kind: _rest(prefect_api, "POST", "/flow_runs/", {"flow_id": flow["id"], "state": {"type": kind, "name": kind.title()}})["id"]
+            for kind in ("RUNNING", "FAILED")}
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    notes = get_settings().home.resolve() / "runs"
+    notes.mkdir(parents=True, exist_ok=True)
+    for run_id in runs.values():
+        (notes / f"{run_id}.json").write_text(json.dumps({"flow_run_id": run_id, "pid": int(dead.stdout), "start": None,
+                                                          "api_url": prefect_api}))
+    out = nesyflow(["solve", *SOCRATES], prefect_api)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"flow run {runs['RUNNING']} was left Running" in out.stderr
+    assert runs["FAILED"] not in out.stderr, out.stderr
+    states = {kind: _rest(prefect_api, "GET", f"/flow_runs/{run_id}")["state"]["type"] for kind, run_id in runs.items()}
+    assert states == {"RUNNING": "CRASHED", "FAILED": "FAILED"}
+    assert not any((notes / f"{run_id}.json").exists() for run_id in runs.values())
