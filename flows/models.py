@@ -156,6 +156,8 @@ class Verdict(BaseModel):
     """Soft findings of the checks: the sample is left out of a vote that has a sample without any."""
     pending: bool = False
     """Decided by the portfolio's first prover only; cross-checked if it wins the vote (``pipeline.confirm``)."""
+    limit: str = ""
+    """A program stopped by a limit (wall clock, CPU, memory): its ``error`` may not recur, so it is never stored."""
 
 
 class ProblemResult(BaseModel):

@@ -207,7 +207,7 @@ class PythonSandbox:
         out = _last_json(proc.stdout)
         if out is None:
             why = proc.limit_reason() or f"the program ended without an answer (exit {proc.returncode}: {proc.stderr.strip()[-160:]})"
-            return ProgramOutcome(status=Status.ERROR.value, reason=why, wall_s=wall,
+            return ProgramOutcome(status=Status.ERROR.value, reason=why, wall_s=wall, limit=proc.limit_reason(),
                                errors=[locate("solve", f"the program was stopped: {why}", where="program",
                                               hint="avoid unbounded loops and huge data")])
         if out["status"] != "ok":

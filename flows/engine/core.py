@@ -29,7 +29,6 @@ from collections import OrderedDict
 from typing import Callable
 
 from parsers.errors import locate
-from solvers import Status
 
 from flows.engine import LLM_PARSERS, pipeline
 from flows.engine.checks import review
@@ -71,8 +70,7 @@ def deterministic_record(problem: Problem, cfg: RunConfig, store: Store) -> Prob
         "vote": result.predicted or result.status,
     }
     result = result.model_copy(update={"stages": stages})
-    return ProblemRecord(result=result, seconds=round(time.perf_counter() - t0, 4),
-                         final=verdict.status != Status.UNDETERMINED.value)
+    return ProblemRecord(result=result, seconds=round(time.perf_counter() - t0, 4), final=pipeline.settled(verdict))
 
 
 def _internal_error(problem: Problem, cfg: RunConfig, exc: BaseException) -> ProblemRecord:
@@ -277,7 +275,7 @@ class Engine(RecordFutures):
             checked, verdict = await future
         finally:
             self._inflight.pop(memo_key, None)
-        if verdict.status != Status.UNDETERMINED.value:
+        if pipeline.settled(verdict):
             self._memo[memo_key] = (checked, verdict)
             if len(self._memo) > 50_000:
                 self._memo.popitem(last=False)

@@ -33,7 +33,7 @@ from solvers.smt import SmtSolver
 from flows.models import Checked, Formalization, Problem, ProblemResult, Verdict
 from flows.store import Store, code_version, stable_hash
 
-__all__ = ["formalize", "formalize_output", "check", "check_program", "solve", "vote", "ballot", "predicted_of", "answers_match", "to_result",
+__all__ = ["formalize", "formalize_output", "check", "check_program", "solve", "settled", "vote", "ballot", "predicted_of", "answers_match", "to_result",
            "unusable", "chunk_label", "gold_program", "PARSERS", "DEFAULT_SOLVER"]
 
 PARSERS = ("gold", "english")
@@ -258,15 +258,22 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
                            solver=_BACKEND_OF[checked.language], reason=str(exc))
         verdict = Verdict(problem_id=checked.problem_id, status=o.status, solver=_BACKEND_OF[checked.language],
                           answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
-                          wall_s=o.wall_s, rejected_by=o.rejected_by)
+                          wall_s=o.wall_s, rejected_by=o.rejected_by, limit=o.limit)
     else:
         problem = _fol_problem(checked)
         back_end = make_solver(solver)
         result = (back_end.decider if decide_only else back_end).solve(problem, limits, deadline)
         verdict = _verdict_of(checked, result).model_copy(update={"pending": decide_only})
-    if store is not None and verdict.status != Status.UNDETERMINED.value:  # a timeout may pass next time
+    if store is not None and settled(verdict):
         store.put("solve", key, verdict)
     return verdict
+
+
+def settled(verdict: Verdict) -> bool:
+    """Whether a verdict is what a rerun would give again, so it may be stored: not when a limit
+    decided it (undetermined, or a program stopped by its wall clock, CPU or memory limit), which
+    a rerun — on a less loaded machine, with other limits — may not hit."""
+    return verdict.status != Status.UNDETERMINED.value and not verdict.limit
 
 
 def _solve_key(checked: Checked, back_end: str, limits: Limits) -> str:
@@ -305,7 +312,7 @@ def confirm(checked: Checked, verdict: Verdict, limits: Limits, store: Store | N
     result = portfolio.confirm(_fol_problem(checked), first, limits, deadline)
     result = result.model_copy(update={"wall_s": round(verdict.wall_s + time.perf_counter() - t0, 6)})
     confirmed = _verdict_of(checked, result)
-    if store is not None and confirmed.status != Status.UNDETERMINED.value:
+    if store is not None and settled(confirmed):
         store.put("solve", key, confirmed)
     return confirmed
 
