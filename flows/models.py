@@ -14,8 +14,8 @@ from solvers.base import Limits
 
 from flows.engine.languages import Plan
 
-__all__ = ["RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage", "ProblemRecord", "Summary",
-           "BatchReport"]
+__all__ = ["RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage", "ProblemRecord",
+           "ErrorGroup", "Summary", "BatchReport"]
 
 class RunConfig(BaseModel):
     """Everything that decides a batch's answers (and so its cache keys), shared by the engine,
@@ -39,6 +39,10 @@ class RunConfig(BaseModel):
     fallback: str = "none"
     llm_timeout_s: float = 120.0
     """Not part of any key: a timeout changes no answer that is kept."""
+    contradictory: Literal["auto", "reject", "answer"] = "auto"
+    """LLM parsers, entailment problems whose formalization's premises contradict each other: ``reject``
+    the sample (a mistranslation: it is repaired and does not vote), or take ``contradictory`` as its
+    ``answer``; ``auto``: reject where the problem is known consistent (``Problem.consistent``)."""
 
     def key(self) -> dict:
         """The fields (and prompt versions) that change an answer."""
@@ -59,6 +63,10 @@ class Formal(BaseModel):
     gold proof (if any) is ``premises[0]``."""
     header: str = ""
     """Lean: what the file starts with (imports, opens, declarations the statement uses)."""
+    lenient: bool = True
+    """FOL: read with the lenient gold reader (annotation slips edited, each edit noted), as a dataset's
+    formalization is; False for text a person typed (``solve``, the ``reason`` flow), which is read as
+    written: a slip is a located error, not a silent edit."""
 
 
 class Problem(BaseModel):
@@ -83,6 +91,11 @@ class Problem(BaseModel):
     """Completions a real model produced for this problem (replay serves them through the LLM path)."""
     notes: list[str] = []
     """How the record was read where that is worth knowing (a file decoded as GB18030, say); shown in the result."""
+    consistent: bool | None = None
+    """Whether the problem's text is known to be consistent (a benchmark built that way: FOLIO, ProofWriter,
+    ProntoQA, LogicalDeduction, AR-LSAT — their loaders set it; a nesyflow record may). Then a model's
+    formalization whose premises contradict each other is a mistranslation (``flows.engine.checks``);
+    otherwise ``contradictory`` may be the answer."""
 
 
 class Formalization(BaseModel):
@@ -105,6 +118,10 @@ class Formalization(BaseModel):
     """Theorem problems (Lean): the statement to prove (the problem's, never the model's)."""
     claim: str = ""
     """Entailment problems: the statement in English, which the checks compare the conclusion with."""
+    lenient: bool = True
+    """Gold FOL: read leniently (``Formal.lenient``)."""
+    consistent: bool | None = None
+    """The problem's ``consistent``: whether contradictory premises must be a mistranslation."""
     errors: list[LocatedError] = []
     notes: list[str] = []
     """How the output was read where it departed from its format (variants accepted, text cut)."""
@@ -226,6 +243,17 @@ class ProblemRecord(BaseModel):
     """False when the result may change on a rerun (a transport failure, a limit hit): not stored."""
 
 
+class ErrorGroup(BaseModel):
+    """Problems without an answer for one reason (``flows.orchestration.report.common_errors``)."""
+
+    status: str
+    count: int
+    message: str
+    """The first such problem's message (its first line, control characters escaped)."""
+    ids: list[str]
+    """The first few problems with it."""
+
+
 class Summary(BaseModel):
     """The ``--summary-json`` object (DESIGN.md §4)."""
 
@@ -263,6 +291,9 @@ class Summary(BaseModel):
     """Problems whose result was read back from the store (a rerun, or a resumed batch)."""
     interrupted: str = ""
     """Set when the batch stopped before every problem finished (why, and how to resume)."""
+    common_errors: list[ErrorGroup] = []
+    """Why problems got no answer, commonest first (error, undetermined, rejected): what a batch that
+    failed as a whole (an endpoint down, the wrong --format) says on the console."""
 
 
 class BatchReport(BaseModel):

@@ -243,7 +243,8 @@ class Engine(RecordFutures):
         deadline = time.monotonic() + self.cfg.problem_timeout_s
 
         def work() -> Verdict:
-            return review(form, checked, pipeline.confirm(checked, verdict, self.cfg.limits, self.store, deadline))
+            return review(form, checked, pipeline.confirm(checked, verdict, self.cfg.limits, self.store, deadline),
+                          self.cfg.contradictory)
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
@@ -266,7 +267,7 @@ class Engine(RecordFutures):
         def work() -> tuple[Checked, Verdict]:
             checked = pipeline.check(form, close_free=close_free)
             verdict = pipeline.solve(checked, self.cfg.solver, self.cfg.limits, self.store, deadline, self._decide_only)
-            return checked, review(form, checked, verdict)
+            return checked, review(form, checked, verdict, self.cfg.contradictory)
 
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool, work)

@@ -54,7 +54,8 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
                 hint="use a file with premises-FOL/conclusion-FOL or a 'formal' field, or another --parser")])
         f = problem.formal
         if f.language == "fol":
-            return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion)
+            return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion,
+                                 lenient=f.lenient)
         if f.language == "lean":
             proof = f.premises[0] if f.premises else ""
             return Formalization(problem_id=problem.id, source=parser, language="lean", program=proof, header=f.header,
@@ -78,7 +79,7 @@ def formalize_output(problem: Problem, text: str | None, style: str, problem_id:
     return Formalization(problem_id=problem_id, source=source, language=ex.language, premises=ex.premises,
                          conclusion=ex.conclusion, program=ex.program, question=problem.question or "", claim=claim,
                          options=list(problem.options or []) if problem.kind == "choice" else [], errors=ex.errors,
-                         notes=ex.notes)
+                         notes=ex.notes, consistent=problem.consistent)
 
 
 def gold_program(language: str, premises: list[str], conclusion: str) -> str:
@@ -133,7 +134,7 @@ def chunk_label(ids: list[str]) -> str:
 # ---- check -------------------------------------------------------------------------------------
 
 def check(form: Formalization, close_free: bool = False) -> Checked:
-    """Parse every formula and run the signature pass; gold text is read leniently (edits noted).
+    """Parse every formula and run the signature pass; a dataset's gold text is read leniently (edits noted).
     How the output was read (``form.notes``) travels into the result's notes.
 
     ``close_free``: when no repair round is left, a free variable is read as universally
@@ -149,7 +150,7 @@ def _check(form: Formalization, close_free: bool = False) -> Checked:
         return Checked(problem_id=form.problem_id, ok=False, language=form.language, errors=form.errors)
     if form.language != "fol":
         return check_program(form)
-    lenient = form.source == "gold"
+    lenient = form.source == "gold" and form.lenient
     n = len(form.premises)
     parsed, errors, notes = [], [], []
     for i, text in enumerate(list(form.premises) + [form.conclusion]):

@@ -29,7 +29,7 @@ from flows.models import Problem, RunConfig
 from flows.settings import get_settings
 from flows.store import Store
 
-__all__ = ["BatchParams", "BatchRun", "prepare", "take", "engine_for", "limits_for", "make_client"]
+__all__ = ["BatchParams", "BatchRun", "prepare", "take", "engine_for", "limits_for", "make_client", "reason_config"]
 
 
 class BatchParams(BaseModel):
@@ -58,6 +58,7 @@ class BatchParams(BaseModel):
     fallback: str = "none"
     llm_timeout_s: float = 120.0
     language: str = "auto"
+    contradictory: str = "auto"
 
 
 def limits_for(timeout_s: float | None) -> Limits:
@@ -88,7 +89,12 @@ def _config(p: BatchParams, problems: list[Problem]) -> RunConfig:
         plans = {k: plan.model_copy(update={"style": "auto", "expected": asked[k].expected or asked[k].style}) for k, plan in plans.items()}
     temperature = p.temperature if p.temperature is not None else (0.0 if p.samples == 1 else 0.8)
     return RunConfig(**base, model=model, api_base=api_base, plans=plans, samples=p.samples, repair_rounds=rounds,
-                     temperature=temperature, fallback=p.fallback, llm_timeout_s=p.llm_timeout_s)
+                     temperature=temperature, fallback=p.fallback, llm_timeout_s=p.llm_timeout_s, contradictory=p.contradictory)
+
+
+def reason_config(parser: str, problem: Problem, **params) -> RunConfig:
+    """The settings of the ``reason`` flow's one problem, as a batch of it would have them."""
+    return _config(BatchParams(path="", parser=parser, **params), [problem])
 
 
 def make_client(cfg: RunConfig, concurrency: int, problems: list[Problem] | None = None, verbose: bool = False):
@@ -113,6 +119,8 @@ class BatchRun:
         self.concurrency = concurrency
         self.t0 = time.perf_counter()
         self.finished = threading.Event()
+        self.stopped = threading.Event()
+        """Set when the CLI stops the batch early (server lost, Ctrl-C): the flow records nothing more."""
 
 
 _ENGINES: dict[str, Engine] = {}
