@@ -27,13 +27,13 @@ from prefect.utilities.annotations import quote
 
 from flows.engine.outputs import write_summary
 from flows.engine.runs import BatchParams, BatchRun, prepare, take
-from flows.models import BatchReport, Problem, ProblemRecord, ProblemResult, Summary, Usage
+from flows.models import BatchReport, Formal, Problem, ProblemRecord, ProblemResult, Summary, Usage
 from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
 from flows.orchestration.recovery import running
-from flows.orchestration.report import results_table, summarize, summary_markdown
+from flows.orchestration.report import printable, results_table, summarize, summary_markdown
 from flows.orchestration.tasks import chunk_label, describe, problems_task
 
-__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "summary_of", "publish_files", "batch_flow", "drain",
+__all__ = ["batch", "reason", "reason_here", "run_batch", "run_reason", "chunked", "summary_of", "publish_files", "batch_flow", "drain",
            "quiet_heartbeat"]
 
 
@@ -151,6 +151,7 @@ def batch(
     fallback: str = "none",
     llm_timeout_s: float = 120.0,
     language: str = "auto",
+    contradictory: str = "auto",
 ) -> BatchReport:
     """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
     params = BatchParams(**{k: v for k, v in locals().items() if k in BatchParams.model_fields})
@@ -167,12 +168,16 @@ def batch(
             try:
                 records = fut.result()
             except Exception as exc:  # one broken chunk is reported, the rest go on
+                if run.stopped.is_set():  # the CLI stopped the batch: its chunks fail on cancelled work
+                    break
                 logger.error("chunk %s failed: %r", chunk_label([p.id for p in chunk]), exc)
                 records = [ProblemRecord(result=ProblemResult(id=p.id, gold=p.answer, predicted=None, status="error",
                                                               solver=run.cfg.solver, error=f"internal error in chunk: {exc!r}"),
                                          final=False) for p in chunk]
             for p, r in zip(chunk, records):
                 run.sink.add(p.id, r)
+        if run.stopped.is_set():  # the CLI writes what finished; the run's note stays, so it is marked Crashed
+            raise RuntimeError("the batch was stopped before it finished")
         records = run.sink.ordered()
         summary = summary_of(run, records, run_id, _ui_link(run_id))
         _publish_artifacts(summary, [r.result for r in records])
@@ -181,28 +186,67 @@ def batch(
     return BatchReport(summary=summary, results=[r.result for r in records])
 
 
-@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=True, task_runner=_DEFAULT_RUNNER,
-      persist_result=False)
-def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str | None = None,
-           timeout_s: float | None = None, problem_id: str = "cli") -> ProblemResult:
-    """Decide one problem: premises and conclusion as formulas (parser gold) or sentences (english)."""
-    from flows.engine.pipeline import DEFAULT_SOLVER
-    from flows.engine.runs import limits_for
-    from flows.models import Formal, RunConfig
+REASON_PARSERS = ("gold", "english", "llm")
 
-    limits = limits_for(timeout_s)
-    cfg = RunConfig(parser=parser, solver=solver or DEFAULT_SOLVER[parser], limits=limits,
-                    problem_timeout_s=3 * limits.timeout_s)
-    formal = Formal(premises=premises, conclusion=conclusion) if parser == "gold" else None
-    problem = Problem(id=problem_id, premises=premises, conclusion=conclusion, formal=formal)
+
+def _reason_run_name() -> str:
+    """``reason <problem_id>``, or ``reason: <the conclusion>`` when the caller gave no id."""
+    from prefect.runtime import flow_run
+
+    p = flow_run.parameters
+    pid = str(p.get("problem_id") or "")
+    return f"reason {printable(pid, 60)}" if pid else f"reason: {printable(str(p.get('conclusion', '')), 60)}"
+
+
+@flow(name="reason", flow_run_name=_reason_run_name, validate_parameters=True, task_runner=_DEFAULT_RUNNER,
+      persist_result=True, result_serializer="json")
+def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str | None = None,
+           timeout_s: float | None = None, problem_id: str = "", model: str | None = None, api_base: str | None = None,
+           llm_timeout_s: float = 120.0, contradictory: str = "answer") -> ProblemResult:
+    """Decide one problem: premises and conclusion as formulas (parser gold, read as typed: a slip
+    is a located error) or sentences (english, or llm with ``model``). The verdict is the flow's
+    result (JSON), the ``reason-result`` artifact (JSON) and ``reason-verdict`` (markdown)."""
+    from flows.engine.runs import reason_config
+
+    if parser == "fol":  # the name solve's --parser had for gold
+        parser = "gold"
+    if parser not in REASON_PARSERS:
+        raise ValueError(f"unknown parser {parser!r}; choose one of {', '.join(REASON_PARSERS)}")
+    pid = problem_id or "problem"
+    formal = Formal(premises=premises, conclusion=conclusion, lenient=False) if parser == "gold" else None
+    problem = Problem(id=pid, premises=premises, conclusion=conclusion, formal=formal)
+    cfg = reason_config(parser, problem, solver=solver, timeout_s=timeout_s, model=model, api_base=api_base,
+                        llm_timeout_s=llm_timeout_s, contradictory=contradictory)
     with running(_flow_run_id()):
         # the state, not the value: a chunk read back from the store returns a ``Cached`` state,
         # which a direct call would hand back as it is
-        (record,) = problems_task([problem], cfg, label=problem_id, return_state=True).result()
+        (record,) = problems_task([problem], cfg, label=printable(pid, 80), return_state=True).result()
     result = record.result
-    create_markdown_artifact(key="reason-verdict", markdown=f"**{result.status}** ({result.solver})\n\n{result.reason}\n")
+    _publish_verdict(result)
     get_run_logger().info("%s", describe(record))
     return result
+
+
+def _publish_verdict(result: ProblemResult) -> None:
+    row = result.model_dump(mode="json", include=set(VERDICT_FIELDS))
+    calls = [
+        lambda: create_markdown_artifact(key="reason-verdict",
+                                         markdown=f"**{result.status}** ({result.solver})\n\n{result.reason}\n"),
+        lambda: create_table_artifact(key="reason-result", table=[row],
+                                      description="the verdict as JSON: one row with " + ", ".join(VERDICT_FIELDS)),
+    ]
+    with cf.ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        for fut in [pool.submit(contextvars.copy_context().run, call) for call in calls]:
+            fut.result()
+
+
+VERDICT_FIELDS = ("id", "status", "predicted", "solver", "reason", "error", "used_premises", "disagreement", "notes")
+
+
+@functools.cache
+def reason_here():
+    """``reason`` for the CLI: its result is printed, so it is not also written to result storage."""
+    return reason.with_options(persist_result=False)
 
 
 @contextmanager

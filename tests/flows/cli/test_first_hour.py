@@ -73,6 +73,7 @@ def test_endpoint_down_then_up_every_problem_is_asked_again(prefect_api, tmp_pat
     assert down.returncode == 0, down.stderr[-2000:]
     failed = [json.loads(x) for x in (tmp_path / "down.jsonl").read_text().splitlines()]
     assert [r["status"] for r in failed] == ["error"] * 3 and all("cannot connect" in r["error"] for r in failed), failed
+    assert f"no answer     3 × error: formalize error: LLM call failed: cannot connect to http://127.0.0.1:{port}/v1" in down.stdout
 
     reply = tmp_path / "reply.txt"
     reply.write_text(REPLY)
@@ -120,3 +121,91 @@ def test_next_command_names_only_runs_it_crashed(prefect_api):
     states = {kind: _rest(prefect_api, "GET", f"/flow_runs/{run_id}")["state"]["type"] for kind, run_id in runs.items()}
     assert states == {"RUNNING": "CRASHED", "FAILED": "FAILED"}
     assert not any((notes / f"{run_id}.json").exists() for run_id in runs.values())
+
+
+@pytest.mark.parametrize("premise, expected", [
+    ("all x. (Man(x), Mortal(x))", "parse error at premise 1, col 15: unexpected ','"),
+    ("all x. (Man(x) -> Mortal(x)", "parse error at premise 1, col 28: unexpected end of formula; expected ')'"),
+])
+def test_solve_reads_a_typed_formula_as_written(prefect_api, premise, expected):
+    """The lenient gold reader is for datasets' annotation slips; a person at the prompt gets the
+    located error (the comma used to be read as ∧ and answer True, the missing ')' added silently)."""
+    out = nesyflow(["solve", "--premise", premise, "--premise", "Man(Socrates)", "--conclusion", "Mortal(Socrates)"],
+                   prefect_api)
+    assert out.returncode == 1, (out.stdout, out.stderr[-2000:])
+    lines = out.stdout.splitlines()
+    assert lines[0] == "error  (portfolio)" and lines[1].startswith(expected) and lines[2] == premise, lines
+    assert lines[3].endswith("^") and "premises used" not in out.stdout, lines
+
+
+def test_solve_with_a_model(prefect_api):
+    """solve --parser llm --model --api-base: the options it offers are used."""
+    from flows.llm.fake_openai import FakeOpenAI
+
+    with FakeOpenAI(lambda messages: REPLY) as server:
+        out = nesyflow(["solve", "--parser", "llm", "--model", "openai/local", "--api-base", server.api_base,
+                        "--premise", "All men are mortal.", "--premise", "Socrates is a man.",
+                        "--conclusion", "Socrates is mortal.", "--json"], prefect_api)
+        asked = len(server.requests)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert (result["status"], result["stages"]["formalize"]) == ("True", "1 sample, 1 call") and asked == 1
+
+
+def test_question_is_the_conclusion_in_our_own_format(prefect_api, tmp_path):
+    """README: ``"conclusion" | "question"``. A context and a question used to give "the problem has
+    no premises or no conclusion"; the statement after the question mark is the conclusion."""
+    data = tmp_path / "q.jsonl"
+    data.write_text(json.dumps({"id": "q1", "context": "Bob is big. If someone is big then they are kind.",
+                                "question": "Based on the above information, is the following statement true, false, "
+                                            "or unknown? Bob is kind.", "answer": "True"}) + "\n")
+    out = nesyflow(["batch", str(data), "--parser", "english", "--results", str(tmp_path / "r.jsonl")], prefect_api)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (row,) = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert (row["predicted"], row["correct"]) == ("True", True), row["error"]
+
+
+DEMO = ROOT / "examples" / "demo.jsonl"
+
+
+@pytest.mark.parametrize("args, line", [
+    ([], "no answer     1 × error: signature error at premise 2: predicate Student used with 2 arguments; "
+         "premise 1 uses it with 1  [demo-arity-clash]"),
+    (["--format", "folio"], "no answer     15 × error: formalize error at input record: the problem carries no gold "
+                            "formalization  [demo-socrates, demo-penguin, demo-open-world +12 more]"),
+    (["--parser", "replay"], "no answer     15 × error: formalize error at input record: no recorded completion for "
+                             "this problem  [demo-socrates, demo-penguin, demo-open-world +12 more]"),
+])
+def test_console_says_why_problems_got_no_answer(prefect_api, args, line):
+    """The demo names the problem that erred and why; a batch that fails as a whole (the wrong
+    --format, replay on a file without recordings) says why on the console, not only in the files."""
+    out = nesyflow(["batch", str(DEMO), *args], prefect_api)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert line in out.stdout.splitlines(), out.stdout
+
+
+def test_server_lost_after_every_problem_finished_says_so_in_one_line(tmp_path):
+    """The server stops answering (SIGSTOP) while the engine finishes every problem: the one line
+    says all finished and the record in Prefect is incomplete (it used to say "stopped after 15 of
+    15 problems — rerun … to finish the rest"), starts a line of its own, and nothing of Prefect's
+    background services' error dumps comes before it."""
+    import signal
+
+    from flows.orchestration.server import ensure_server, server_record, stop_server
+
+    home = tmp_path / "home"
+    api = ensure_server(home, free_port(), wait_s=180)
+    pid = server_record(home)["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        out = nesyflow(["batch", str(DEMO), "--results", str(tmp_path / "r.jsonl")], api, timeout=240,
+                       NESYFLOW_HOME=str(home), NESYFLOW_SERVER_GRACE_S="4")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        stop_server(home)
+    assert out.returncode == 3, (out.stdout, out.stderr[-3000:])
+    errors = [x for x in out.stderr.splitlines() if "nesyflow: error:" in x]
+    assert len(errors) == 1 and errors[0].startswith("nesyflow: error: lost the Prefect server"), out.stderr[-3000:]
+    assert "all 15 problems finished, but the run's record in Prefect is incomplete" in errors[0], errors[0]
+    assert "finish the rest" not in errors[0] and len(out.stderr) < 2000, out.stderr[-3000:]
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 15
