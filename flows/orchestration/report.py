@@ -20,18 +20,19 @@ def printable(text: str, limit: int = 160) -> str:
 
 
 _VARIES = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")
+_WHERE = re.compile(r"^(\w+ error) at [^:]*:")  # a located error's place: "parse error at premise 3, col 17:"
 
 
 def common_errors(results: list[ProblemResult], top: int = 3, ids: int = 3) -> list[ErrorGroup]:
-    """Problems without an answer, grouped by the first line of their message with its numbers and
-    quoted text set aside (``premise 3, col 17`` and ``premise 5, col 2`` are one kind of error),
-    commonest first."""
+    """Problems without an answer, grouped by the first line of their message with its place, numbers
+    and quoted text set aside (``parse error at premise 3, col 17: unexpected ','`` and ``… at
+    conclusion, col 2: unexpected ')'`` are one kind of error), commonest first."""
     groups: dict[tuple[str, str], list[ProblemResult]] = {}
     for r in results:
         if r.status not in NO_ANSWER:
             continue
         first = ((r.error or r.reason or "no message").strip().splitlines() or ["no message"])[0]
-        groups.setdefault((r.status, _VARIES.sub("#", first)), []).append(r)
+        groups.setdefault((r.status, _VARIES.sub("#", _WHERE.sub(r"\1:", first))), []).append(r)
     ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:top]
     return [ErrorGroup(status=status, count=len(rs), ids=[printable(r.id, 80) for r in rs[:ids]],
                        message=printable(((rs[0].error or rs[0].reason or "no message").strip().splitlines() or [""])[0]))
