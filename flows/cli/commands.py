@@ -8,7 +8,6 @@ instant and every error is one line with a non-zero exit code.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys

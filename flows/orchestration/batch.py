@@ -3,8 +3,9 @@ task runs (a chunk each, ``flows.orchestration.tasks``), publishes a summary, a 
 stage, and a chart as artifacts, and writes ``--results`` / ``--summary-json``.
 
 The work itself is the engine's (``flows.engine.core``): the CLI starts it before Prefect is
-imported; a flow run started by a deployment starts it here. Flow results are not persisted
-(``persist_result=False``): a batch's results are its files and the store, never pickles.
+imported; a flow run started by a deployment starts it here. A batch's results are its files and
+the store (``persist_result=False``); a ``reason`` run's result, its one verdict, is persisted as
+JSON for Prefect's clients (a REST caller reads the ``reason-result`` artifact). Never pickles.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
@@ -151,7 +153,7 @@ def batch(
     fallback: str = "none",
     llm_timeout_s: float = 120.0,
     language: str = "auto",
-    contradictory: str = "auto",
+    contradictory: Literal["auto", "reject", "answer"] = "auto",
 ) -> BatchReport:
     """Decide every problem of a dataset; results per problem and a summary as artifacts and files."""
     params = BatchParams(**{k: v for k, v in locals().items() if k in BatchParams.model_fields})
@@ -200,9 +202,10 @@ def _reason_run_name() -> str:
 
 @flow(name="reason", flow_run_name=_reason_run_name, validate_parameters=True, task_runner=_DEFAULT_RUNNER,
       persist_result=True, result_serializer="json")
-def reason(premises: list[str], conclusion: str, parser: str = "gold", solver: str | None = None,
-           timeout_s: float | None = None, problem_id: str = "", model: str | None = None, api_base: str | None = None,
-           llm_timeout_s: float = 120.0, contradictory: str = "answer") -> ProblemResult:
+def reason(premises: list[str], conclusion: str, parser: Literal["gold", "english", "llm", "fol"] = "gold",
+           solver: str | None = None, timeout_s: float | None = None, problem_id: str = "", model: str | None = None,
+           api_base: str | None = None, llm_timeout_s: float = 120.0,
+           contradictory: Literal["auto", "reject", "answer"] = "auto") -> ProblemResult:
     """Decide one problem: premises and conclusion as formulas (parser gold, read as typed: a slip
     is a located error) or sentences (english, or llm with ``model``). The verdict is the flow's
     result (JSON), the ``reason-result`` artifact (JSON) and ``reason-verdict`` (markdown)."""
