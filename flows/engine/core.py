@@ -120,6 +120,7 @@ class Engine(RecordFutures):
         k = max(1, cfg.samples)
         self.window = max(2 * self.workers, math.ceil(2 * concurrency / k) + 2) if self.llm else 2 * self.workers
         self._futures: dict[str, cf.Future] = {}
+        self._submitted: dict[str, Problem] = {}
         self._lock = threading.Lock()
         self._pool = cf.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="nesyflow-solve")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -133,12 +134,18 @@ class Engine(RecordFutures):
 
     # -- public ------------------------------------------------------------------------------
     def submit(self, problems: list[Problem]) -> None:
+        """Compute these problems. One already submitted is computed once (a Dask worker's chunk, a
+        deployment's first chunk); a finished one submitted again with other content (the same id,
+        another question: one process's successive ``reason`` runs) is computed anew."""
         new = []
         with self._lock:
             for p in problems:
-                if p.id not in self._futures:
-                    self._futures[p.id] = cf.Future()
-                    new.append(p)
+                old = self._futures.get(p.id)
+                if old is not None and (not old.done() or self._submitted.get(p.id) == p):
+                    continue
+                self._futures[p.id] = cf.Future()
+                self._submitted[p.id] = p
+                new.append(p)
         if not new:
             return
         self._ensure_loop()

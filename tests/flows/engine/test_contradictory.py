@@ -38,12 +38,9 @@ def decide(tmp_path, contradictory: str = "auto", **extra):
     return rec.result
 
 
-def test_contradictory_is_an_answer_where_consistency_is_not_known(model, tmp_path):
+def test_rejected_only_where_the_problem_is_known_consistent(model, tmp_path):
     r = decide(tmp_path)
     assert (r.status, r.predicted, r.correct) == ("contradictory", "contradictory", True), r.error
-
-
-def test_rejected_where_the_problem_is_known_consistent(model, tmp_path):
     r = decide(tmp_path, consistent=True)
     assert r.status == "rejected" and "the problem's text is consistent, so one of these is mistranslated" in r.error
 
