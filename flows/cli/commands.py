@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how the text becomes logic: gold (the text already is first-order logic, read exactly as "
                         "typed: a slip is a located error, never silently edited), english (controlled English, see "
                         "README), or llm (a model translates the sentences: --model, --api-base) [gold]")
-    s.add_argument("--llm-timeout", type=_seconds, default=120.0, metavar="S", help="seconds per LLM call (--parser llm) [120]")
+    s.add_argument("--llm-timeout", type=_seconds, default=120.0, metavar="S",
+                   help="seconds per LLM call (--parser llm) [120]")
     s.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
     b = sub.add_parser("batch", parents=[common], help="decide every problem of a dataset",
@@ -311,7 +312,8 @@ def _problem_file(arg: str) -> Path:
     """The problem file named on the command line, or a one-line reason why it is not one."""
     path = Path(arg)
     if path.is_dir():
-        names = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix in (".json", ".jsonl"))
+        names = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix in (".json", ".jsonl")
+                       and p.name.isprintable())
         some = f" (it holds {', '.join(names[:4])}{', …' if len(names) > 4 else ''})" if names else ""
         raise CliError(f"{arg}: is a directory; give a problem file{some}")
     if not path.exists():
@@ -518,6 +520,8 @@ def _cmd_serve(args) -> int:
     terminated = []
 
     def on_term(signum, _frame):  # `kill` as Ctrl-C: stop the serving child (and its runs), then leave
+        if terminated:
+            return  # a second one while stopping: the stop is under way
         terminated.append(signum)
         raise KeyboardInterrupt
 

@@ -35,8 +35,8 @@ from flows.orchestration.recovery import running
 from flows.orchestration.report import printable, results_table, summarize, summary_markdown
 from flows.orchestration.tasks import chunk_label, describe, problems_task
 
-__all__ = ["batch", "reason", "reason_here", "run_batch", "run_reason", "chunked", "summary_of", "publish_files", "batch_flow", "drain",
-           "quiet_heartbeat"]
+__all__ = ["batch", "reason", "reason_here", "run_batch", "run_reason", "chunked", "summary_of", "publish_files",
+           "batch_flow", "drain", "quiet_heartbeat"]
 
 
 def chunked(problems: list[Problem], concurrency: int, chunk_size: int | None = 0) -> list[list[Problem]]:
