@@ -20,7 +20,7 @@ from parsers.errors import NesyflowError
 from flows.json_depth import MAX_JSON_DEPTH, array_elements, position, too_deep
 from flows.models import Formal, Problem
 
-__all__ = ["DatasetError", "load_problems", "detect_format", "FORMATS", "normalise_label"]
+__all__ = ["DatasetError", "load_problems", "detect_format", "FORMATS", "normalise_label", "statement_of"]
 
 FORMATS = ("auto", "nesyflow", "logic-lm", "folio", "linc", "gsm8k", "minif2f")
 _LABEL = {"true": "True", "false": "False", "unknown": "Unknown", "uncertain": "Unknown"}
@@ -263,6 +263,8 @@ def _nesyflow(rec: dict, i: int, stem: str) -> Problem:
     data["answer"] = normalise_label(data.get("answer"))
     if "premises" in data:
         data["premises"] = _str_list(data["premises"], "premises")
+    if data.get("kind", "entailment") == "entailment" and not data.get("conclusion") and isinstance(data.get("question"), str):
+        data["conclusion"] = statement_of(data["question"])  # "… true, false, or unknown? Charlie is kind."
     return Problem.model_validate(data)
 
 
@@ -272,11 +274,20 @@ def _folio(rec: dict, i: int, stem: str) -> Problem:
     if "premises-FOL" in rec and "conclusion-FOL" in rec:
         formal = Formal(language="fol", premises=_str_list(rec["premises-FOL"], "premises-FOL"), conclusion=str(rec["conclusion-FOL"]))
     pid = str(rec.get("example_id", rec.get("id", f"{stem}_{i}")))
-    return Problem(id=pid, premises=premises, conclusion=str(rec["conclusion"]), answer=normalise_label(rec.get("label")), formal=formal)
+    return Problem(id=pid, premises=premises, conclusion=str(rec["conclusion"]), answer=normalise_label(rec.get("label")), formal=formal,
+                   consistent=True)  # FOLIO's stories are consistent: its labels are True, False, Uncertain
 
 
 _OPTION = re.compile(r"^\s*([A-Z])\s*[).:]\s*(.*)$")
 _STATEMENT = re.compile(r"\?\s*(.+)$", re.S)
+
+
+def statement_of(question: str) -> str:
+    """The statement an entailment question asks about: the text after its question mark ("Based on
+    the above information, is the following statement true, false, or unknown? Charlie is kind."),
+    or the whole question when nothing follows one."""
+    m = _STATEMENT.search(question)
+    return m.group(1).strip() if m else question.strip()
 
 
 def _logic_lm(rec: dict, i: int, stem: str) -> Problem:
@@ -291,10 +302,7 @@ def _logic_lm(rec: dict, i: int, stem: str) -> Problem:
     entailment = bool(letters) and option_texts <= {"True", "False", "Unknown"}
     gold = normalise_label(letters.get(str(answer), answer)) if entailment else answer
     question = str(rec["question"])
-    conclusion = None
-    if entailment:
-        m = _STATEMENT.search(question)
-        conclusion = m.group(1).strip() if m else question
+    conclusion = statement_of(question) if entailment else None
     recorded = rec.get("raw_logic_programs")
     notes = []
     if isinstance(recorded, list) and None in recorded:  # the model returned nothing: an empty output, noted
@@ -312,6 +320,7 @@ def _logic_lm(rec: dict, i: int, stem: str) -> Problem:
         options=options,
         answer=gold,
         kind="entailment" if entailment else "choice",
+        consistent=True,  # each was built consistent: ProntoQA, ProofWriter, FOLIO, LogicalDeduction, AR-LSAT
     )
 
 
@@ -368,6 +377,6 @@ def _linc(path: Path, records: list, full_count: int) -> list[Problem]:
         texts = next((t for t in (_TEXT.findall(s) for s in samples) if len(t) >= 2), [])
         problems.append(Problem(
             id=pid, premises=[t.strip() for t in texts[:-1]], conclusion=texts[-1].strip() if texts else None,
-            answer=normalise_label(refs[i]), recorded=samples,
+            answer=normalise_label(refs[i]), recorded=samples, consistent=True,  # LINC's FOLIO and ProofWriter
         ))
     return problems

@@ -16,8 +16,8 @@ from flows.engine.languages import Plan
 from flows.llm.clients import DEFAULT_MAX_TOKENS
 from flows.text import MAX_MESSAGE_CHARS, cap
 
-__all__ = ["Message", "RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage", "ProblemRecord", "Summary",
-           "BatchReport"]
+__all__ = ["Message", "RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage",
+           "ProblemRecord", "ErrorGroup", "Summary", "BatchReport"]
 
 Message = Annotated[str, BeforeValidator(cap)]
 """A message field (an error, a reason, a note): cut at ``flows.text.MAX_MESSAGE_CHARS`` with its length
@@ -70,6 +70,10 @@ class RunConfig(BaseModel):
     """Not part of any key: a timeout changes no answer that is kept."""
     max_tokens: int | None = DEFAULT_MAX_TOKENS
     """Completion tokens asked for at most, on every LLM call (None: the provider's default)."""
+    contradictory: Literal["auto", "reject", "answer"] = "auto"
+    """LLM parsers, entailment problems whose formalization's premises contradict each other: ``reject``
+    the sample (a mistranslation: it is repaired and does not vote), or take ``contradictory`` as its
+    ``answer``; ``auto``: reject where the problem is known consistent (``Problem.consistent``)."""
 
     def key(self) -> dict:
         """The fields (and prompt versions) that change an answer."""
@@ -90,6 +94,10 @@ class Formal(BaseModel):
     gold proof (if any) is ``premises[0]``."""
     header: str = ""
     """Lean: what the file starts with (imports, opens, declarations the statement uses)."""
+    lenient: bool = True
+    """FOL: read with the lenient gold reader (annotation slips edited, each edit noted), as a dataset's
+    formalization is; False for text a person typed (``solve``, the ``reason`` flow), which is read as
+    written: a slip is a located error, not a silent edit."""
 
 
 class Problem(BaseModel):
@@ -114,6 +122,11 @@ class Problem(BaseModel):
     """Completions a real model produced for this problem (replay serves them through the LLM path)."""
     notes: list[str] = []
     """How the record was read where that is worth knowing (a file decoded as GB18030, say); shown in the result."""
+    consistent: bool | None = None
+    """Whether the problem's text is known to be consistent (a benchmark built that way: FOLIO, ProofWriter,
+    ProntoQA, LogicalDeduction, AR-LSAT — their loaders set it; a nesyflow record may). Then a model's
+    formalization whose premises contradict each other is a mistranslation (``flows.engine.checks``);
+    otherwise ``contradictory`` may be the answer."""
 
 
 class Formalization(_Bounded):
@@ -136,6 +149,10 @@ class Formalization(_Bounded):
     """Theorem problems (Lean): the statement to prove (the problem's, never the model's)."""
     claim: str = ""
     """Entailment problems: the statement in English, which the checks compare the conclusion with."""
+    lenient: bool = True
+    """Gold FOL: read leniently (``Formal.lenient``)."""
+    consistent: bool | None = None
+    """The problem's ``consistent``: whether contradictory premises must be a mistranslation."""
     errors: list[LocatedError] = []
     notes: list[Message] = []
     """How the output was read where it departed from its format (variants accepted, text cut)."""
@@ -187,6 +204,8 @@ class Verdict(_Bounded):
     """Soft findings of the checks: the sample is left out of a vote that has a sample without any."""
     pending: bool = False
     """Decided by the portfolio's first prover only; cross-checked if it wins the vote (``pipeline.confirm``)."""
+    limit: str = ""
+    """A program stopped by a limit (wall clock, CPU, memory): its ``error`` may not recur, so it is never stored."""
 
 
 class ProblemResult(_Bounded):
@@ -259,6 +278,17 @@ class ProblemRecord(BaseModel):
     """False when the result may change on a rerun (a transport failure, a limit hit): not stored."""
 
 
+class ErrorGroup(BaseModel):
+    """Problems without an answer for one reason (``flows.orchestration.report.common_errors``)."""
+
+    status: str
+    count: int
+    message: str
+    """The first such problem's message (its first line, control characters escaped)."""
+    ids: list[str]
+    """The first few problems with it."""
+
+
 class Summary(BaseModel):
     """The ``--summary-json`` object (DESIGN.md §4)."""
 
@@ -296,6 +326,9 @@ class Summary(BaseModel):
     """Problems whose result was read back from the store (a rerun, or a resumed batch)."""
     interrupted: str = ""
     """Set when the batch stopped before every problem finished (why, and how to resume)."""
+    common_errors: list[ErrorGroup] = []
+    """Why problems got no answer, commonest first (error, undetermined, rejected): what a batch that
+    failed as a whole (an endpoint down, the wrong --format) says on the console."""
 
 
 class BatchReport(BaseModel):

@@ -92,6 +92,8 @@ class ProgramOutcome(BaseModel):
     wall_s: float = 0.0
     rejected_by: str = ""
     """Status ``rejected``: the check that failed ("no option passes", "several options pass")."""
+    limit: str = ""
+    """The limit that stopped the program ("wall-clock limit", …), if one did: a rerun may end otherwise."""
 
 
 BUDGET_USED = "the problem's time budget is used up"

@@ -274,7 +274,7 @@ class PythonSandbox:
                                           f"{clip(proc.stderr.strip()[-160:])})")
             hint = ("print less: the answer is the value of answer or solution(), not the output"
                     if proc.output_exceeded else "avoid unbounded loops and huge data")
-            return ProgramOutcome(status=Status.ERROR.value, reason=why, wall_s=wall,
+            return ProgramOutcome(status=Status.ERROR.value, reason=why, wall_s=wall, limit=proc.limit_reason(),
                                   errors=[locate("solve", f"the program was stopped: {why}", where="program", hint=hint)])
         reply = read_reply(raw)
         if isinstance(reply, str):

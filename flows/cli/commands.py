@@ -8,23 +8,26 @@ instant and every error is one line with a non-zero exit code.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import signal
 import sys
+from typing import get_args
 from pathlib import Path
 
 from parsers.errors import NesyflowError
 from prompts import PROMPTS as _PROMPTS
 
 from flows.datasets import FORMATS
-from flows.engine.contract import BATCH_PARSERS, BOUNDS, SOLVERS, Bound
+from flows.engine.contract import BATCH_PARSERS, BOUNDS, SOLVERS, Bound, Contradictory
 from flows.engine.languages import LANGUAGE_CHOICES
 from flows.text import escape_log_records, printable
 
 __all__ = ["main", "build_parser"]
 
 PROMPT_NAMES = tuple(_PROMPTS)
-SOLVE_PARSERS = ("fol", "english")
+SOLVE_PARSERS = ("gold", "english", "llm", "fol")
+"""``fol``: what solve's ``gold`` was called before (kept for scripts); not shown in --help."""
+CONTRADICTORY = get_args(Contradictory)
 
 
 class CliError(Exception):
@@ -89,17 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", parents=[common], help="decide one problem given on the command line",
                        description="Decide whether the premises entail the conclusion (True), its negation (False), or neither (Unknown).")
     s.add_argument("--premise", action="append", required=True, metavar="TEXT",
-                   help="a premise; repeat for several. With --parser fol: a formula in NLTK or Unicode syntax")
+                   help="a premise; repeat for several. With --parser gold: a formula in NLTK or Unicode syntax")
     s.add_argument("--conclusion", required=True, metavar="TEXT", help="the statement to decide")
-    s.add_argument("--parser", choices=SOLVE_PARSERS, default="fol",
-                   help="how the text becomes logic: fol (the text already is first-order logic) or english "
-                        "(controlled English, see README) [fol]")
+    s.add_argument("--parser", choices=SOLVE_PARSERS, default="gold", metavar="{gold,english,llm}",
+                   help="how the text becomes logic: gold (the text already is first-order logic, read exactly as "
+                        "typed: a slip is a located error, never silently edited), english (controlled English, see "
+                        "README), or llm (a model translates the sentences: --model, --api-base) [gold]")
+    s.add_argument("--llm-timeout", type=_seconds, default=120.0, metavar="S",
+                   help="seconds per LLM call (--parser llm) [120]")
     s.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
     b = sub.add_parser("batch", parents=[common], help="decide every problem of a dataset",
                        description="Run the batch flow over a dataset and report accuracy, execution rate and per-problem results.")
     b.add_argument("path", help="problem file: nesyflow JSONL, Logic-LM JSON (with recorded programs for replay), FOLIO JSONL, "
-                               "LINC *_generations_raw.json, or GSM8K JSONL")
+                               "LINC *_generations_raw.json, GSM8K JSONL, or miniF2F Lean 4 JSONL")
     b.add_argument("--format", choices=FORMATS, default="auto", help="input format; auto detects it from the records [auto]")
     b.add_argument("--parser", choices=BATCH_PARSERS, default="gold",
                    help="formalizer: gold (the formalization the problem carries, e.g. FOLIO's premises-FOL), "
@@ -121,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per LLM call, retries included [120]")
     b.add_argument("--max-tokens", type=_tokens, default=None, metavar="N",
                    help="completion tokens asked for at most on every LLM call [NESYFLOW_MAX_TOKENS or 2048]")
+    b.add_argument("--contradictory", choices=CONTRADICTORY, default="auto",
+                   help="a model's formalization whose premises contradict each other (llm/replay, entailment problems): "
+                        "reject it as a mistranslation (repaired, no vote), or take 'contradictory' as its answer; auto "
+                        "rejects it where the dataset is known consistent (FOLIO, LINC and Logic-LM files) [auto]")
     b.add_argument("--samples", type=_samples, default=1, metavar="K",
                    help="translations per problem, majority vote over decided answers (deterministic parsers use 1) [1]")
     b.add_argument("--repair-rounds", type=_rounds, default=0, metavar="R",
@@ -179,7 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder]")
     sv.add_argument("--results-root", default=None, metavar="DIR",
                     help="where served runs write results and summary, in DIR/<flow-run-id>/ [<home>/runs]")
+    sv.add_argument("--language", choices=LANGUAGE_CHOICES, default=None,
+                    help="formal language the model writes (see batch --help) [auto]")
     sv.add_argument("--solver", choices=SOLVERS, default=None, help="back end of the scheduled batch")
+    sv.add_argument("--timeout", type=_seconds, default=None, metavar="S",
+                    help="wall-clock and CPU seconds per prover run [NESYFLOW_TIMEOUT_S or 10]")
     sv.add_argument("--samples", type=_samples, default=1, metavar="K", help="samples per problem [1]")
     sv.add_argument("--repair-rounds", type=_rounds, default=0, metavar="R", help="repair rounds [0]")
     sv.add_argument("--concurrency", type=_concurrency, default=None, metavar="C", help="chunks/calls at once")
@@ -220,9 +234,49 @@ def _setup_env(verbose: bool, host: str = "127.0.0.1") -> str:
     from flows.cli.forkserver import refresh_prefect
 
     refresh_prefect()  # in a fork server's child Prefect was imported before this environment was set
+    if not verbose:
+        _quiet_prefect_services()
     for run_id in mark_crashed_runs(api_url):
         print(f"note: flow run {run_id} was left Running by a process that was killed; marked Crashed", file=sys.stderr)
     return api_url
+
+
+def _quiet_prefect_services() -> None:
+    """When the server goes away, Prefect's background services (events, API logs) report each item
+    they could not send — an event's whole repr, kilobytes each — and its log worker writes
+    ``--- Error logging to API ---`` without a newline. Our one line says what happened; --verbose
+    shows theirs."""
+    import logging
+
+    for handler in logging.getLogger("prefect._internal").handlers:  # its loggers ignore their own level
+        handler.setLevel(logging.CRITICAL)
+    logging.getLogger("prefect.events").setLevel(logging.ERROR)  # "Unable to connect to the events socket"
+    logging.raiseExceptions = False  # what Prefect's API log worker checks before writing to stderr
+
+
+class _LineTracker:
+    """``sys.stderr`` that knows whether the last text written to it ended a line, so that our
+    one ``nesyflow: error:`` line always starts one (Prefect writes some messages without a newline)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.at_line_start = True
+
+    def write(self, text: str) -> int:
+        n = self._stream.write(text)
+        if text:
+            self.at_line_start = text.endswith("\n")
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _error_line(message: str) -> None:
+    """``nesyflow: error: <message>`` as one line of its own on stderr, control characters escaped."""
+    stream = sys.stderr
+    start = "" if getattr(stream, "at_line_start", True) else "\n"
+    print(f"{start}nesyflow: error: {printable(message)}", file=stream, flush=True)
 
 
 def _check_solver(name: str | None, parser: str) -> str:
@@ -230,7 +284,7 @@ def _check_solver(name: str | None, parser: str) -> str:
 
     from flows.engine.pipeline import DEFAULT_SOLVER
 
-    name = name or DEFAULT_SOLVER["gold" if parser == "fol" else parser]
+    name = name or DEFAULT_SOLVER[parser]
     solver = make_solver(name)
     if not solver.available():
         raise CliError(f"solver {name!r} is not available on this machine (binary not found); run `make install`")
@@ -280,12 +334,25 @@ def _progress():
     return lines
 
 
+def _problem_file(arg: str) -> Path:
+    """The problem file named on the command line, or a one-line reason why it is not one."""
+    path = Path(arg)
+    if path.is_dir():
+        names = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix in (".json", ".jsonl")
+                       and p.name.isprintable())
+        some = f" (it holds {', '.join(names[:4])}{', …' if len(names) > 4 else ''})" if names else ""
+        raise CliError(f"{arg}: is a directory; give a problem file{some}")
+    if not path.exists():
+        raise CliError(f"{arg}: no such file")
+    if not path.is_file():
+        raise CliError(f"{arg}: not a regular file")
+    return path
+
+
 def _cmd_batch(args) -> int:
     from flows.engine.runs import BatchParams, prepare
 
-    path = Path(args.path)
-    if not path.is_file():
-        raise CliError(f"{args.path}: no such file")
+    path = _problem_file(args.path)
     if args.dask_address and args.task_runner != "dask":
         raise CliError("--dask-address goes with --task-runner dask")
     solver = _check_solver(args.solver, args.parser)
@@ -304,7 +371,7 @@ def _cmd_batch(args) -> int:
                          problem_timeout_s=args.problem_timeout, results_path=args.results, summary_path=args.summary_json,
                          concurrency=args.concurrency, chunk_size=args.chunk_size, model=args.model, api_base=args.api_base,
                          prompt=args.prompt, language=args.language, temperature=args.temperature, fallback=args.fallback,
-                         llm_timeout_s=args.llm_timeout, max_tokens=args.max_tokens)
+                         llm_timeout_s=args.llm_timeout, max_tokens=args.max_tokens, contradictory=args.contradictory)
     # Solving starts here, before Prefect is imported (~1 s) and the server is reached: the two overlap.
     run = prepare(params, progress=_progress(), start=args.task_runner == "threads", verbose=args.verbose,
                   log=(lambda m: print(printable(m), file=sys.stderr)) if args.verbose else None,
@@ -356,40 +423,52 @@ def _stop_early(run, why: str, args) -> None:
     from flows.orchestration.report import summary_text
 
     logging.disable(logging.CRITICAL)  # the flow thread's chunk tasks now fail on cancelled work: no tracebacks
+    run.stopped.set()  # the flow thread adds no placeholder for work cancelled here
     run.engine.cancel()
     records = run.sink.ordered()
     total = len(run.problems)
-    how = (f"{why}; stopped after {len(records)} of {total} problems — rerun the same command to finish "
-           f"the rest (finished problems are read back, not recomputed)")
+    if len(records) == total:
+        how = (f"{why}; all {total} problems finished, but the run's record in Prefect is incomplete — rerun the same "
+               "command to record it (every problem is read back from the store, nothing is recomputed)")
+    else:
+        how = (f"{why}; stopped after {len(records)} of {total} problems — rerun the same command to finish "
+               f"the rest (finished problems are read back, not recomputed)")
     summary = summary_of(run, records, interrupted=how)
     try:
         publish_files(run, summary)
     except OSError as exc:
         how += f"; writing the results failed: {exc}"
     print(summary_text(summary))
-    where = f" Results so far: {args.results}." if args.results else ""
-    print(printable(f"nesyflow: error: {how}.{where}"), file=sys.stderr)
+    where = f" Results{' so far' if len(records) < total else ''}: {args.results}." if args.results else ""
+    _error_line(f"{how}.{where}")
 
 
 def _cmd_solve(args) -> int:
-    solver = _check_solver(args.solver, args.parser)
+    parser = "gold" if args.parser == "fol" else args.parser
+    solver = _check_solver(args.solver, parser)
     premises = [p for p in args.premise]
     if any(not p.strip() for p in premises) or not args.conclusion.strip():
         raise CliError("premises and the conclusion must not be empty")
+    if parser == "llm" and not args.model:
+        raise CliError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
+    if (args.model or args.api_base) and parser != "llm":
+        print(f"note: --model/--api-base are used by --parser llm only; ignored with --parser {parser}", file=sys.stderr)
     api_url = _setup_env(args.verbose)
-    from flows.orchestration.batch import drain, quiet_heartbeat, reason
+    from flows.orchestration.batch import drain, quiet_heartbeat, reason_here
     from flows.orchestration.supervise import Stopped, supervise
     from flows.settings import get_settings
 
+    llm = dict(model=args.model, api_base=args.api_base, llm_timeout_s=args.llm_timeout) if parser == "llm" else {}
+
     def flow_call():
         with quiet_heartbeat():
-            return reason(premises=premises, conclusion=args.conclusion, parser="gold" if args.parser == "fol" else args.parser,
-                          solver=solver, timeout_s=args.timeout)
+            return reason_here()(premises=premises, conclusion=args.conclusion, parser=parser, solver=solver,
+                                 timeout_s=args.timeout, **llm)
 
     try:
         result = supervise(flow_call, api_url, grace_s=get_settings().server_grace_s)
     except Stopped as exc:
-        print(f"nesyflow: error: {exc}", file=sys.stderr)
+        _error_line(f"{exc}")
         return 3
     drain(timeout=10)
     if args.json:
@@ -409,6 +488,8 @@ def _cmd_solve(args) -> int:
             for i, formula in enumerate(result.formal_premises, 1):
                 print(printable(f"    {i}. {formula}"))
             print(printable(f"    ⊢ {result.formal_conclusion}"))
+        for note in result.notes:
+            print(printable(f"  note: {note}"))
     return 0 if result.status in ("True", "False", "Unknown", "contradictory") else 1
 
 
@@ -452,8 +533,10 @@ def _cmd_server(args) -> int:
 def _cmd_serve(args) -> int:
     if bool(args.dataset) != bool(args.cron):
         raise CliError("--dataset and --cron go together (the scheduled batch needs both)")
-    if args.dataset and not Path(args.dataset).is_file():
-        raise CliError(f"{args.dataset}: no such file")
+    if args.dataset:
+        _problem_file(args.dataset)
+    if args.dataset and args.parser == "llm" and not args.model:
+        raise CliError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
     # The server comes first: importing Prefect before PREFECT_API_URL is set would register the
     # deployments on a hidden ephemeral server.
     api_url = _setup_env(args.verbose, host=args.host)
@@ -467,7 +550,8 @@ def _cmd_serve(args) -> int:
     from flows.orchestration.serve import policy_env, supervise_serve
 
     params = {k: v for k, v in dict(format=args.format, parser=args.parser, model=(args.model or [None])[0],
-                                    solver=args.solver, samples=args.samples, repair_rounds=args.repair_rounds,
+                                    api_base=(args.api_base or [None])[0], language=args.language, solver=args.solver,
+                                    timeout_s=args.timeout, samples=args.samples, repair_rounds=args.repair_rounds,
                                     concurrency=args.concurrency, max_tokens=args.max_tokens).items() if v is not None}
     if args.dataset:
         params["dataset_name"] = Path(args.dataset).name
@@ -475,7 +559,24 @@ def _cmd_serve(args) -> int:
     policy = policy_env(read_roots=args.read_root, results_root=args.results_root, models=args.model,
                         api_bases=args.api_base, dataset=args.dataset)
     print(f"serving deployments on {api_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    return supervise_serve(api_url, args.dataset, args.cron, params, limit=args.max_runs, env=policy)
+    terminated = []
+
+    def on_term(signum, _frame):  # `kill` as Ctrl-C: stop the serving child (and its runs), then leave
+        if terminated:
+            return  # a second one while stopping: the stop is under way
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        code = supervise_serve(api_url, args.dataset, args.cron, params, limit=args.max_runs, env=policy)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    from flows.orchestration.recovery import mark_crashed_runs
+
+    for run_id in mark_crashed_runs(api_url):  # the runs it was executing, stopped with it
+        print(f"note: flow run {run_id} was stopped with serve; marked Crashed", file=sys.stderr)
+    return 128 + terminated[0] if terminated else code
 
 
 def _cmd_doctor(args) -> int:
@@ -489,15 +590,19 @@ def _cmd_doctor(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     escape_log_records()  # ids, formulas and messages in log lines: control characters escaped
+    stderr = sys.stderr
+    sys.stderr = stderr if isinstance(stderr, _LineTracker) else _LineTracker(stderr)
     try:
         return {"batch": _cmd_batch, "solve": _cmd_solve, "server": _cmd_server, "serve": _cmd_serve,
                 "doctor": _cmd_doctor}[args.command](args)
     except (CliError, NesyflowError) as exc:
-        print(printable(f"nesyflow: error: {exc}".splitlines()[0]), file=sys.stderr)
+        _error_line(f"{exc}".splitlines()[0])
         return 2
     except KeyboardInterrupt:
         print("nesyflow: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stderr = stderr
 
 
 if __name__ == "__main__":  # pragma: no cover

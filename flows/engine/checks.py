@@ -4,7 +4,9 @@ cannot be the problem's. They run on a model's formalization (``llm``, ``replay`
 Hard findings reject the sample (status ``rejected``): it does not vote, and a live model gets
 the located reason as its repair prompt.
 
-* premises (or a puzzle's constraints) that contradict each other — the text was consistent;
+* a puzzle's constraints that contradict each other (it has one answer), and premises that do where
+  the problem is known consistent (``Problem.consistent``: a benchmark built that way) or the run
+  says so (``RunConfig.contradictory``); elsewhere ``contradictory`` is an answer like any other;
 * a choice program under which no option or several pass (decided in ``solvers.smt``);
 * a conclusion of the opposite polarity to the question's statement ("Max is sour." queried as
   ``¬Sour(max)``) that decides True or False — the answer belongs to the negated statement.
@@ -40,13 +42,20 @@ _CLAUSE_WORDS = {"if", "all", "every", "each", "some", "any", "or", "either", "n
 _NEGATION = re.compile(r"\bnot\b|n't\b|\bnever\b", re.I)
 
 
-def review(form: Formalization, checked: Checked, verdict: Verdict) -> Verdict:
-    """``verdict`` with the checks applied (unchanged for gold and English formalizations)."""
+def review(form: Formalization, checked: Checked, verdict: Verdict, contradictory: str = "auto") -> Verdict:
+    """``verdict`` with the checks applied (unchanged for gold and English formalizations).
+    ``contradictory``: the run's setting (``RunConfig.contradictory``)."""
     if form.source not in MODEL_SOURCES or not checked.ok:
         return verdict
     kind = "choice" if form.options else "entailment" if form.claim or checked.language == "fol" else "other"
     if verdict.status == Status.CONTRADICTORY.value and kind != "other":
-        return _contradictory(verdict, kind)
+        if kind == "choice":
+            return _contradictory(verdict, kind, "a puzzle has one answer, so a constraint is mistranslated")
+        if contradictory == "reject" or (contradictory == "auto" and form.consistent):
+            why = ("the problem's text is consistent" if contradictory == "auto" else
+                   "the run rejects contradictory premises (--contradictory reject)")
+            return _contradictory(verdict, kind, f"{why}, so one of these is mistranslated")
+        return verdict
     if kind != "entailment" or checked.language != "fol" or verdict.status not in (
             Status.TRUE.value, Status.FALSE.value, Status.UNKNOWN.value):
         return verdict
@@ -67,12 +76,12 @@ def review(form: Formalization, checked: Checked, verdict: Verdict) -> Verdict:
     return verdict.model_copy(update={"doubts": doubts}) if doubts else verdict
 
 
-def _contradictory(verdict: Verdict, kind: str) -> Verdict:
+def _contradictory(verdict: Verdict, kind: str, why: str) -> Verdict:
     used = verdict.used_premises
     which = f" (premises {', '.join(str(i + 1) for i in used)} together)" if used else ""
     what = "the constraints contradict each other" if kind == "choice" else f"the premises contradict each other{which}"
     err = locate("check", what, where="constraints" if kind == "choice" else "premises",
-                 hint="the problem's text is consistent, so one of these is mistranslated: compare each with its sentence")
+                 hint=f"{why}: compare each with its sentence")
     return verdict.model_copy(update={"status": Status.REJECTED.value, "rejected_by": "contradictory premises",
                                       "errors": [err], "reason": err.message})
 

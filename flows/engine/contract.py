@@ -39,7 +39,7 @@ from flows.engine.languages import LANGUAGE_CHOICES
 __all__ = ["Bound", "BOUNDS", "Refused", "validated", "ReasonParams", "ServePolicy", "serve_policy", "dataset_path", "run_folder", "pick_model",
            "dataset_error", "Seconds", "Samples", "RepairRounds", "Concurrency", "ChunkSize", "Limit", "Temperature", "MaxTokens",
            "Workers", "Text", "Name", "PathText", "ModelName", "Url", "Premises", "FormatName", "BatchParser",
-           "ReasonParser", "SolverName", "LanguageName", "PromptName", "Fallback", "SOLVERS", "BATCH_PARSERS",
+           "ReasonParser", "SolverName", "LanguageName", "PromptName", "Fallback", "Contradictory", "SOLVERS", "BATCH_PARSERS",
            "MAX_DATASET_MB"]
 
 
@@ -104,11 +104,13 @@ SOLVERS = SOLVER_NAMES
 BATCH_PARSERS = ("gold", "english", "llm", "replay")
 FormatName = Literal[FORMATS]
 BatchParser = Literal[BATCH_PARSERS]
-ReasonParser = Literal["gold", "english"]
+ReasonParser = Literal["gold", "english", "llm", "fol"]
+"""``fol``: the name ``solve --parser`` had for ``gold``."""
 SolverName = Literal[SOLVERS]
 LanguageName = Literal[LANGUAGE_CHOICES]
 PromptName = Literal[tuple(n for n in PROMPTS if n != "repair")]
 Fallback = Literal["none", "unknown"]
+Contradictory = Literal["auto", "reject", "answer"]
 
 MAX_DATASET_MB = 256
 
@@ -140,7 +142,11 @@ class ReasonParams(BaseModel):
     parser: ReasonParser = "gold"
     solver: SolverName | None = None
     timeout_s: Seconds | None = None
-    problem_id: Name = "cli"
+    problem_id: Name = ""
+    model: ModelName | None = None
+    api_base: Url | None = None
+    llm_timeout_s: Seconds = 120.0
+    contradictory: Contradictory = "auto"
 
 
 class ServePolicy(BaseModel):

@@ -29,7 +29,6 @@ from collections import OrderedDict
 from typing import Callable
 
 from parsers.errors import locate
-from solvers import Status
 
 from flows.engine import LLM_PARSERS, pipeline
 from flows.engine.checks import review
@@ -71,8 +70,7 @@ def deterministic_record(problem: Problem, cfg: RunConfig, store: Store) -> Prob
         "vote": result.predicted or result.status,
     }
     result = result.model_copy(update={"stages": stages})
-    return ProblemRecord(result=result, seconds=round(time.perf_counter() - t0, 4),
-                         final=verdict.status != Status.UNDETERMINED.value)
+    return ProblemRecord(result=result, seconds=round(time.perf_counter() - t0, 4), final=pipeline.settled(verdict))
 
 
 def _internal_error(problem: Problem, cfg: RunConfig, exc: BaseException) -> ProblemRecord:
@@ -122,6 +120,7 @@ class Engine(RecordFutures):
         k = max(1, cfg.samples)
         self.window = max(2 * self.workers, math.ceil(2 * concurrency / k) + 2) if self.llm else 2 * self.workers
         self._futures: dict[str, cf.Future] = {}
+        self._submitted: dict[str, Problem] = {}
         self._lock = threading.Lock()
         self._pool = cf.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="nesyflow-solve")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,12 +134,18 @@ class Engine(RecordFutures):
 
     # -- public ------------------------------------------------------------------------------
     def submit(self, problems: list[Problem]) -> None:
+        """Compute these problems. One already submitted is computed once (a Dask worker's chunk, a
+        deployment's first chunk); a finished one submitted again with other content (the same id,
+        another question: one process's successive ``reason`` runs) is computed anew."""
         new = []
         with self._lock:
             for p in problems:
-                if p.id not in self._futures:
-                    self._futures[p.id] = cf.Future()
-                    new.append(p)
+                old = self._futures.get(p.id)
+                if old is not None and (not old.done() or self._submitted.get(p.id) == p):
+                    continue
+                self._futures[p.id] = cf.Future()
+                self._submitted[p.id] = p
+                new.append(p)
         if not new:
             return
         self._ensure_loop()
@@ -245,7 +250,8 @@ class Engine(RecordFutures):
         deadline = time.monotonic() + self.cfg.problem_timeout_s
 
         def work() -> Verdict:
-            return review(form, checked, pipeline.confirm(checked, verdict, self.cfg.limits, self.store, deadline))
+            return review(form, checked, pipeline.confirm(checked, verdict, self.cfg.limits, self.store, deadline),
+                          self.cfg.contradictory)
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
@@ -271,7 +277,7 @@ class Engine(RecordFutures):
         def work() -> tuple[Checked, Verdict]:
             checked = pipeline.check(form, close_free=close_free)
             verdict = pipeline.solve(checked, self.cfg.solver, self.cfg.limits, self.store, deadline, self._decide_only)
-            return checked, review(form, checked, verdict)
+            return checked, review(form, checked, verdict, self.cfg.contradictory)
 
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool, work)
@@ -280,7 +286,7 @@ class Engine(RecordFutures):
             checked, verdict = await future
         finally:
             self._inflight.pop(memo_key, None)
-        if verdict.status != Status.UNDETERMINED.value:
+        if pipeline.settled(verdict):
             self._memo[memo_key] = (checked, verdict)
             if len(self._memo) > 50_000:
                 self._memo.popitem(last=False)

@@ -21,7 +21,8 @@ from parsers.errors import LocatedError, locate
 from parsers.llm_output import too_long
 
 from flows.engine.languages import Plan
-from flows.engine.pipeline import DECIDED, answers_match, ballot, closed_world, formalize_output, predicted_of, unusable, vote
+from flows.engine.pipeline import (DECIDED, answers_match, ballot, closed_world, formalize_output, predicted_of, settled,
+                                   unusable, vote)
 from flows.llm.clients import LLMCallError, LLMClient, LLMRequest, LLMResponse
 from flows.models import Checked, Formalization, Problem, ProblemRecord, ProblemResult, RunConfig, Usage, Verdict
 from flows.store import Store, stable_hash
@@ -78,7 +79,8 @@ class Sample:
     index: int
     messages: list[dict[str, str]]
     attempts: list[Attempt] = field(default_factory=list)
-    transport_error: bool = False
+    call_failed: bool = False
+    """An LLM call failed: the record is never final (below)."""
 
     def best(self) -> Attempt | None:
         for wanted in (DECIDED, {"undetermined"}, {"rejected"}):
@@ -118,7 +120,10 @@ async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Stor
             resp = await _complete(req, client, store, usage)
         except LLMCallError as exc:  # retries exhausted or not retryable: this sample fails, the batch goes on
             usage.failed += 1
-            st.transport_error = st.transport_error or exc.transient
+            # Never a final answer, transient or not: what failed it (the endpoint down, the network, a key,
+            # a rate limit, the model missing on a local server) is in no key, and a rerun after the fix
+            # must ask again instead of reading this failure back from the store.
+            st.call_failed = True
             err = locate("formalize", f"LLM call failed: {exc.message}")
             form = Formalization(problem_id=sid, source=cfg.parser, errors=[err])
             checked = Checked(problem_id=sid, ok=False, errors=[err])
@@ -169,8 +174,7 @@ async def converse(problem: Problem, cfg: RunConfig, client: LLMClient, store: S
     if confirm is not None:
         await _confirm_winner(samples, confirm)
     result = _result(samples, cfg.solver, cfg.fallback, usage)
-    final = not any(st.transport_error for st in samples) and not any(
-        a.verdict.status == "undetermined" for st in samples for a in st.attempts)
+    final = not any(st.call_failed for st in samples) and all(settled(a.verdict) for st in samples for a in st.attempts)
     return ProblemRecord(result=result, usage=usage, final=final)
 
 

@@ -33,7 +33,7 @@ from solvers.smt import SmtSolver
 from flows.models import Checked, Formalization, Problem, ProblemResult, Verdict
 from flows.store import Store, code_version, stable_hash
 
-__all__ = ["formalize", "formalize_output", "check", "check_program", "solve", "vote", "ballot", "predicted_of", "answers_match", "to_result",
+__all__ = ["formalize", "formalize_output", "check", "check_program", "solve", "settled", "vote", "ballot", "predicted_of", "answers_match", "to_result",
            "unusable", "chunk_label", "gold_program", "PARSERS", "DEFAULT_SOLVER"]
 
 PARSERS = ("gold", "english")
@@ -59,7 +59,8 @@ def formalize(problem: Problem, parser: str = "gold") -> Formalization:
                 "formalize", f"the gold formalization is {size:,} characters; at most {MAX_OUTPUT_CHARS:,} are read",
                 where="input record")])
         if f.language == "fol":
-            return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion)
+            return Formalization(problem_id=problem.id, source=parser, premises=list(f.premises), conclusion=f.conclusion,
+                                 lenient=f.lenient)
         if f.language == "lean":
             proof = f.premises[0] if f.premises else ""
             return Formalization(problem_id=problem.id, source=parser, language="lean", program=proof, header=f.header,
@@ -83,7 +84,7 @@ def formalize_output(problem: Problem, text: str | None, style: str, problem_id:
     return Formalization(problem_id=problem_id, source=source, language=ex.language, premises=ex.premises,
                          conclusion=ex.conclusion, program=ex.program, question=problem.question or "", claim=claim,
                          options=list(problem.options or []) if problem.kind == "choice" else [], errors=ex.errors,
-                         notes=ex.notes)
+                         notes=ex.notes, consistent=problem.consistent)
 
 
 def gold_program(language: str, premises: list[str], conclusion: str) -> str:
@@ -143,7 +144,7 @@ def chunk_label(ids: list[str]) -> str:
 # ---- check -------------------------------------------------------------------------------------
 
 def check(form: Formalization, close_free: bool = False) -> Checked:
-    """Parse every formula and run the signature pass; gold text is read leniently (edits noted).
+    """Parse every formula and run the signature pass; a dataset's gold text is read leniently (edits noted).
     How the output was read (``form.notes``) travels into the result's notes.
 
     ``close_free``: when no repair round is left, a free variable is read as universally
@@ -159,7 +160,7 @@ def _check(form: Formalization, close_free: bool = False) -> Checked:
         return Checked(problem_id=form.problem_id, ok=False, language=form.language, errors=form.errors)
     if form.language != "fol":
         return check_program(form)
-    lenient = form.source == "gold"
+    lenient = form.source == "gold" and form.lenient
     n = len(form.premises)
     parsed, errors, notes = [], [], []
     for i, text in enumerate(list(form.premises) + [form.conclusion]):
@@ -274,13 +275,13 @@ def solve(checked: Checked, solver: str, limits: Limits, store: Store | None = N
                            solver=_BACKEND_OF[checked.language], reason=str(exc))
         verdict = _finite(Verdict(problem_id=checked.problem_id, status=o.status, solver=_BACKEND_OF[checked.language],
                                   answer=o.answer, reason=o.reason, errors=o.errors, per_option=o.per_option,
-                                  wall_s=o.wall_s, rejected_by=o.rejected_by), checked.language)
+                                  wall_s=o.wall_s, rejected_by=o.rejected_by, limit=o.limit), checked.language)
     else:
         problem = _fol_problem(checked)
         back_end = make_solver(solver)
         result = (back_end.decider if decide_only else back_end).solve(problem, limits, deadline)
         verdict = _verdict_of(checked, result).model_copy(update={"pending": decide_only})
-    if store is not None and verdict.status != Status.UNDETERMINED.value:  # a timeout may pass next time
+    if store is not None and settled(verdict):
         store.put("solve", key, verdict)
     return verdict
 
@@ -309,6 +310,13 @@ def _finite(verdict: Verdict, language: str) -> Verdict:
     err = locate("solve", f"the answer is {verdict.answer[:40]}, not a finite number", where="answer",
                  hint="check for a division by zero or an unbounded quantity")
     return verdict.model_copy(update={"status": Status.ERROR.value, "answer": None, "errors": [err], "reason": err.message})
+
+
+def settled(verdict: Verdict) -> bool:
+    """Whether a verdict is what a rerun would give again, so it may be stored: not when a limit
+    decided it (undetermined, or a program stopped by its wall clock, CPU or memory limit), which
+    a rerun — on a less loaded machine, with other limits — may not hit."""
+    return verdict.status != Status.UNDETERMINED.value and not verdict.limit
 
 
 def _solve_key(checked: Checked, back_end: str, limits: Limits) -> str:
@@ -347,7 +355,7 @@ def confirm(checked: Checked, verdict: Verdict, limits: Limits, store: Store | N
     result = portfolio.confirm(_fol_problem(checked), first, limits, deadline)
     result = result.model_copy(update={"wall_s": round(verdict.wall_s + time.perf_counter() - t0, 6)})
     confirmed = _verdict_of(checked, result)
-    if store is not None and confirmed.status != Status.UNDETERMINED.value:
+    if store is not None and settled(confirmed):
         store.put("solve", key, confirmed)
     return confirmed
 

@@ -21,7 +21,7 @@ from solvers import Limits
 
 from flows.datasets import DatasetError, load_problems
 from flows.engine import LLM_PARSERS, default_processes
-from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Fallback, FormatName, LanguageName, Limit,
+from flows.engine.contract import (BatchParser, ChunkSize, Contradictory, Concurrency, Fallback, FormatName, LanguageName, Limit,
                                    ModelName, Name, PathText, PromptName, RepairRounds, Samples, Seconds,
                                    SolverName, Temperature, MaxTokens, Url, dataset_error, dataset_path, pick_model, run_folder,
                                    serve_policy)
@@ -33,7 +33,8 @@ from flows.models import Problem, RunConfig
 from flows.settings import get_settings
 from flows.store import Store
 
-__all__ = ["BatchParams", "BatchRun", "prepare", "prepare_served", "take", "engine_for", "limits_for", "make_client"]
+__all__ = ["BatchParams", "BatchRun", "prepare", "prepare_served", "take", "engine_for", "limits_for", "make_client",
+           "reason_config"]
 
 
 class BatchParams(BaseModel):
@@ -65,6 +66,7 @@ class BatchParams(BaseModel):
     results_path: str | None = None
     """CLI only (``--results``): a flow run started by a deployment writes to its run folder."""
     summary_path: str | None = None
+    contradictory: Contradictory = "auto"
     private_outputs: bool = False
     """Served runs: the files are owner-only and the folder must exist (``contract.run_folder``)."""
 
@@ -108,7 +110,13 @@ def _config(p: BatchParams, problems: list[Problem]) -> RunConfig:
     temperature = p.temperature if p.temperature is not None else (0.0 if p.samples == 1 else 0.8)
     return RunConfig(**base, model=model, api_base=api_base, plans=plans, samples=p.samples, repair_rounds=rounds,
                      temperature=temperature, fallback=p.fallback, llm_timeout_s=p.llm_timeout_s,
-                     max_tokens=p.max_tokens or get_settings().max_tokens)
+                     max_tokens=p.max_tokens or get_settings().max_tokens,
+                     contradictory=p.contradictory)
+
+
+def reason_config(parser: str, problem: Problem, **params) -> RunConfig:
+    """The settings of the ``reason`` flow's one problem, as a batch of it would have them."""
+    return _config(BatchParams(path="reason", parser=parser, **params), [problem])
 
 
 def make_client(cfg: RunConfig, concurrency: int, problems: list[Problem] | None = None, verbose: bool = False):
@@ -133,6 +141,8 @@ class BatchRun:
         self.concurrency = concurrency
         self.t0 = time.perf_counter()
         self.finished = threading.Event()
+        self.stopped = threading.Event()
+        """Set when the CLI stops the batch early (server lost, Ctrl-C): the flow records nothing more."""
 
 
 _ENGINES: dict[str, Engine] = {}

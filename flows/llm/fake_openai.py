@@ -28,7 +28,8 @@ Reply = Union[str, dict, bytes]
 
 
 class FakeOpenAI:
-    def __init__(self, responder: Callable[[list[dict]], Reply], latency_s: float = 0.0, drip_s: float = 0.0):
+    def __init__(self, responder: Callable[[list[dict]], Reply], latency_s: float = 0.0, drip_s: float = 0.0,
+                 port: int = 0):
         self.responder = responder
         self.latency_s = latency_s
         self.drip_s = drip_s
@@ -96,7 +97,7 @@ class FakeOpenAI:
             # rest of a burst of new connections, and each dropped SYN costs the client a 1 s retry
             request_queue_size = 1024
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -114,7 +115,7 @@ class FakeOpenAI:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m flows.llm.fake_openai --latency 0.02 --reply FILE``: serve until killed, printing the
+    """``python -m flows.llm.fake_openai --latency 0.02 --reply FILE [--port N]``: serve until killed, printing the
     API base on the first line of stdout. ``GET /v1/stats`` tells how many requests arrived and when
     (``time.monotonic()``, comparable across processes on one machine)."""
     import argparse
@@ -123,9 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="a loopback OpenAI-compatible server with a fixed latency and reply")
     ap.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     ap.add_argument("--reply", required=True, help="file whose text is every completion")
+    ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 [any free one]")
     args = ap.parse_args(argv)
     text = open(args.reply, encoding="utf-8").read()
-    with FakeOpenAI(lambda messages: text, latency_s=args.latency) as server:
+    with FakeOpenAI(lambda messages: text, latency_s=args.latency, port=args.port) as server:
         print(server.api_base, flush=True)
         try:
             while True:

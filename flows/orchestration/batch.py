@@ -3,8 +3,9 @@ task runs (a chunk each, ``flows.orchestration.tasks``), publishes a summary, a 
 stage, and a chart as artifacts, and writes ``--results`` / ``--summary-json``.
 
 The work itself is the engine's (``flows.engine.core``): the CLI starts it before Prefect is
-imported; a flow run started by a deployment starts it here. Flow results are not persisted
-(``persist_result=False``): a batch's results are its files and the store, never pickles.
+imported; a flow run started by a deployment starts it here. A batch's results are its files and
+the store (``persist_result=False``); a ``reason`` run's result, its one verdict, is persisted as
+JSON for Prefect's clients (a REST caller reads the ``reason-result`` artifact). Never pickles.
 """
 
 from __future__ import annotations
@@ -25,19 +26,20 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Fallback, FormatName, LanguageName, Limit,
-                                   ModelName, Name, PathText, Premises, PromptName, ReasonParser, RepairRounds, Samples,
-                                   Seconds, SolverName, Temperature, MaxTokens, Text, Url, ReasonParams, Refused, validated)
+from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Contradictory, Fallback, FormatName,
+                                   LanguageName, Limit, MaxTokens, ModelName, Name, PathText, Premises, PromptName,
+                                   ReasonParams, ReasonParser, Refused, RepairRounds, Samples, Seconds, SolverName,
+                                   Temperature, Text, Url, pick_model, serve_policy, validated)
 from flows.engine.outputs import write_summary
 from flows.engine.runs import BatchParams, BatchRun, prepare, prepare_served, take
-from flows.models import BatchReport, Problem, ProblemRecord, ProblemResult, Summary, Usage
+from flows.models import BatchReport, Formal, Problem, ProblemRecord, ProblemResult, Summary, Usage
 from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
 from flows.orchestration.recovery import running
-from flows.orchestration.report import results_table, summarize, summary_markdown
+from flows.orchestration.report import printable, results_table, summarize, summary_markdown
 from flows.orchestration.tasks import chunk_label, describe, problems_task
 
-__all__ = ["batch", "reason", "run_batch", "run_reason", "chunked", "summary_of", "publish_files", "batch_flow", "drain",
-           "quiet_heartbeat"]
+__all__ = ["batch", "reason", "reason_here", "run_batch", "run_reason", "chunked", "summary_of", "publish_files",
+           "batch_flow", "drain", "quiet_heartbeat"]
 
 
 def chunked(problems: list[Problem], concurrency: int, chunk_size: int | None = 0) -> list[list[Problem]]:
@@ -159,6 +161,7 @@ def batch(
     llm_timeout_s: Seconds = 120.0,
     language: LanguageName = "auto",
     max_tokens: MaxTokens | None = None,
+    contradictory: Contradictory = "auto",
     results_path: None = None,
     summary_path: None = None,
 ) -> BatchReport:
@@ -190,12 +193,16 @@ def batch(
             try:
                 records = fut.result()
             except Exception as exc:  # one broken chunk is reported, the rest go on
+                if run.stopped.is_set():  # the CLI stopped the batch: its chunks fail on cancelled work
+                    break
                 logger.error("chunk %s failed: %r", chunk_label([p.id for p in chunk]), exc)
                 records = [ProblemRecord(result=ProblemResult(id=p.id, gold=p.answer, predicted=None, status="error",
                                                               solver=run.cfg.solver, error=f"internal error in chunk: {exc!r}"),
                                          final=False) for p in chunk]
             for p, r in zip(chunk, records):
                 run.sink.add(p.id, r)
+        if run.stopped.is_set():  # the CLI writes what finished; the run's note stays, so it is marked Crashed
+            raise RuntimeError("the batch was stopped before it finished")
         records = run.sink.ordered()
         summary = summary_of(run, records, run_id, _ui_link(run_id))
         _publish_artifacts(summary, [r.result for r in records])
@@ -204,30 +211,69 @@ def batch(
     return BatchReport(summary=summary, results=[r.result for r in records])
 
 
-@flow(name="reason", flow_run_name="reason {problem_id}", validate_parameters=False, task_runner=_DEFAULT_RUNNER,
-      persist_result=False)
-def reason(premises: Premises, conclusion: Text, parser: ReasonParser = "gold", solver: SolverName | None = None,
-           timeout_s: Seconds | None = None, problem_id: Name = "cli") -> ProblemResult:
-    """Decide one problem: premises and conclusion as formulas (parser gold) or sentences (english)."""
-    p = validated(ReasonParams, dict(premises=premises, conclusion=conclusion, parser=parser, solver=solver,
-                                     timeout_s=timeout_s, problem_id=problem_id))
-    premises, conclusion, parser, solver, timeout_s, problem_id = (p.premises, p.conclusion, p.parser, p.solver,
-                                                                   p.timeout_s, p.problem_id)
-    from flows.engine.pipeline import DEFAULT_SOLVER
-    from flows.engine.runs import limits_for
-    from flows.models import Formal, RunConfig
+def _reason_run_name() -> str:
+    """``reason <problem_id>``, or ``reason: <the conclusion>`` when the caller gave no id."""
+    from prefect.runtime import flow_run
 
-    limits = limits_for(timeout_s)
-    cfg = RunConfig(parser=parser, solver=solver or DEFAULT_SOLVER[parser], limits=limits,
-                    problem_timeout_s=3 * limits.timeout_s)
-    formal = Formal(premises=premises, conclusion=conclusion) if parser == "gold" else None
-    problem = Problem(id=problem_id, premises=premises, conclusion=conclusion, formal=formal)
+    p = flow_run.parameters
+    pid = str(p.get("problem_id") or "")
+    return f"reason {printable(pid, 60)}" if pid else f"reason: {printable(str(p.get('conclusion', '')), 60)}"
+
+
+@flow(name="reason", flow_run_name=_reason_run_name, validate_parameters=False, task_runner=_DEFAULT_RUNNER,
+      persist_result=True, result_serializer="json")
+def reason(premises: Premises, conclusion: Text, parser: ReasonParser = "gold", solver: SolverName | None = None,
+           timeout_s: Seconds | None = None, problem_id: Name = "", model: ModelName | None = None,
+           api_base: Url | None = None, llm_timeout_s: Seconds = 120.0,
+           contradictory: Contradictory = "auto") -> ProblemResult:
+    """Decide one problem: premises and conclusion as formulas (parser gold, read as typed: a slip
+    is a located error) or sentences (english, or llm with ``model``). The verdict is the flow's
+    result (JSON), the ``reason-result`` artifact (JSON) and ``reason-verdict`` (markdown). Started
+    by a deployment, ``model``/``api_base`` are held to what the operator offers."""
+    from flows.engine.runs import reason_config
+
+    p = validated(ReasonParams, dict(premises=premises, conclusion=conclusion, parser=parser, solver=solver,
+                                     timeout_s=timeout_s, problem_id=problem_id, model=model, api_base=api_base,
+                                     llm_timeout_s=llm_timeout_s, contradictory=contradictory))
+    parser = "gold" if p.parser == "fol" else p.parser  # fol: the name solve's --parser had for gold
+    model, api_base = p.model, p.api_base
+    if _started_by_deployment() and (parser == "llm" or model or api_base):
+        model, api_base = pick_model(model, api_base, serve_policy())
+    pid = p.problem_id or "problem"
+    formal = Formal(premises=p.premises, conclusion=p.conclusion, lenient=False) if parser == "gold" else None
+    problem = Problem(id=pid, premises=p.premises, conclusion=p.conclusion, formal=formal)
+    cfg = reason_config(parser, problem, solver=p.solver, timeout_s=p.timeout_s, model=model, api_base=api_base,
+                        llm_timeout_s=p.llm_timeout_s, contradictory=p.contradictory)
     with running(_flow_run_id()):
-        (record,) = problems_task([problem], cfg, label=problem_id)
+        # the state, not the value: a chunk read back from the store returns a ``Cached`` state,
+        # which a direct call would hand back as it is
+        (record,) = problems_task([problem], cfg, label=printable(pid, 80), return_state=True).result()
     result = record.result
-    create_markdown_artifact(key="reason-verdict", markdown=f"**{result.status}** ({result.solver})\n\n{result.reason}\n")
+    _publish_verdict(result)
     get_run_logger().info("%s", describe(record))
     return result
+
+
+def _publish_verdict(result: ProblemResult) -> None:
+    row = result.model_dump(mode="json", include=set(VERDICT_FIELDS))
+    calls = [
+        lambda: create_markdown_artifact(key="reason-verdict",
+                                         markdown=f"**{result.status}** ({result.solver})\n\n{result.reason}\n"),
+        lambda: create_table_artifact(key="reason-result", table=[row],
+                                      description="the verdict as JSON: one row with " + ", ".join(VERDICT_FIELDS)),
+    ]
+    with cf.ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        for fut in [pool.submit(contextvars.copy_context().run, call) for call in calls]:
+            fut.result()
+
+
+VERDICT_FIELDS = ("id", "status", "predicted", "solver", "reason", "error", "used_premises", "disagreement", "notes")
+
+
+@functools.cache
+def reason_here():
+    """``reason`` for the CLI: its result is printed, so it is not also written to result storage."""
+    return reason.with_options(persist_result=False)
 
 
 @contextmanager

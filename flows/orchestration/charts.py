@@ -2,7 +2,8 @@
 
 What it plots depends on the batch: accuracy and Exe_Rate by repair round for LLM batches with
 repair; accuracy by reasoning depth where problem ids carry one (ProofWriter's ``-D3-``);
-otherwise the share of each status. Published as an image artifact whose URL is a data URL.
+otherwise the share of each status, each with its correctly answered part. Published as an image
+artifact whose URL is a data URL.
 """
 
 from __future__ import annotations
@@ -38,19 +39,20 @@ def chart_series(results: list[ProblemResult]) -> tuple[str, list[tuple[str, dic
     if len(depths) > 1:
         rows = [(k, {"accuracy": sum(x.correct for x in v) / len(v)}) for k, v in sorted(depths.items())]
         return "Accuracy by reasoning depth", rows
-    statuses: dict[str, int] = defaultdict(int)
+    statuses: dict[str, list[ProblemResult]] = defaultdict(list)
     for r in results:
-        statuses[r.status] += 1
-    rows = [(s, {"share": c / n}) for s, c in sorted(statuses.items(), key=lambda kv: -kv[1])]
-    rows.append(("correct", {"share": sum(r.correct for r in results) / n}))
-    return "Outcome of each problem (share of the batch)", rows
+        statuses[r.status].append(r)
+    # correctness is not a status: each status's bar has its correct part beside it (they sum to the accuracy)
+    rows = [(s, {"share of the batch": len(rs) / n, "correct": sum(r.correct for r in rs) / n})
+            for s, rs in sorted(statuses.items(), key=lambda kv: -len(kv[1]))]
+    return "Status of each problem, and the part of it answered correctly (share of the batch)", rows
 
 
 _COLORS = ["#2563eb", "#f59e0b", "#10b981", "#ef4444"]
 
 
 def svg_bar_chart(title: str, groups: list[tuple[str, dict[str, float]]]) -> str:
-    names = sorted({name for _, series in groups for name in series}, key=lambda s: (s != "accuracy", s))
+    names = list(dict.fromkeys(name for _, series in groups for name in series))  # as the series give them
     bar_h, gap, left, width = 18, 10, 150, 360
     height = 50 + len(groups) * (len(names) * bar_h + gap) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" font-family="sans-serif" font-size="12">',
@@ -66,9 +68,11 @@ def svg_bar_chart(title: str, groups: list[tuple[str, dict[str, float]]]) -> str
             parts.append(f'<text x="{left + w + 5}" y="{y + bar_h - 6}">{100 * value:.1f} %</text>')
             y += bar_h
         y += gap
+    x = left
     for i, name in enumerate(names):  # legend
-        parts.append(f'<rect x="{left + i * 110}" y="{y + 5}" width="12" height="12" fill="{_COLORS[i % len(_COLORS)]}"/>')
-        parts.append(f'<text x="{left + i * 110 + 16}" y="{y + 15}">{escape(name)}</text>')
+        parts.append(f'<rect x="{x}" y="{y + 5}" width="12" height="12" fill="{_COLORS[i % len(_COLORS)]}"/>')
+        parts.append(f'<text x="{x + 16}" y="{y + 15}">{escape(name)}</text>')
+        x += 16 + 7 * len(name) + 20
     parts.append("</svg>")
     return "\n".join(parts)
 

@@ -82,29 +82,33 @@ def _request(url: str, method: str = "GET", body: dict | None = None, timeout: f
         return json.loads(raw) if raw else None
 
 
-def set_crashed(api_url: str, flow_run_id: str, message: str) -> bool:
-    """Crash the flow run (if it still says Running) and its task runs that do. True when the
-    server answered (the run is settled either way)."""
+def set_crashed(api_url: str, flow_run_id: str, message: str) -> str | None:
+    """Crash the flow run if it still says Running (and its task runs that do). Returns
+    ``"crashed"`` when it was changed, ``"ended"`` when the server already records an end
+    (Completed, Failed, …: nothing to correct), ``"unknown"`` when the server has no such run,
+    None when the server did not answer (try again next time)."""
     base = api_url.rstrip("/")
     state = {"type": "CRASHED", "name": "Crashed", "message": message}
     try:
         run = _request(f"{base}/flow_runs/{flow_run_id}")
         if (run or {}).get("state_type") not in ("RUNNING", "PENDING", "SCHEDULED", "PAUSED"):
-            return True  # it ended on the record (Completed, Failed, …): nothing to correct
+            return "ended"
         tasks = _request(f"{base}/task_runs/filter", "POST", {"task_runs": {"flow_run_id": {"any_": [flow_run_id]},
                                                                             "state": {"type": {"any_": ["RUNNING", "PENDING"]}}}})
         for tr in tasks or []:
             _request(f"{base}/task_runs/{tr['id']}/set_state", "POST", {"state": state, "force": True})
         _request(f"{base}/flow_runs/{flow_run_id}/set_state", "POST", {"state": state, "force": True})
-        return True
+        return "crashed"
     except urllib.error.HTTPError as exc:
-        return exc.code == 404  # not a run of this server's database: nothing to correct here
+        return "unknown" if exc.code == 404 else None  # 404: not a run of this server's database
     except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
-        return False
+        return None
 
 
 def mark_crashed_runs(api_url: str) -> list[str]:
-    """Crash every noted run whose process is gone (on this server); returns their ids."""
+    """Crash every noted run whose process is gone (on this server); returns the ids of those it
+    changed. A note whose run already ended on the record (a flow that failed, say) is just
+    removed: the run says how it ended."""
     crashed = []
     for note in sorted(_runs_dir().glob("*.json")):
         try:
@@ -118,8 +122,10 @@ def mark_crashed_runs(api_url: str) -> list[str]:
         target = info.get("api_url") or api_url
         if target.rstrip("/") != api_url.rstrip("/"):
             continue  # another server's run: leave it for a command that talks to that server
-        if set_crashed(api_url, run_id, f"the nesyflow process (pid {pid}) ended without finishing this run; "
-                                        "rerun the same command to resume"):
+        outcome = set_crashed(api_url, run_id, f"the nesyflow process (pid {pid}) ended without finishing this run; "
+                                                "rerun the same command to resume")
+        if outcome is not None:
             note.unlink(missing_ok=True)
+        if outcome == "crashed":
             crashed.append(run_id)
     return crashed

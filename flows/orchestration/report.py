@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
-from flows.models import ProblemResult, Summary
+from flows.models import ErrorGroup, ProblemResult, Summary
 
-__all__ = ["summarize", "summary_markdown", "results_table", "summary_text"]
+__all__ = ["summarize", "summary_markdown", "results_table", "summary_text", "common_errors", "printable"]
+
+NO_ANSWER = ("error", "undetermined", "rejected")
+
+
+def printable(text: str, limit: int = 160) -> str:
+    """Untrusted text (a dataset's, a model's, an endpoint's) as one line fit for a console or a run
+    name: control and format characters (newlines, ANSI escapes, bidi overrides) escaped, cut to ``limit``."""
+    out = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+_VARIES = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")
+_WHERE = re.compile(r"^(\w+ error) at [^:]*:")  # a located error's place: "parse error at premise 3, col 17:"
+
+
+def common_errors(results: list[ProblemResult], top: int = 3, ids: int = 3) -> list[ErrorGroup]:
+    """Problems without an answer, grouped by the first line of their message with its place, numbers
+    and quoted text set aside (``parse error at premise 3, col 17: unexpected ','`` and ``… at
+    conclusion, col 2: unexpected ')'`` are one kind of error), commonest first."""
+    groups: dict[tuple[str, str], list[ProblemResult]] = {}
+    for r in results:
+        if r.status not in NO_ANSWER:
+            continue
+        first = ((r.error or r.reason or "no message").strip().splitlines() or ["no message"])[0]
+        groups.setdefault((r.status, _VARIES.sub("#", _WHERE.sub(r"\1:", first))), []).append(r)
+    ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:top]
+    return [ErrorGroup(status=status, count=len(rs), ids=[printable(r.id, 80) for r in rs[:ids]],
+                       message=printable(((rs[0].error or rs[0].reason or "no message").strip().splitlines() or [""])[0]))
+            for (status, _), rs in ranked]
 
 
 def summarize(results: list[ProblemResult], wall_s: float, **meta) -> Summary:
@@ -30,6 +60,7 @@ def summarize(results: list[ProblemResult], wall_s: float, **meta) -> Summary:
         disagreements=sum(bool(r.disagreement) for r in results),
         wall_s=round(wall_s, 3),
         by_status=dict(sorted(by_status.items())),
+        common_errors=common_errors(results),
         **meta,
     )
 
@@ -48,8 +79,19 @@ def summary_markdown(s: Summary) -> str:
         ("LLM calls", s.llm_calls), ("tokens (prompt / completion)", f"{s.prompt_tokens} / {s.completion_tokens}"),
         ("cost", f"${s.cost_usd:.4f}"), ("wall time", f"{s.wall_s:.1f} s"),
     ]
-    head = f"# nesyflow batch: {s.dataset}\n\nparser `{s.parser}`, solver `{s.solver}`\n\n| metric | value |\n|---|---|\n"
-    return head + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
+    model = f", model `{_md(s.model)}`" if s.model else ""
+    head = (f"# nesyflow batch: {_md(s.dataset)}\n\nparser `{s.parser}`{model}, solver `{s.solver}`\n\n"
+            "| metric | value |\n|---|---|\n")
+    text = head + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
+    if s.common_errors:
+        text += "\n## Why problems got no answer (commonest)\n\n| status | problems | first message | e.g. |\n|---|---|---|---|\n"
+        text += "\n".join(f"| {g.status} | {g.count} | {_md(g.message)} | {_md(', '.join(g.ids))} |" for g in s.common_errors) + "\n"
+    return text
+
+
+def _md(text: str) -> str:
+    """Text inside a markdown table cell or code span: no cell breaks, no code-span breaks, one line."""
+    return printable(text, 300).replace("|", "\\|").replace("`", "'")
 
 
 def results_table(results: list[ProblemResult]) -> list[dict]:
@@ -78,4 +120,7 @@ def summary_text(s: Summary) -> str:
         f"from store    {s.cached_problems} of {s.n} problems",
         f"wall time     {s.wall_s:.2f} s",
     ]
+    for i, g in enumerate(s.common_errors):  # why a batch that failed as a whole failed, on the console
+        more = f" +{g.count - len(g.ids)} more" if g.count > len(g.ids) else ""
+        lines.append(f"{'no answer' if i == 0 else '':13} {g.count} × {g.status}: {g.message}  [{', '.join(g.ids)}{more}]")
     return "\n".join(lines)

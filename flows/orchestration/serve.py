@@ -102,8 +102,9 @@ def supervise_serve(api_url: str, dataset: str | None, cron: str | None, params:
     child = None
     try:
         while True:
+            # its own process group: stopping it stops the flow runs it started too (they would run on as orphans)
             child = subprocess.Popen([sys.executable, "-m", "flows.orchestration.serve", spec],
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, **(env or {})}, start_new_session=True)
             lost_since = None
             while child.poll() is None:
                 time.sleep(poll_s)
@@ -114,11 +115,7 @@ def supervise_serve(api_url: str, dataset: str | None, cron: str | None, params:
                 if time.monotonic() - lost_since >= grace_s:
                     break
             if child.poll() is None:  # the server went away: stop serving until it is back
-                child.terminate()
-                try:
-                    child.wait(10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+                _stop(child)
             elif healthy(api_url):  # it ended on its own, with the server up: that is the answer
                 if child.returncode:
                     print(f"nesyflow: error: the serving process exited with code {child.returncode}", file=sys.stderr)
@@ -130,13 +127,30 @@ def supervise_serve(api_url: str, dataset: str | None, cron: str | None, params:
             print(f"nesyflow: the Prefect server at {api_url} answers again; serving the deployments again",
                   file=sys.stderr, flush=True)
     except KeyboardInterrupt:
-        if child is not None and child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        if child is not None:
+            _stop(child)
         return 130
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """SIGTERM to the serving process and the flow runs it started (its process group; a run so
+    stopped ends Crashed), SIGKILL to whatever is left after 10 s."""
+    import os
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(child.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            child.poll()  # reap the leader; the others are reparented and reaped when they end
+            try:
+                os.killpg(child.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.1)
 
 
 if __name__ == "__main__":  # the serving child of ``nesyflow serve``

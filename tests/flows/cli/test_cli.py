@@ -11,6 +11,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.mark.parametrize("argv, message", [
     (["batch", "/no/such/file.jsonl"], "no such file"),
+    (["batch", str(ROOT / "examples")], "examples: is a directory; give a problem file (it holds demo-english.jsonl, "),
+    (["serve", "--dataset", str(ROOT / "examples"), "--cron", "0 3 * * *"], "examples: is a directory"),
+    (["serve", "--dataset", str(ROOT / "examples" / "demo.jsonl"), "--cron", "0 3 * * *", "--parser", "llm"],
+     "--parser llm needs --model"),
+    (["solve", "--premise", "P(a)", "--conclusion", "P(a)", "--parser", "llm"], "--parser llm needs --model"),
     (["batch", "x.jsonl", "--samples", "0"], "argument --samples: must be at least 1, got 0"),
     (["batch", "x.jsonl", "--solver", "vampire"], "invalid choice: 'vampire'"),
     (["batch", "x.jsonl", "--format", "csv"], "invalid choice: 'csv'"),
@@ -44,6 +49,25 @@ def test_help_explains_every_flag():
     out = subprocess.run([sys.executable, "-m", "flows.cli", "batch", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0
     for flag in ("--format", "--parser", "--model", "--solver", "--samples", "--repair-rounds", "--concurrency", "--limit",
-                 "--results", "--summary-json", "--timeout"):
+                 "--results", "--summary-json", "--timeout", "--contradictory"):
         assert flag in out.stdout
     assert "import prefect" not in out.stderr
+    assert "miniF2F" in " ".join(out.stdout.split()), "every format --format offers is named where PATH is"
+
+
+def help_text(command: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "flows.cli", command, "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0
+    return " ".join(out.stdout.split())
+
+
+def test_solve_names_its_parsers_as_batch_does():
+    text = help_text("solve")
+    assert "--parser {gold,english,llm}" in text and "gold (the text already is first-order logic, read exactly as typed" in text
+    assert "fol (" not in text and "--llm-timeout" in text
+
+
+def test_serve_configures_a_scheduled_batch_against_a_local_endpoint():
+    text = help_text("serve")
+    for flag in ("--api-base URL", "--language", "--timeout S", "--model M"):
+        assert flag in text, flag
