@@ -13,7 +13,7 @@ import logging
 
 from parsers.errors import MAX_MESSAGE_CHARS, cap
 
-__all__ = ["MAX_MESSAGE_CHARS", "cap", "printable", "escape_log_records"]
+__all__ = ["MAX_MESSAGE_CHARS", "cap", "printable", "one_line", "escape_log_records"]
 
 def _escape(code: int) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
@@ -32,6 +32,13 @@ def printable(text, newlines: bool = True) -> str:
     cannot move the cursor, clear the screen or retitle the terminal. ``newlines``: keep line
     breaks and tabs (a multi-line message); otherwise they are escaped too (an id)."""
     return str(text).translate(_TABLE_LINES if newlines else _TABLE)
+
+
+def one_line(text, limit: int = 160) -> str:
+    """``text`` as one line fit for a console summary or a run name: every control character
+    (newlines too) escaped, cut to ``limit`` characters."""
+    out = printable(text, newlines=False)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 _BASE_FACTORY = logging.getLogRecordFactory()

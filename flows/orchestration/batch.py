@@ -35,8 +35,9 @@ from flows.engine.runs import BatchParams, BatchRun, prepare, prepare_served, ta
 from flows.models import BatchReport, Formal, Problem, ProblemRecord, ProblemResult, Summary, Usage
 from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
 from flows.orchestration.recovery import running
-from flows.orchestration.report import printable, results_table, summarize, summary_markdown
+from flows.orchestration.report import results_table, summarize, summary_markdown
 from flows.orchestration.tasks import chunk_label, describe, problems_task
+from flows.text import one_line
 
 __all__ = ["batch", "reason", "reason_here", "run_batch", "run_reason", "chunked", "summary_of", "publish_files",
            "batch_flow", "drain", "quiet_heartbeat"]
@@ -217,7 +218,7 @@ def _reason_run_name() -> str:
 
     p = flow_run.parameters
     pid = str(p.get("problem_id") or "")
-    return f"reason {printable(pid, 60)}" if pid else f"reason: {printable(str(p.get('conclusion', '')), 60)}"
+    return f"reason {one_line(pid, 60)}" if pid else f"reason: {one_line(str(p.get('conclusion', '')), 60)}"
 
 
 @flow(name="reason", flow_run_name=_reason_run_name, validate_parameters=False, task_runner=_DEFAULT_RUNNER,
@@ -247,7 +248,7 @@ def reason(premises: Premises, conclusion: Text, parser: ReasonParser = "gold", 
     with running(_flow_run_id()):
         # the state, not the value: a chunk read back from the store returns a ``Cached`` state,
         # which a direct call would hand back as it is
-        (record,) = problems_task([problem], cfg, label=printable(pid, 80), return_state=True).result()
+        (record,) = problems_task([problem], cfg, label=one_line(pid, 80), return_state=True).result()
     result = record.result
     _publish_verdict(result)
     get_run_logger().info("%s", describe(record))

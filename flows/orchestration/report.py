@@ -6,17 +6,11 @@ import re
 from collections import Counter
 
 from flows.models import ErrorGroup, ProblemResult, Summary
+from flows.text import one_line
 
 __all__ = ["summarize", "summary_markdown", "results_table", "summary_text", "common_errors", "printable"]
 
 NO_ANSWER = ("error", "undetermined", "rejected")
-
-
-def printable(text: str, limit: int = 160) -> str:
-    """Untrusted text (a dataset's, a model's, an endpoint's) as one line fit for a console or a run
-    name: control and format characters (newlines, ANSI escapes, bidi overrides) escaped, cut to ``limit``."""
-    out = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-    return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 _VARIES = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")
@@ -34,8 +28,8 @@ def common_errors(results: list[ProblemResult], top: int = 3, ids: int = 3) -> l
         first = ((r.error or r.reason or "no message").strip().splitlines() or ["no message"])[0]
         groups.setdefault((r.status, _VARIES.sub("#", _WHERE.sub(r"\1:", first))), []).append(r)
     ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:top]
-    return [ErrorGroup(status=status, count=len(rs), ids=[printable(r.id, 80) for r in rs[:ids]],
-                       message=printable(((rs[0].error or rs[0].reason or "no message").strip().splitlines() or [""])[0]))
+    return [ErrorGroup(status=status, count=len(rs), ids=[one_line(r.id, 80) for r in rs[:ids]],
+                       message=one_line(((rs[0].error or rs[0].reason or "no message").strip().splitlines() or [""])[0]))
             for (status, _), rs in ranked]
 
 
@@ -91,7 +85,7 @@ def summary_markdown(s: Summary) -> str:
 
 def _md(text: str) -> str:
     """Text inside a markdown table cell or code span: no cell breaks, no code-span breaks, one line."""
-    return printable(text, 300).replace("|", "\\|").replace("`", "'")
+    return one_line(text, 300).replace("|", "\\|").replace("`", "'")
 
 
 def results_table(results: list[ProblemResult]) -> list[dict]:

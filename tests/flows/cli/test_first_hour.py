@@ -91,13 +91,12 @@ def test_endpoint_down_then_up_every_problem_is_asked_again(prefect_api, tmp_pat
     assert "LLM calls     3   cached 0   failed 0" in up.stdout and "from store    0 of 3" in up.stdout, up.stdout
 
 
-def _rest(api: str, method: str, path: str, body: dict | None = None):
-    import urllib.request
+def _rest(base: str, method: str, path: str, body: dict | None = None):
+    from rest_api import api
 
-    req = urllib.request.Request(api + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read() or b"null")
+    code, payload = api(base, method, path, body)
+    assert code < 300, (code, payload)
+    return payload
 
 
 def test_next_command_names_only_runs_it_crashed(prefect_api):

@@ -1,6 +1,5 @@
 """Deployments served against a real Prefect server, triggered over HTTP (marker ``prefect``)."""
 
-import base64
 import json
 import os
 import re
@@ -8,35 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from rest_api import api
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def api(base, method, path, body=None, auth: str | None = "env"):
-    """One REST call, with the session's credential (``auth="env"``), another, or none; 429/502/503
-    are retried with backoff, as Prefect's own client does (a SQLite server answers 503 while its
-    database is busy, e.g. when ``serve`` is registering deployments)."""
-    auth = os.environ.get("PREFECT_API_AUTH_STRING") if auth == "env" else auth
-    headers = {"content-type": "application/json"}
-    if auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
-    for attempt in range(5):
-        req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                     headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            code, payload = err.code, json.loads(err.read() or b"null")
-        if code not in (429, 502, 503) or attempt == 4:
-            return code, payload
-        time.sleep(2 ** attempt)
 
 
 def wait_for(fn, timeout, what):

@@ -9,28 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from rest_api import api
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def api(base, method, path, body=None):
-    for attempt in range(5):  # a SQLite server answers 503 while busy: retried, as Prefect's client does
-        req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            code, payload = err.code, json.loads(err.read() or b"null")
-        if code not in (429, 502, 503) or attempt == 4:
-            return code, payload
-        time.sleep(2 ** attempt)
 
 
 def wait_for(fn, timeout, what):
