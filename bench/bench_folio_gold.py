@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DATA, ROOT, bench_server, cleanup, cli_batch, fresh_home, median, timed, write_report  # noqa: E402
+from _common import DATA, bench_server, cleanup, cli_batch, fresh_home, median, timed, write_report  # noqa: E402
 
 SOLVERS = ("portfolio", "eprover", "z3", "prover9")
 

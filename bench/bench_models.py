@@ -53,7 +53,6 @@ def run_file(path: Path, examples: int) -> dict:
     from flows.datasets import load_problems
     from flows.engine.core import Engine
     from flows.engine.runs import BatchParams, _config, make_client
-    from flows.models import Usage
     from flows.orchestration.report import summarize
     from flows.store import Store
 

@@ -383,7 +383,7 @@ def _cmd_batch(args) -> int:
     except BaseException:
         run.engine.cancel()
         raise
-    from flows.orchestration.batch import batch_flow, drain, publish_files, quiet_heartbeat, summary_of
+    from flows.orchestration.batch import batch_flow, drain, quiet_heartbeat
     from flows.orchestration.report import summary_text
     from flows.orchestration.server import ui_url
     from flows.orchestration.supervise import Stopped, hard_exit, supervise

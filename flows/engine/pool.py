@@ -22,9 +22,7 @@ import json
 import math
 import queue
 import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import Callable
 
 from flows.engine.core import RecordFutures, result_key

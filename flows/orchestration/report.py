@@ -8,7 +8,7 @@ from collections import Counter
 from flows.models import ErrorGroup, ProblemResult, Summary
 from flows.text import one_line
 
-__all__ = ["summarize", "summary_markdown", "results_table", "summary_text", "common_errors", "printable"]
+__all__ = ["summarize", "summary_markdown", "results_table", "summary_text", "common_errors"]
 
 NO_ANSWER = ("error", "undetermined", "rejected")
 
