@@ -36,7 +36,7 @@ def bench_server() -> str:
     os.environ.update({k: v for k, v in offline_env(home).items() if k not in os.environ})
     api_url = os.environ.get("PREFECT_API_URL") or ensure_server(home, port=4210)
     os.environ.update(client_env(home, api_url))  # its credential, for every process the benchmarks start
-    from flows.cli.forkserver import ensure
+    from flows.cli.forkclient import ensure
 
     ensure()  # the CLI's fork server, like the Prefect server, is up before anything is timed
     return api_url

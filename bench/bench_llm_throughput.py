@@ -41,7 +41,7 @@ def _fork_server() -> int | None:
     """The pid of this checkout's fork server (its children run the CLI's batches), if one runs."""
     import psutil
 
-    from flows.cli.forkserver import socket_path
+    from flows.cli.forkclient import socket_path
 
     path = str(socket_path())
     pids = {p.pid: p.ppid() for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and path in p.info["cmdline"]}

@@ -52,7 +52,8 @@ def rejection_class(error: str) -> str:
 def run_file(path: Path, examples: int) -> dict:
     from flows.datasets import load_problems
     from flows.engine.core import Engine
-    from flows.engine.runs import BatchParams, _config, make_client
+    from flows.engine.runs import BatchParams, _config
+    from flows.llm.factory import make_client
     from flows.orchestration.report import summarize
     from flows.store import Store
 

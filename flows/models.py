@@ -12,11 +12,10 @@ from parsers.programs.math_program import MathProgram
 from parsers.programs.smt_program import SmtProgram
 from solvers.base import Limits
 
-from flows.engine.languages import Plan
-from flows.llm.clients import DEFAULT_MAX_TOKENS
+from flows.settings import DEFAULT_MAX_TOKENS
 from flows.text import MAX_MESSAGE_CHARS, cap
 
-__all__ = ["Message", "RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage",
+__all__ = ["Message", "Plan", "RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage",
            "ProblemRecord", "ErrorGroup", "Summary", "BatchReport"]
 
 Message = Annotated[str, BeforeValidator(cap)]
@@ -44,6 +43,19 @@ class _Bounded(BaseModel):
         if not update:
             return super().model_copy(deep=deep)
         return type(self).model_validate({**dict(super().model_copy(deep=deep)), **update})
+
+
+class Plan(BaseModel):
+    """How one kind of problem is translated: the prompt, and how its outputs are read (``flows.engine.languages``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    style: str
+    """How outputs are read (``parsers.llm_output.STYLES``)."""
+    prompt: str
+    """Template in ``prompts/``."""
+    expected: str = ""
+    """With ``style="auto"``: the format to read an output in when it carries no markers of its own."""
 
 
 class RunConfig(BaseModel):

@@ -231,7 +231,7 @@ def _setup_env(verbose: bool, host: str = "127.0.0.1") -> str:
         api_url = ensure_server(settings.home, settings.server_port, host=host)
         os.environ["PREFECT_API_URL"] = api_url
     os.environ.update(client_env(settings.home, api_url))  # our own server's credential (basic auth)
-    from flows.cli.forkserver import refresh_prefect
+    from flows.cli.prefect_env import refresh_prefect
 
     refresh_prefect()  # in a fork server's child Prefect was imported before this environment was set
     if not verbose:
@@ -494,7 +494,7 @@ def _cmd_solve(args) -> int:
 
 
 def _cmd_server(args) -> int:
-    from flows.cli import forkserver
+    from flows.cli import forkclient
     from flows.orchestration.server import auth_paths, check_host, ensure_server, healthy, server_record, stop_server
     from flows.settings import get_settings
     from flows.store import private_dir
@@ -504,11 +504,11 @@ def _cmd_server(args) -> int:
         check_host(args.host)
         private_dir(home.resolve())
         print(ensure_server(home, get_settings().server_port, host=args.host))
-        forkserver.ensure()  # so that the first batch does not pay the imports either
+        forkclient.ensure()  # so that the first batch does not pay the imports either
         return 0
     if args.action == "stop":
         print("stopped" if stop_server(home) else "no server running")
-        forkserver.stop()
+        forkclient.stop()
         return 0
     record = server_record(home)
     url = record.get("api_url", "")

@@ -159,11 +159,11 @@ def _prefect_check() -> Check:
 def _forkserver_check() -> Check:
     import os
 
-    from flows.cli import forkserver
+    from flows.cli import forkclient
 
-    if not forkserver.enabled(["batch"]):
+    if not forkclient.enabled(["batch"]):
         return Check("fork server", True, "off (NESYFLOW_FORKSERVER=0): commands run in-process", needed=False)
-    path = forkserver.socket_path()
+    path = forkclient.socket_path()
     if path is None:
         return Check("fork server", True, "no private runtime directory (or its path is too long for a socket): "
                                           "commands run in-process", needed=False)

@@ -22,256 +22,34 @@ going wrong before the hand-over falls back to the in-process CLI, never to runn
 hand-over is ready/go (``run_in_server``), and the server reads every request without blocking,
 by its own deadline, so a caller that stalls mid-request holds up no other.
 
-Only the standard library (and ``flows/__init__``) is imported here: ``flows.cli.launch`` uses this before anything heavy.
+
+This module is the server and the child it forks; the caller's side is ``flows.cli.forkclient``.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
 import selectors
 import signal
 import socket
-import stat
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from flows import ROOT, SOURCE_PACKAGES
+from flows.cli.forkclient import HANDSHAKE_S, HEADER, MAX_REQUEST, RELAYED, retire_older
+from flows.cli.prefect_env import remember_import_logging
+from flows.engine.forks import close_quietly, exit_after
 
-__all__ = ["run_in_server", "serve", "ensure", "stop", "refresh_prefect", "exit_after", "close_quietly", "socket_path", "enabled"]
+__all__ = ["serve"]
 
-_COMMANDS = ("batch", "solve")
-_RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_HEADER = struct.Struct("!I")
-HANDSHAKE_S = 30.0
-"""Seconds a request may take to arrive whole (server) or to be accepted (caller)."""
-MAX_REQUEST = 16 << 20
-
-
-def enabled(argv: list[str]) -> bool:
-    if os.environ.get("NESYFLOW_FORKSERVER", "1").strip().lower() in ("0", "off", "false", "no"):
-        return False
-    return bool(argv) and argv[0] in _COMMANDS and not {"-h", "--help"} & set(argv)
-
-
-def fingerprint() -> str:
-    """Interpreter, installed packages (a site directory's mtime changes when a package is added
-    or removed) and every source file's mtime and size: ~1 ms of stat calls."""
-    h = hashlib.sha256(f"{sys.prefix}\0{sys.version}\0{ROOT}".encode())
-    for entry in sys.path:
-        if entry.endswith("-packages") and os.path.isdir(entry):
-            h.update(f"{entry}:{os.stat(entry).st_mtime_ns}".encode())
-    for pkg in SOURCE_PACKAGES:
-        for dirpath, dirnames, files in os.walk(ROOT / pkg):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for name in sorted(files):
-                if name.endswith((".py", ".jinja", ".lark", ".txt", ".md", ".json", ".jsonl")):
-                    st = os.stat(os.path.join(dirpath, name))
-                    h.update(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size}".encode())
-    return h.hexdigest()[:24]
-
-
-def _private_dir() -> Path | None:
-    """``$XDG_RUNTIME_DIR/nesyflow`` or ``/tmp/nesyflow-<uid>``: ours, a directory, mode 0700."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    path = Path(base) / "nesyflow" if base and os.path.isdir(base) else Path(os.environ.get("TMPDIR") or "/tmp") / f"nesyflow-{os.getuid()}"
-    try:
-        path.mkdir(mode=0o700, exist_ok=True)
-        st = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        return None
-    return path
-
-
-def _checkout_tag() -> str:
-    return hashlib.sha256(f"{sys.prefix}\0{ROOT}".encode()).hexdigest()[:8]
-
-
-def socket_path() -> Path | None:
-    """``fs-<checkout>-<fingerprint>.sock`` in the private directory."""
-    d = _private_dir()
-    path = d / f"fs-{_checkout_tag()}-{fingerprint()}.sock" if d else None
-    return path if path and len(os.fsencode(path)) < 100 else None  # AF_UNIX paths end at 108 bytes
-
-
-def _retire_older(path: Path) -> None:
-    """This checkout's servers for older code: their sockets and lock files go (each server then
-    ends once its running children have, see ``loop``; no new server will want those names)."""
-    prefix = path.name.rsplit("-", 1)[0] + "-"
-    for old in [*path.parent.glob(prefix + "*.sock"), *path.parent.glob(prefix + "*.lock")]:
-        if old.stem != path.stem:
-            old.unlink(missing_ok=True)
-
-
-# --- the caller -------------------------------------------------------------------------------
-
-def _connect(path: Path) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(path))
-        return sock
-    except OSError:
-        sock.close()
-        return None
-
-
-# What the server process itself keeps of its starter's environment: enough to import. A caller's
-# secrets (API keys) reach only that caller's child, in its request, never the long-lived server.
-_SERVER_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "XDG_RUNTIME_DIR", "VIRTUAL_ENV", "PYTHONPATH",
-               "NESYFLOW_FORKSERVER_IDLE_S")
-
-
-def _start_server(path: Path, wait_s: float = 30.0) -> socket.socket | None:
-    """Start a server for ``path`` (a no-op if another caller just did) and wait until it listens."""
-    env = {k: os.environ[k] for k in _SERVER_ENV if k in os.environ}
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli.forkserver", str(path)], cwd=str(ROOT), env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        sock = _connect(path)
-        if sock is not None:
-            return sock
-        if proc.poll() not in (None, 0):  # it failed (0: another server holds the lock and is starting)
-            return None
-        time.sleep(0.02)
-    return None
-
-
-def ensure() -> Path | None:
-    """Start this checkout's fork server unless it runs (``nesyflow server start``, the
-    benchmarks' set-up); its socket, or None where there can be none."""
-    path = socket_path()
-    sock = (_connect(path) or _start_server(path)) if path else None
-    if sock is None:
-        return None
-    sock.close()
-    return path
-
-
-def stop() -> bool:
-    """Retire this checkout's fork server: its socket goes now (the next run starts a fresh one),
-    the process within seconds, once its running children have ended."""
-    path = socket_path()
-    if path is None or not path.exists():
-        return False
-    path.unlink(missing_ok=True)
-    return True
-
-
-def _std_fds() -> list[int]:
-    fds = []
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-            fds.append(fd)
-        except OSError:  # a closed stdin/stdout: the child gets /dev/null there
-            fds.append(os.open(os.devnull, os.O_RDWR))
-    return fds
-
-
-def run_in_server(argv: list[str]) -> int | None:
-    """Run ``nesyflow argv`` in a child of the fork server; its exit code, or None when the
-    command did not reach a server (the caller then runs it in-process).
-
-    The hand-over is two steps, so a request runs once or not at all: the server reads the whole
-    request and says ``ready``; only then does the caller say ``go``, and only on ``go`` does the
-    server fork. A caller that gives up before ``go`` just closes (the server then forks nothing)
-    and runs in-process; once it has said ``go`` it never falls back."""
-    if not enabled(argv):
-        return None
-    try:
-        path = socket_path()
-        if path is None:
-            return None
-        sock = _connect(path) or _start_server(path)
-        if sock is None:
-            return None
-    except OSError:
-        return None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        payload = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}).encode()
-        sock.settimeout(HANDSHAKE_S)  # a server that does not answer (stopped, wedged) is not waited on forever
-        socket.send_fds(sock, [_HEADER.pack(len(payload))], _std_fds())
-        sock.sendall(payload)
-        reader = sock.makefile("r", encoding="utf-8")
-        if json.loads(reader.readline() or "{}").get("ready") is not True:
-            raise OSError("refused before forking")  # another user, a stale server
-    except (OSError, ValueError, AttributeError):
-        sock.close()  # before ``go``: the server forks nothing for this request
-        return None
-    try:
-        sock.settimeout(None)
-        sock.sendall(b'{"go": true}\n')
-        child = json.loads(reader.readline() or "{}")["pid"]
-    except (OSError, ValueError, KeyError, TypeError):
-        # Said ``go``: the command may be running, so it must not run here as well.
-        print("nesyflow: error: the fork server went away while starting the command (rerun it; "
-              "NESYFLOW_FORKSERVER=0 runs in-process)", file=sys.stderr)
-        return 1
-    if "--verbose" in argv:
-        print(f"nesyflow: running in the fork server ({path.name}, child pid {child}; NESYFLOW_FORKSERVER=0 runs "
-              "in-process)", file=sys.stderr, flush=True)
-    return _relay(sock, reader)
-
-
-def _relay(sock: socket.socket, reader) -> int:
-    """Pass signals on; return the child's exit code."""
-    def forward(signum, _frame):
-        try:
-            sock.sendall(json.dumps({"signal": signum}).encode() + b"\n")
-        except OSError:
-            pass
-
-    for sig in _RELAYED:
-        signal.signal(sig, forward)
-    for line in reader:
-        msg = json.loads(line)
-        if "exit" in msg:
-            return int(msg["exit"])
-    print("nesyflow: error: the fork server went away during the run (rerun it; NESYFLOW_FORKSERVER=0 runs "
-          "in-process)", file=sys.stderr)
-    return 1
-
-
-# --- the child --------------------------------------------------------------------------------
-
-_IMPORT_LOGGING: tuple | None = None  # what logging was configured from in the server, if this is its child
 # Defaults our modules put into os.environ when they are imported — flows.llm.clients sets
 # LITELLM_OFFLINE_MODE so that importing litellm never fetches its price list over the network.
 # In a child those imports ran in the server, before its environment became the caller's: put
 # them back (unless the caller set them), or an LLM batch's workers reach for the network.
 _IMPORT_ENV = {"LITELLM_OFFLINE_MODE": "true"}
-
-
-def _logging_inputs() -> tuple:
-    """What Prefect's logging set-up reads: PREFECT_LOGGING_* and a logging.yml in PREFECT_HOME."""
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("PREFECT_LOGGING_")))
-    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-    return env, (home / "logging.yml").exists()
-
-
-def refresh_prefect() -> None:
-    """Prefect read its settings and configured logging at import; in a fork server's child that
-    import happened under the server's environment. Re-read the settings from this one, and set
-    logging up again unless it would come out the same (a quiet CLI run: ~45 ms saved)."""
-    if "prefect.context" not in sys.modules:
-        return
-    from prefect.context import refresh_global_settings_context
-    from prefect.logging.configuration import setup_logging
-
-    refresh_global_settings_context()
-    if _IMPORT_LOGGING is None or _logging_inputs() != _IMPORT_LOGGING:
-        setup_logging(incremental=False)
 
 
 def _become_cli(request: dict, fds: list[int]) -> int:
@@ -292,40 +70,6 @@ def _become_cli(request: dict, fds: list[int]) -> int:
     from flows.cli.launch import run_here
 
     return run_here(request["argv"])
-
-
-def close_quietly(fds) -> None:
-    """Close what a forked child inherited and must not hold (None and closed fds are skipped)."""
-    for fd in fds:
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def exit_after(body) -> None:
-    """In a forked child: run ``body`` and leave with its exit code (None: 0), reporting whatever
-    escapes it — never return into the parent's code that forked us."""
-    code = 1
-    try:
-        code = body() or 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if exc.code is not None and not isinstance(exc.code, int):
-            print(exc.code, file=sys.stderr)
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException:  # noqa: BLE001 - reported here; the child ends either way
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
 
 
 def _run_child(request: dict, fds: list[int], close: list[int]) -> None:
@@ -431,16 +175,16 @@ class _Server:
         pending.data += data
         try:
             if pending.request is None:
-                if len(pending.data) < _HEADER.size:
+                if len(pending.data) < HEADER.size:
                     return
-                (size,) = _HEADER.unpack(pending.data[:_HEADER.size])
+                (size,) = HEADER.unpack(pending.data[:HEADER.size])
                 if size > MAX_REQUEST or len(pending.fds) != 3:
                     raise ValueError("expected stdin, stdout and stderr, and a request of sensible size")
-                if len(pending.data) < _HEADER.size + size:
+                if len(pending.data) < HEADER.size + size:
                     return
-                if len(pending.data) > _HEADER.size + size:
+                if len(pending.data) > HEADER.size + size:
                     raise ValueError("bytes after the request before ready")
-                pending.request = json.loads(pending.data[_HEADER.size:])
+                pending.request = json.loads(pending.data[HEADER.size:])
                 pending.data = b""
                 pending.conn.send(b'{"ready": true}\n')  # a few bytes into an empty buffer: never blocks
                 return
@@ -497,7 +241,7 @@ class _Server:
                 signum = int(json.loads(line)["signal"])
             except (ValueError, KeyError, TypeError):
                 continue
-            if pid is not None and signum in _RELAYED:
+            if pid is not None and signum in RELAYED:
                 self._kill(pid, signum, group=False)
 
     def _kill(self, pid: int, signum: int, group: bool = True) -> None:
@@ -582,8 +326,7 @@ def serve(path: Path) -> None:
     # a Prefect server (each child reads its caller's settings: ``refresh_prefect``).
     os.environ.update(offline_env(path.parent))
     os.environ.update(QUIET_CONSOLE)  # as a CLI run without --verbose has them (cli._setup_env)
-    global _IMPORT_LOGGING
-    _IMPORT_LOGGING = _logging_inputs()
+    remember_import_logging()
     # Copy-on-write: a child's garbage collector touching every imported object would copy the
     # whole heap (measured, AR-LSAT replay with two forked workers: 1.63-1.70 s before, 1.43-1.45 s
     # after). Collect nothing while loading, then freeze what was loaded out of the collector's
@@ -595,13 +338,13 @@ def serve(path: Path) -> None:
     gc.freeze()
     server = _Server(path, float(os.environ.get("NESYFLOW_FORKSERVER_IDLE_S", "900")))
     server.listen()
-    _retire_older(path)
+    retire_older(path)
     server.loop(lock)
 
 
 if __name__ == "__main__":
     # Serve from the imported module, not ``__main__``: the CLI in a child imports
-    # ``flows.cli.forkserver`` and must see the globals the server set (``_IMPORT_LOGGING``).
+    # ``flows.cli.forkserver``, which must be the module whose globals the server set.
     from flows.cli import forkserver
 
     forkserver.serve(Path(sys.argv[1]))

@@ -45,7 +45,7 @@ def _prespawn(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    from flows.cli.forkserver import run_in_server
+    from flows.cli.forkclient import run_in_server
 
     code = run_in_server(args)
     return run_here(args) if code is None else code

@@ -20,11 +20,10 @@ from parsers.english import split_sentences
 from parsers.errors import LocatedError, locate
 from parsers.llm_output import too_long
 
-from flows.engine.languages import Plan
 from flows.engine.pipeline import (DECIDED, answers_match, ballot, closed_world, formalize_output, predicted_of, settled,
                                    unusable, vote)
 from flows.llm.clients import LLMCallError, LLMClient, LLMRequest, LLMResponse
-from flows.models import Checked, Formalization, Problem, ProblemRecord, ProblemResult, RunConfig, Usage, Verdict
+from flows.models import Checked, Formalization, Plan, Problem, ProblemRecord, ProblemResult, RunConfig, Usage, Verdict
 from flows.store import Store, stable_hash
 
 __all__ = ["converse", "initial_messages", "repair_messages", "llm_cache_key", "REPAIRABLE_STAGES"]

@@ -10,22 +10,11 @@ Replay always reads each recorded output's own markers.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from flows.models import Plan
 
 __all__ = ["LANGUAGE_CHOICES", "Plan", "plan_for", "language_plans"]
 
 LANGUAGE_CHOICES = ("auto", "logic-lm", "fol", "logic-program", "smtlib", "csp", "z3dsl", "sympy", "python", "lean")
-
-
-class Plan(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    style: str
-    """How outputs are read (``parsers.llm_output.STYLES``)."""
-    prompt: str
-    """Template in ``prompts/``."""
-    expected: str = ""
-    """With ``style="auto"``: the format to read an output in when it carries no markers of its own."""
 
 
 _BY_LANGUAGE = {

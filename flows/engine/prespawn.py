@@ -16,7 +16,7 @@ import threading
 import time
 
 from flows import ROOT
-from flows.cli.forkserver import close_quietly, exit_after
+from flows.engine.forks import close_quietly, exit_after
 
 __all__ = ["spawn", "prespawn", "adopt", "ForkedWorker"]
 

@@ -29,11 +29,12 @@ from flows.engine.core import Engine
 from flows.engine.languages import language_plans
 from flows.engine.outputs import ResultsSink
 from flows.engine.pipeline import DEFAULT_SOLVER
+from flows.llm.factory import make_client
 from flows.models import Problem, RunConfig
 from flows.settings import get_settings
 from flows.store import Store
 
-__all__ = ["BatchParams", "BatchRun", "prepare", "prepare_served", "take", "engine_for", "limits_for", "make_client",
+__all__ = ["BatchParams", "BatchRun", "prepare", "prepare_served", "take", "engine_for", "limits_for",
            "reason_config"]
 
 
@@ -117,21 +118,6 @@ def _config(p: BatchParams, problems: list[Problem]) -> RunConfig:
 def reason_config(parser: str, problem: Problem, **params) -> RunConfig:
     """The settings of the ``reason`` flow's one problem, as a batch of it would have them."""
     return _config(BatchParams(path="reason", parser=parser, **params), [problem])
-
-
-def make_client(cfg: RunConfig, concurrency: int, problems: list[Problem] | None = None, verbose: bool = False):
-    if cfg.parser == "replay":
-        from flows.llm.replay import ReplayClient
-
-        client = ReplayClient()
-        if problems is not None:
-            client.add(cfg.model, problems)
-        return client
-    if cfg.parser == "llm":
-        from flows.llm.clients import LiteLLMClient
-
-        return LiteLLMClient(concurrency=concurrency, verbose=verbose)
-    return None
 
 
 class BatchRun:

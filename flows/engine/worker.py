@@ -34,7 +34,7 @@ def _die_with_parent() -> None:
 def main() -> None:
     _die_with_parent()
     from flows.engine.core import Engine
-    from flows.engine.runs import make_client
+    from flows.llm.factory import make_client
     from flows.models import Problem, ProblemRecord, RunConfig
     from flows.store import Store
 

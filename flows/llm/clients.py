@@ -35,15 +35,14 @@ from pydantic import BaseModel, ConfigDict
 from parsers.errors import NesyflowError
 from parsers.llm_output import MAX_OUTPUT_CHARS
 
+from flows.settings import DEFAULT_MAX_TOKENS
+
 __all__ = ["LLMRequest", "LLMResponse", "LLMCallError", "LLMClient", "LiteLLMClient", "is_transient", "describe_failure",
-           "completion_text", "RETRY_WAITS", "MAX_COMPLETION_CHARS", "DEFAULT_MAX_TOKENS"]
+           "completion_text", "RETRY_WAITS", "MAX_COMPLETION_CHARS"]
 
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")  # never fetch the price list at import
 RETRY_WAITS = (1.0, 4.0, 10.0)
 """Seconds before each retry of a transient failure (three retries)."""
-DEFAULT_MAX_TOKENS = 2048
-"""Completion tokens asked for at most: the longest recorded completion (AR-LSAT, Z3 DSL) is under
-3,000 characters (~1,000 tokens); without a bound one local model answered with 3,511 tokens in 494 s."""
 MAX_COMPLETION_CHARS = MAX_OUTPUT_CHARS
 """Characters of a completion kept: the readers refuse anything longer (``parsers.llm_output``)."""
 

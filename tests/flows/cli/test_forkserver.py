@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import forkserver
+from flows.cli import forkclient
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[3]
@@ -142,7 +142,7 @@ def test_a_killed_caller_takes_its_run_and_engine_with_it(prefect_api, fork_env,
 
 def test_only_its_user_gets_in_and_the_directory_must_be_private(fork_env, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", fork_env["XDG_RUNTIME_DIR"])
-    path = forkserver.ensure()
+    path = forkclient.ensure()
     assert path is not None and oct(path.parent.stat().st_mode & 0o777) == "0o700" and oct(path.stat().st_mode & 0o777) == "0o600"
     if os.getuid() == 0 and shutil.which("setpriv"):  # another user cannot even reach the socket
         probe = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n s.connect(sys.argv[1]); print('in')\n"
@@ -155,21 +155,21 @@ def test_only_its_user_gets_in_and_the_directory_must_be_private(fork_env, tmp_p
     (open_dir / "nesyflow").mkdir(parents=True)
     (open_dir / "nesyflow").chmod(0o777)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(open_dir))
-    assert forkserver.socket_path() is None and forkserver.run_in_server(["batch", str(DEMO)]) is None
+    assert forkclient.socket_path() is None and forkclient.run_in_server(["batch", str(DEMO)]) is None
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/tmp/" + "x" * 120)  # no room for a socket path: in-process too
     monkeypatch.setenv("TMPDIR", "/tmp/" + "y" * 120)
-    assert forkserver.socket_path() is None
+    assert forkclient.socket_path() is None
 
 
 def test_a_request_from_a_caller_without_its_streams_starts_nothing(fork_env, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", fork_env["XDG_RUNTIME_DIR"])
-    path = forkserver.ensure()
+    path = forkclient.ensure()
     with socket.socket(socket.AF_UNIX) as s:  # no file descriptors, garbage payload: dropped, server fine
         s.connect(str(path))
         s.sendall(b"\x00\x00\x00\x05hello")
         s.settimeout(10)
         assert s.recv(100) == b""
-    assert forkserver.ensure() == path
+    assert forkclient.ensure() == path
 
 
 def test_a_new_server_retires_the_checkouts_older_ones(tmp_path):
@@ -182,7 +182,7 @@ def test_a_new_server_retires_the_checkouts_older_ones(tmp_path):
     current = run_dir / "fs-abcd1234-000000000000000000000003.sock"
     current.touch()
     current.with_suffix(".lock").touch()
-    forkserver._retire_older(current)
+    forkclient.retire_older(current)
     assert not any(p.exists() for p in older)
     assert other_checkout.exists() and current.exists() and current.with_suffix(".lock").exists()
 
@@ -192,9 +192,9 @@ def test_the_fingerprint_covers_this_checkouts_sources():
     flows/ itself, the walk found nothing, and edited code kept its old server."""
     from flows import SOURCE_PACKAGES
 
-    assert (forkserver.ROOT / "flows" / "cli" / "forkserver.py").is_file()
-    assert all((forkserver.ROOT / pkg).is_dir() for pkg in SOURCE_PACKAGES)
-    assert forkserver.ROOT == Path(__file__).resolve().parents[3]
+    assert (forkclient.ROOT / "flows" / "cli" / "forkserver.py").is_file()
+    assert all((forkclient.ROOT / pkg).is_dir() for pkg in SOURCE_PACKAGES)
+    assert forkclient.ROOT == Path(__file__).resolve().parents[3]
 
 
 def test_edited_code_gets_a_fresh_server(tmp_path, monkeypatch):
@@ -202,17 +202,17 @@ def test_edited_code_gets_a_fresh_server(tmp_path, monkeypatch):
         (tmp_path / pkg).mkdir()
     source = tmp_path / "flows" / "x.py"
     source.write_text("A = 1\n")
-    monkeypatch.setattr(forkserver, "ROOT", tmp_path)
-    before = forkserver.fingerprint()
+    monkeypatch.setattr(forkclient, "ROOT", tmp_path)
+    before = forkclient.fingerprint()
     source.write_text("A = 22\n")
-    assert forkserver.fingerprint() != before
+    assert forkclient.fingerprint() != before
     # the server preloads prompts and their few-shot data: editing those is a new server too
     for name in ("p.jinja", "fewshot.jsonl", "grammar.lark"):
         data = tmp_path / ("prompts" if name != "grammar.lark" else "parsers") / name
         data.write_text("x\n")
-        before = forkserver.fingerprint()
+        before = forkclient.fingerprint()
         data.write_text("xy\n")
-        assert forkserver.fingerprint() != before, name
+        assert forkclient.fingerprint() != before, name
 
 
 def test_stop_and_idle_retire_the_server(fork_env, tmp_path, monkeypatch):
@@ -221,15 +221,15 @@ def test_stop_and_idle_retire_the_server(fork_env, tmp_path, monkeypatch):
     try:
         monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
         monkeypatch.setenv("NESYFLOW_FORKSERVER_IDLE_S", "2")
-        path = forkserver.ensure()
+        path = forkclient.ensure()
         assert path is not None and path.exists()
         deadline = time.monotonic() + 30
         while path.exists():  # idle: it ends and removes its socket
             assert time.monotonic() < deadline, "an idle fork server did not end"
             time.sleep(0.2)
         monkeypatch.setenv("NESYFLOW_FORKSERVER_IDLE_S", "300")
-        path = forkserver.ensure()
-        assert path is not None and forkserver.stop() and not path.exists()
+        path = forkclient.ensure()
+        assert path is not None and forkclient.stop() and not path.exists()
         lock = path.with_suffix(".lock")
         deadline = time.monotonic() + 30
         while True:  # stopped: the lock is released at once (a fresh server may start)
@@ -286,7 +286,7 @@ def test_a_stalled_client_holds_up_no_one_and_each_request_runs_once(prefect_api
     one) held the accept loop: the real caller gave up after 30 s and ran in-process, and when the
     stall ended the server ran the queued request too — two flow runs, the results written twice."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", fork_env["XDG_RUNTIME_DIR"])
-    path = forkserver.ensure()
+    path = forkclient.ensure()
     payload = b"x" * 4096
     stalled = socket.socket(socket.AF_UNIX)
     stalled.connect(str(path))
@@ -330,7 +330,7 @@ def test_a_request_its_caller_abandons_before_go_is_never_forked(fork_env, tmp_p
     """The hand-over is ready/go: a caller that gives up (closes) before saying go leaves nothing
     running, so its in-process fall-back is the only run."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", fork_env["XDG_RUNTIME_DIR"])
-    path = forkserver.ensure()
+    path = forkclient.ensure()
     marker = tmp_path / "should-not-exist.jsonl"
     env = {**fork_env, "NESYFLOW_HOME": str(tmp_path / "home"), "NESYFLOW_FORKSERVER": "1"}
     conn = raw_request(path, ["batch", str(DEMO), "--limit", "1", "--results", str(marker)], ROOT, env)
@@ -340,7 +340,7 @@ def test_a_request_its_caller_abandons_before_go_is_never_forked(fork_env, tmp_p
     conn.close()  # gave up: no go
     time.sleep(5)
     assert not marker.exists(), "the fork server ran a request its caller had abandoned"
-    assert forkserver.ensure() == path  # and serves the next one
+    assert forkclient.ensure() == path  # and serves the next one
 
 
 def test_an_llm_batch_in_the_fork_server_stays_offline_without_the_callers_setting(prefect_api, fork_env, tmp_path,

@@ -103,7 +103,8 @@ def test_samples_are_decided_by_z3_and_only_the_winner_is_cross_checked(tmp_path
     """K samples: the portfolio's first prover decides each (pending), the vote's winner alone is
     confirmed by E — the same answers as confirming every sample, one confirmation per problem."""
     from flows.engine.core import Engine
-    from flows.engine.runs import BatchParams, _config, make_client
+    from flows.engine.runs import BatchParams, _config
+    from flows.llm.factory import make_client
 
     problem = next(p for p in load_problems(DEMO) if p.id == "demo-socrates")
     checked = pipeline.check(pipeline.formalize(problem))

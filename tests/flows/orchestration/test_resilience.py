@@ -193,7 +193,8 @@ def test_gbk_file_is_read_with_a_note(tmp_path):
 def test_null_and_missing_recorded_generations_are_reported_and_the_rest_goes_on(tmp_path, shared_data):
     from flows.datasets import load_problems
     from flows.engine.core import Engine
-    from flows.engine.runs import BatchParams, _config, make_client
+    from flows.engine.runs import BatchParams, _config
+    from flows.llm.factory import make_client
     from flows.store import Store
 
     records = json.loads((shared_data / "recorded" / "logic_lm" / "ProntoQA_dev_gpt-4.json").read_text())[:4]
