@@ -65,9 +65,10 @@ def serving(prefect_api, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # the README's line: the recorded server
     env["PREFECT_RUNNER_POLL_FREQUENCY"] = "1"
     log = open(tmp_path_factory.mktemp("serve") / "serve.log", "w")
+    data = tmp_path_factory.mktemp("served-data")  # a served run reads datasets only under a --read-root
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--dataset", str(ROOT / "examples" / "demo.jsonl"),
                              "--cron", "0 3 * * *", "--parser", "gold", "--timeout", "5", "--language", "fol",
-                             "--api-base", "http://127.0.0.1:9/v1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             "--api-base", "http://127.0.0.1:9/v1", "--read-root", str(ROOT), "--read-root", str(data)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
     def scheduled():
@@ -77,7 +78,7 @@ def serving(prefect_api, tmp_path_factory):
     try:
         dep = wait_for(scheduled, 180, "serve to register batch/scheduled with its options")
         wait_for(lambda: api(prefect_api, "GET", "/deployments/name/reason/reason")[0] == 200, 60, "reason/reason")
-        yield prefect_api, proc, dep
+        yield prefect_api, proc, dep, data
     finally:
         below = descendants(proc.pid)
         if proc.poll() is None:
@@ -91,7 +92,7 @@ def serving(prefect_api, tmp_path_factory):
 
 
 def test_serve_options_reach_the_scheduled_batch(serving):
-    _, _, dep = serving
+    _, _, dep, _ = serving
     p = dep["parameters"]
     assert (p["timeout_s"], p["language"], p["api_base"], p["parser"]) == (5.0, "fol", "http://127.0.0.1:9/v1", "gold")
 
@@ -100,7 +101,7 @@ def test_rest_reason_with_repeated_parameters_named_with_a_json_verdict(serving)
     """The second run reads the problem back from the store: it used to end Failed (too many
     values to unpack). Each run is named by its problem; the verdict is JSON (the reason-result
     artifact, and the flow's result), not only markdown."""
-    base, _, _ = serving
+    base, _, _, _ = serving
     _, dep = api(base, "GET", "/deployments/name/reason/reason")
     params = {"premises": ["all x. (Bird(x) -> Animal(x))", "Bird(tweety)"], "conclusion": "Animal(tweety)"}
     runs = []
@@ -120,14 +121,14 @@ def test_rest_reason_with_repeated_parameters_named_with_a_json_verdict(serving)
         assert (row["status"], row["predicted"], row["used_premises"]) == ("True", "True", [0, 1])
 
 
-def test_kill_term_stops_serve_and_the_runs_it_started(serving, tmp_path):
+def test_kill_term_stops_serve_and_the_runs_it_started(serving):
     """``kill -TERM`` of ``nesyflow serve`` used to leave its serving child running as an orphan,
     which went on executing flow runs."""
-    base, proc, _ = serving
+    base, proc, _, served_data = serving
     rows = [{"id": f"slow{i:03d}", "kind": "math", "question": f"q{i}", "answer": str(i),
              "formal": {"language": "python", "premises": [f"import time\ntime.sleep(0.5)\nanswer = {i}\n"], "conclusion": ""}}
             for i in range(60)]
-    data = tmp_path / "slow.jsonl"
+    data = served_data / "slow.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     _, dep = api(base, "GET", "/deployments/name/batch/on-demand")
     code, run = api(base, "POST", f"/deployments/{dep['id']}/create_flow_run",

@@ -141,6 +141,7 @@ def test_run_page_task_graph_and_artifacts_render(prefect_api, tmp_path):
         page.open(url)
         page.wait("document.body.textContent.includes('solve: z3 → True')", "the run page with its chunks' logs")
         page.wait("document.body.textContent.includes('4 Task runs')", "the task-run count")
+        page.wait("!!document.querySelector('canvas')", "the task graph, drawn on a canvas after the page's text")
         text = page.text()
         dom = page.js("document.documentElement.outerHTML")
         assert "batch ui-demo [gold]" in text and "Completed" in text
