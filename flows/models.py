@@ -68,8 +68,10 @@ class RunConfig(BaseModel):
     solver: str = "portfolio"
     limits: Limits = Limits()
     problem_timeout_s: float = 30.0
-    """Wall-clock seconds one problem may spend in back ends, across all of them (portfolio members,
-    samples, repair rounds); each prover run still has ``limits.timeout_s`` at most."""
+    """Wall-clock seconds one problem may spend reading and in back ends, across all of them (portfolio
+    members, samples, repair rounds: each attempt has what the earlier ones left, ``dialogue.Budget``;
+    samples in flight at once each start with what is left); each prover run still has
+    ``limits.timeout_s`` at most. Waiting for a model is ``llm_timeout_s``'s, not this."""
     model: str = ""
     api_base: str | None = None
     plans: dict[str, Plan] = {}

@@ -106,8 +106,31 @@ async def _complete(req: LLMRequest, client: LLMClient, store: Store, usage: Usa
     return resp
 
 
+class Budget:
+    """A problem's ``--problem-timeout``: seconds its attempts may spend reading and solving, in all
+    (time waiting for the model is not counted: it is the endpoint's, bounded by ``--llm-timeout``)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.spent = seconds, 0.0
+
+    def left(self) -> float:
+        return self.seconds - self.spent
+
+    def spend(self, seconds: float) -> None:
+        self.spent += seconds
+
+
+def _out_of_budget(sid: str, cfg: RunConfig, rnd: int) -> Attempt:
+    why = (f"the problem's --problem-timeout ({cfg.problem_timeout_s:g} s) was spent by its earlier samples and "
+           "rounds; this attempt was not read or solved")
+    err = locate("solve", why, hint="raise --problem-timeout, or use fewer samples or repair rounds")
+    checked = Checked(problem_id=sid, ok=False, errors=[err])
+    return Attempt(rnd, "", checked, Verdict(problem_id=sid, status="undetermined", solver=cfg.solver, errors=[err],
+                                           reason=why))
+
+
 async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Store, usage: Usage,
-                      check_and_solve: CheckAndSolve) -> None:
+                      check_and_solve: CheckAndSolve, budget: Budget) -> None:
     plan = cfg.plans[st.problem.kind]
     for rnd in range(cfg.repair_rounds + 1):
         sid = f"{st.problem.id}::s{st.index}::r{rnd}"
@@ -131,10 +154,19 @@ async def _run_sample(st: Sample, cfg: RunConfig, client: LLMClient, store: Stor
             return
         # The attempt's budget starts before reading: reading is work on the problem as solving is
         # (the readers are linear and refuse outputs over MAX_OUTPUT_CHARS; they run in the pool,
-        # never on the event loop that keeps every other problem's calls going).
-        deadline = time.monotonic() + cfg.problem_timeout_s
-        form = await _read(st.problem, resp, plan, sid, cfg)
-        checked, verdict = await check_and_solve(form, rnd == cfg.repair_rounds, deadline)
+        # never on the event loop that keeps every other problem's calls going). It is what the
+        # problem's earlier attempts left of --problem-timeout: the bound is the problem's, across
+        # samples and rounds, not each attempt's (10 samples x 3 rounds would be 40 budgets).
+        left = budget.left()
+        if left <= 0:
+            st.attempts.append(_out_of_budget(sid, cfg, rnd))
+            return
+        started = time.monotonic()
+        try:
+            form = await _read(st.problem, resp, plan, sid, cfg)
+            checked, verdict = await check_and_solve(form, rnd == cfg.repair_rounds, started + left)
+        finally:
+            budget.spend(time.monotonic() - started)
         st.attempts.append(Attempt(rnd, resp.text, checked, verdict, form))
         errors = verdict.errors or checked.errors
         # a failed check (flows.engine.checks: contradictory premises, no single option, …) is a mistranslation
@@ -169,7 +201,8 @@ async def converse(problem: Problem, cfg: RunConfig, client: LLMClient, store: S
     k = min(cfg.samples, len(problem.recorded)) if cfg.parser == "replay" else cfg.samples
     first = initial_messages(problem, cfg.plans[problem.kind].prompt)  # one rendering; samples differ by seed
     samples = [Sample(problem, s, list(first)) for s in range(k)]
-    await asyncio.gather(*(_run_sample(st, cfg, client, store, usage, check_and_solve) for st in samples))
+    budget = Budget(cfg.problem_timeout_s)
+    await asyncio.gather(*(_run_sample(st, cfg, client, store, usage, check_and_solve, budget) for st in samples))
     if confirm is not None:
         await _confirm_winner(samples, confirm)
     result = _result(samples, cfg.solver, cfg.fallback, usage)

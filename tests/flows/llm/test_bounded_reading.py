@@ -89,3 +89,27 @@ def test_printable_escapes_every_control_character():
     assert out == "id\\x1b[2J\\x1b]0;title\\x07\\x0d\\x08\\x9b31m\\u202etxt.exe\\u200b\nnext\tline"
     assert printable("a\nb\tc", newlines=False) == "a\\x0ab\\x09c"
     assert printable("∀x (P(x) → Q(x)) ünïcode") == "∀x (P(x) → Q(x)) ünïcode"
+
+
+def test_problem_timeout_is_the_problems_across_repair_rounds_not_each_attempts(tmp_path):
+    """Every attempt used to get the whole --problem-timeout: with 2 repair rounds a problem could
+    spend 3 budgets. Each round now has what the earlier ones left; once it is spent, the round is
+    undetermined with a located reason (and the record is not final, so a rerun tries again)."""
+    from parsers.errors import locate
+
+    deadlines: list[float] = []
+
+    async def check_and_solve(form, close_free, deadline=None):
+        deadlines.append(deadline - time.monotonic())
+        await asyncio.sleep(0.6)  # the back end works for 0.6 s, then finds a repairable error
+        err = locate("parse", "unexpected ','", where="premise 1")
+        return (Checked(problem_id=form.problem_id, ok=False, errors=[err]),
+                Verdict(problem_id=form.problem_id, status="error", solver="z3", errors=[err]))
+
+    cfg = RunConfig(parser="llm", model="m", problem_timeout_s=1.0, repair_rounds=2,
+                    plans=language_plans("auto", {"entailment"}, "p.jsonl", "auto", None))
+    record = asyncio.run(dialogue.converse(PROBLEM, cfg, _Fixed(GOOD), Store(tmp_path), check_and_solve))
+    assert len(deadlines) == 2, deadlines  # rounds 0 and 1 ran; round 2 found the budget spent
+    assert 0.9 < deadlines[0] <= 1.0 and deadlines[1] < 0.45, deadlines
+    assert record.result.status == "undetermined" and "--problem-timeout (1 s) was spent" in record.result.reason, record.result
+    assert not record.final
