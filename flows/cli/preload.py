@@ -38,6 +38,10 @@ def preload() -> None:
     from flows.store import code_version
 
     parse_formula("P(a)")
+    # The English parser's dictionary (lemminflect's tables and numpy: ~0.8 s, ~50 MB shared by the children).
+    from parsers.lemmas import noun_lemmas
+
+    noun_lemmas("men")
     prompts.compile_all()
     code_version()
     # Prefect's settings models cost ~0.1 s the first time they are built, ~0.02 s after: build
