@@ -1,13 +1,18 @@
-"""REST calls to the test session's Prefect server, with its credential (tests/ is on sys.path)."""
+"""REST calls to the test session's Prefect server, with its credential, and the waits and stops
+the tests that serve deployments share (tests/ is on sys.path)."""
 
 import base64
 import json
 import os
+import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
 
-__all__ = ["api"]
+import pytest
+
+__all__ = ["api", "wait_for", "stop_serving"]
 
 
 def api(base, method, path, body=None, auth: str | None = "env"):
@@ -29,3 +34,23 @@ def api(base, method, path, body=None, auth: str | None = "env"):
         if code not in (429, 502, 503) or attempt == 4:
             return code, payload
         time.sleep(2 ** attempt)
+
+
+def wait_for(fn, timeout, what):
+    """``fn()``'s first true value within ``timeout`` seconds, else the test fails saying what it waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def stop_serving(proc: subprocess.Popen) -> None:
+    """Stop a ``nesyflow serve`` started in its own session as Ctrl-C would, then for good."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -3,27 +3,17 @@
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from rest_api import api
+from rest_api import api, stop_serving, wait_for
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[3]
 
-
-def wait_for(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture()
@@ -46,11 +36,7 @@ def served(prefect_api, tmp_path):
         registered("batch/scheduled")  # serve registers them one after another
         yield prefect_api, dep
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_serving(proc)
 
 
 def test_trigger_over_http_idempotent_and_validated(served):

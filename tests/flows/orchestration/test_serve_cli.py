@@ -12,20 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from rest_api import api
+from rest_api import api, wait_for
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[3]
 
-
-def wait_for(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def descendants(pid: int) -> set[int]:

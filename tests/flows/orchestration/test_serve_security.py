@@ -12,11 +12,9 @@ folders, no key reaches the listener, no file content or key name leaks into the
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -26,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from rest_api import api, stop_serving
 
 from conftest import unavailable
 
@@ -73,23 +72,8 @@ class Endpoint:
 
 
 def call(base: str, method: str, path: str, body=None, auth: str | None = None):
-    import urllib.error
-    import urllib.request
-
-    headers = {"content-type": "application/json"}
-    if auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
-    for attempt in range(5):
-        req = urllib.request.Request(base + path, method=method, headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            code, payload = err.code, json.loads(err.read() or b"null")
-        if code not in (429, 502, 503) or attempt == 4:
-            return code, payload
-        time.sleep(2 ** attempt)
+    """A REST call with exactly the credential given (None: none)."""
+    return api(base, method, path, body, auth=auth)
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +118,7 @@ def served(prefect_api, tmp_path_factory):
         yield {"api": prefect_api, "auth": auth, "dep": dep["id"], "data": data, "outside": outside, "home": home,
                "offered": offered, "trap": trap, "log": base / "serve.log"}
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_serving(proc)
         offered.close()
         trap.close()
 
