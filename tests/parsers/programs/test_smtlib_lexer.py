@@ -98,3 +98,19 @@ def test_reading_hostile_shapes_is_linear(text):
     except FormalizationError:
         pass
     assert time.perf_counter() - t0 < 1.5
+
+
+def test_every_command_z3_lists_counts_as_a_command_name():
+    """The nested-command refusal knows z3's whole (help): ``apply`` (which prints goals) was missing."""
+    import re
+    import subprocess
+
+    from parsers.programs.smtlib import is_command_name
+    from solvers.binaries import z3_binary
+
+    listing = subprocess.run([z3_binary(), "-in", "-smt2"], input="(help)\n", capture_output=True, text=True, timeout=60).stdout
+    names = set(re.findall(r'^"? \(([a-z][a-z0-9-]*)', listing, re.M))
+    assert len(names) > 60, listing[:300]  # the listing was read
+    assert sorted(n for n in names if not is_command_name(n)) == []
+    with pytest.raises(FormalizationError, match="cannot be nested"):
+        parse_smtlib_program(HEAD + "(assert (apply x))" + TAIL)
