@@ -282,3 +282,15 @@ def test_an_expansion_past_the_cap_is_refused_before_it_is_built(constraint):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_a_function_whose_range_constraints_pass_the_cap_is_refused():
+    """``Function([d, d, d] -> [r])`` over 50 members asks for 125,000 argument tuples × 50 values:
+    a 240 MB script and 740 MB in the engine process; over 200 members, more memory than the machine."""
+    members, values = ", ".join(f"m{i}" for i in range(50)), ", ".join(str(i) for i in range(50))
+    program = (f"# Declarations\nd = EnumSort([{members}])\nr = EnumSort([{values}])\nf = Function([d, d, d] -> [r])\n"
+               "# Constraints\nf(m1, m1, m1) > 2 ::: x\n# Options\nQuestion ::: Which one of the following must be true?\n"
+               "is_valid(f(m1, m1, m1) > 1) ::: (A)\nis_valid(f(m1, m1, m1) > 5) ::: (B)\n")
+    with pytest.raises(FormalizationError, match="range constraints of f expand to more than") as exc:
+        parse_z3_dsl(program)
+    assert exc.value.errors[0].where.startswith("output line 4")
