@@ -240,13 +240,24 @@ def _safe_id(rec: Any, default: str) -> str:
 
 
 def _dedupe_ids(problems: list[Problem]) -> None:
+    """A repeated id becomes ``id#n`` with the first ``n`` no record of the file uses: results, the
+    engine and the summary key problems by id, and a renamed ``a#2`` that met a real ``a#2``
+    reported the duplicate's verdict twice and the real one's never."""
+    taken = {p.id for p in problems}
     seen: dict[str, int] = {}
     for i, p in enumerate(problems):
-        if p.id in seen:
-            seen[p.id] += 1
-            problems[i] = p.model_copy(update={"id": f"{p.id}#{seen[p.id]}"})
-        else:
+        if p.id not in seen:
             seen[p.id] = 1
+            continue
+        n = seen[p.id]
+        while True:
+            n += 1
+            new = f"{p.id}#{n}"
+            if new not in taken:
+                break
+        seen[p.id] = n
+        taken.add(new)
+        problems[i] = p.model_copy(update={"id": new})
 
 
 def _str_list(value: Any, field: str) -> list[str]:

@@ -285,6 +285,10 @@ def _located(msg: LeanMessage, asm: Assembled, program: LeanProgram) -> LocatedE
     if msg.line == asm.goal_line and program.theorem:
         return locate("solve", f"the proof's theorem {program.theorem} does not have the problem's statement: {text}",
                       where="statement", hint="prove the given statement, unchanged")
+    if msg.line == asm.goal_line and not program.theorem and text.startswith("(kernel)"):
+        # the kernel checks the whole declaration and reports at its start: the proof is what it refused
+        return locate("solve", f"Lean's kernel rejects the proof: {text}", where="output",
+                      hint="prove it from the problem's definitions; unsafe declarations cannot be used")
     if msg.line == asm.statement_line or (msg.line == asm.goal_line and not program.theorem):
         return locate("solve", f"Lean rejects the problem's statement: {text}", where="statement")
     if msg.line < min(asm.statement_line or asm.goal_line, asm.goal_line):

@@ -3,7 +3,9 @@
 LADR reads any name starting with u–z as a variable, so constants are printed ``c_…``,
 predicates ``P_…``, functions ``f_…`` and bound variables ``v_…``. Prover9's exit code says
 how a search ended (its manual's table below); "search failed" means the clause set saturated,
-so the goal does not follow.
+so the goal does not follow — only because the input clears Prover9's ``auto_limits``
+(``max_weight`` 100, ``sos_limit`` 20000): under them it deletes heavy clauses and then reports
+"sos empty" for theorems too (``P(a)``, ``∀x (P(x) → P(g(x,x)))`` ⊢ ``P(g⁷(a))`` was Unknown).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ def to_ladr(problem: FolProblem, limits: Limits, negate_goal: bool = False) -> s
     lines = [
         "set(quiet).",
         "clear(auto_denials). assign(max_proofs, 1).",  # auto_denials may raise max_proofs to 2
+        # no clause is ever deleted for its weight or a full sos: "sos empty" then means saturated
+        "clear(auto_limits). assign(max_weight, 1000000000). assign(sos_limit, -1).",
         "clear(print_initial_clauses). clear(print_kept). clear(print_given). clear(print_proofs).",
         f"assign(max_seconds, {seconds}).",
         f"assign(max_megs, {max(16, limits.memory_mb - 64)}).",

@@ -45,7 +45,8 @@ OnRecord = Callable[[str, ProblemRecord], None]
 def result_key(problem: Problem, cfg: RunConfig) -> str:
     """A problem's final result depends on the problem (recorded completions included), the
     run's answer-deciding settings and our code — nothing else."""
-    return stable_hash("result", code_version(), cfg.key(), problem.model_dump(mode="json"))
+    lean = problem.kind == "theorem" or (problem.formal is not None and problem.formal.language == "lean")
+    return stable_hash("result", code_version(), pipeline.checker_identity(lean), cfg.key(), problem.model_dump(mode="json"))
 
 
 def _ms(seconds: float) -> str:

@@ -25,6 +25,7 @@ from parsers.programs.smtlib import parse_smtlib_program
 from parsers.programs.z3dsl import parse_z3_dsl
 from solvers import FolProblem, Limits, Status, make_solver
 from solvers.base import BUDGET_USED, trim
+from solvers.identity import binaries_identity, lean_identity
 from solvers.lean import LeanSolver
 from solvers.math import PythonSandbox, SympySolver
 from solvers.sandbox import SandboxUnavailable
@@ -320,8 +321,15 @@ def settled(verdict: Verdict) -> bool:
 
 
 def _solve_key(checked: Checked, back_end: str, limits: Limits) -> str:
-    """Store key of a verdict: the code, the back end that decides it, the limits, the checked text."""
-    return stable_hash("solve", code_version(), back_end, limits, checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
+    """Store key of a verdict: the code, the back end that decides it (and which binary or Lean
+    toolchain that is), the limits, the checked text."""
+    return stable_hash("solve", code_version(), back_end, checker_identity(checked.language == "lean"), limits,
+                       checked.model_dump(mode="json", exclude={"problem_id", "notes"}))
+
+
+def checker_identity(lean: bool):
+    """``solvers.identity``: the Lean toolchain for Lean, else the solver binaries."""
+    return lean_identity() if lean else binaries_identity()
 
 
 def _fol_problem(checked: Checked) -> FolProblem:

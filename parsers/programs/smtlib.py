@@ -33,7 +33,7 @@ ALLOWED_COMMANDS = {"declare-sort", "define-sort", "declare-const", "declare-fun
 _IGNORED = {"check-sat", "get-model", "exit", "set-logic", "set-info", "get-info", "get-unsat-core", "get-proof"}
 # z3's commands (its ``(help)`` and the ones its parser dispatches itself), and the families new ones join
 _COMMANDS = frozenset("""
-assert assert-not assert-soft assume check-sat check-sat-assuming check-sat-using declare-codatatype declare-codatatypes
+apply assert assert-not assert-soft assume check-sat check-sat-assuming check-sat-using declare-codatatype declare-codatatypes
 declare-const declare-datatype declare-datatypes declare-fun declare-map declare-rel declare-sort declare-tactic
 declare-type-var declare-var define-const define-fun define-fun-rec define-funs-rec define-sort del display
 display-dimacs echo euf-project eufi eval exit get-assertions get-assignment get-consequences get-info get-interpolant

@@ -32,7 +32,7 @@ import re
 
 from parsers.errors import MAX_ERRORS, FormalizationError, LocatedError, locate, stopped_reading
 from parsers.programs.expr import Arrow, Call, ListLit, Name, Node, Num, Unary, parse_statement
-from parsers.programs.smt_build import BOOL, INT, Domain, ElabError, Env, Function, elaborate_bool, function_symbol, member_symbol, sort_symbol
+from parsers.programs.smt_build import BOOL, INT, MAX_EXPANSION, Domain, ElabError, Env, Function, elaborate_bool, function_symbol, member_symbol, sort_symbol
 from parsers.programs.smt_program import Query, SmtProgram, question_check
 
 __all__ = ["parse_z3_dsl", "looks_like_z3_dsl", "OPTION_CHECKS"]
@@ -183,12 +183,17 @@ class _Reader:
         self.decls.append(f"(declare-fun {function_symbol(name)} ({arg_sorts}) {sort_symbol(result)})")
         if rdom is not None and (rdom.kind == "int" or rdom.base):
             # an integer (or subset) result stays among its domain's members, for every argument tuple
+            if any(dom is None for _, dom in args):
+                return  # over all integers: cannot enumerate; the domain is left open
+            size = len(rdom.members)  # one (= app v) per result value, per argument tuple
+            for _, dom in args:
+                size *= len(dom.members)
+            if size > MAX_EXPANSION:  # Function([d, d, d] -> [r]) over 50 members: a 240 MB script, 740 MB here
+                raise self.err(node, f"the range constraints of {name} expand to more than {MAX_EXPANSION} terms",
+                               hint="declare the function over fewer or smaller domains")
             tuples = [[]]
-            for t, dom in args:
-                members = dom.terms() if dom is not None else None
-                if members is None:
-                    return  # over all integers: cannot enumerate; the domain is left open
-                tuples = [tu + [m] for tu in tuples for m in members]
+            for _, dom in args:
+                tuples = [tu + [m] for tu in tuples for m in dom.terms()]
             for tu in tuples:
                 app = f"({function_symbol(name)} {' '.join(a for a, _ in tu)})" if tu else function_symbol(name)
                 alts = " ".join(f"(= {app} {v})" for v, _ in rdom.terms())

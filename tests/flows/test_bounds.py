@@ -196,3 +196,15 @@ def test_message_fields_are_capped_in_results_and_store(prefect_api, tmp_path):
     with sqlite3.connect(tmp_path / "home" / "cache" / "store.sqlite") as db:
         (largest,) = db.execute("SELECT max(length(value)) FROM records").fetchone()
     assert largest < 20_000
+
+
+def test_each_problem_reports_its_own_verdict_when_ids_repeat(tmp_path):
+    """A dataset with ids a, a, a#2: the second a was renamed a#2 and its verdict (False) stood in
+    the results twice, for the real a#2 (Unknown) too — counted correct against the wrong gold."""
+    rows = [{**gold("a", ["P(a)"], "P(a)"), "answer": "True"}, {**gold("a", ["P(a)"], "-P(a)"), "answer": "False"},
+            {**gold("a#2", ["P(a)"], "Q(a)"), "answer": "Unknown"}]
+    proc, _, _ = batch(tmp_path, rows, "--parser", "gold")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len({r["id"] for r in lines}) == 3, [r["id"] for r in lines]
+    assert sorted((r["gold"], r["predicted"]) for r in lines) == [("False", "False"), ("True", "True"), ("Unknown", "Unknown")]

@@ -99,3 +99,15 @@ def test_linc_file_without_references(tmp_path):
 def test_logic_lm_recorded_programs(shared_data):
     p = load_problems(shared_data / "recorded" / "logic_lm" / "FOLIO_dev_gpt-4.json", limit=1)[0]
     assert p.recorded[0].startswith("Predicates:") and p.answer == "Unknown"
+
+
+def test_a_renamed_duplicate_never_takes_another_records_id(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    rows = [("a", "P(a)"), ("a", "-P(a)"), ("a#2", "Q(a)"), ("a", "R(a)"), ("a#3", "S(a)")]
+    path.write_text("".join(json.dumps({"id": i, "premises": ["x"], "conclusion": "y",
+                                        "formal": {"premises": ["P(a)"], "conclusion": c}}) + "\n" for i, c in rows))
+    problems = load_problems(path)
+    ids = [p.id for p in problems]
+    assert len(set(ids)) == len(ids), ids
+    assert ids[2] == "a#2" and ids[4] == "a#3"  # the file's own ids are kept
+    assert [p.formal.conclusion for p in problems] == [c for _, c in rows]

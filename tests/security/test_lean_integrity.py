@@ -198,3 +198,13 @@ def test_the_lean_reader_is_linear_on_hostile_shapes(name):
             spent = time.thread_time() - t0
             gc.enable()
         assert spent < 0.5, (name, spent)
+
+
+@pytest.mark.lean
+def test_a_kernel_refusal_of_a_bare_proof_blames_the_proof_not_the_statement():
+    """``lcProof`` (an unsafe axiom of the prelude) as the whole proof: the kernel refuses it at our
+    theorem's line, and the repair prompt said "Lean rejects the problem's statement"."""
+    outcome, errors = verdict("lcProof", ": False")
+    assert outcome == "error", (outcome, errors)
+    assert "unsafe declaration 'lcProof'" in errors[0].message
+    assert "statement" not in errors[0].message and errors[0].where == "output", errors[0]

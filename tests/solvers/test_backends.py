@@ -197,3 +197,19 @@ def test_tiny_memory_limit_never_crashes_the_caller():
     for solver in BACKENDS:
         result = solver.solve(HARD, Limits(timeout_s=2, cpu_s=2, memory_mb=24))
         assert result.status in (Status.UNDETERMINED, Status.ERROR, Status.UNKNOWN), solver.name
+
+
+def _doubled(depth: int) -> str:
+    term = "a"
+    for _ in range(depth):
+        term = f"g({term},{term})"
+    return term
+
+
+@pytest.mark.parametrize("solver", [Prover9(), EProver(), Z3Solver()], ids=["prover9", "eprover", "z3"])
+def test_a_search_that_deleted_clauses_is_no_countermodel(solver: Solver):
+    """Prover9's auto_limits drop clauses heavier than 100 symbols, after which "sos empty" is no
+    saturation: P(g⁷(a)) (255 symbols) follows in seven steps, and was reported Unknown."""
+    deep = problem(["P(a)", "all x. (P(x) -> P(g(x,x)))"], f"P({_doubled(7)})")
+    result = solver.solve(deep, Limits(timeout_s=10))
+    assert result.status is Status.TRUE, result.reason

@@ -125,3 +125,33 @@ def test_samples_are_decided_by_z3_and_only_the_winner_is_cross_checked(tmp_path
     decided = [r for r in results if r.status in ("True", "False", "Unknown")]
     assert decided and all(set(r.per_backend) >= {"z3", "eprover"} for r in decided)  # the winner was confirmed
     assert all(r.samples == 5 for r in results)
+
+
+def test_a_stored_verdict_is_not_served_once_another_checker_decides(tmp_path, monkeypatch):
+    """The store keyed verdicts by our code only: errors the core-less Lean kernel gave Mathlib proofs
+    were served after NESYFLOW_LEAN_PROJECT named a Mathlib project, z3's answers after NESYFLOW_Z3
+    named another binary. Another toolchain (or binary) now computes the verdict anew."""
+    from flows.engine.core import result_key
+    from flows.models import Formal, RunConfig
+
+    problem = Problem(id="p", premises=["x"], conclusion="y",
+                      formal=Formal(premises=["all x. (P(x) -> Q(x))", "P(a)"], conclusion="Q(a)"))
+    checked = pipeline.check(pipeline.formalize(problem))
+    store = Store(tmp_path / "store")
+    first = pipeline.solve(checked, "z3", Limits(timeout_s=5), store)
+    assert first.status == "True"
+    calls = []
+    monkeypatch.setattr(pipeline, "make_solver", lambda name: calls.append(name) or (_ for _ in ()).throw(RuntimeError("ran")))
+    assert pipeline.solve(checked, "z3", Limits(timeout_s=5), store).status == "True" and calls == []  # same checker: stored
+    monkeypatch.setattr(pipeline, "binaries_identity", lambda: ("/opt/other/z3:1:1", "e", "p9"), raising=False)
+    try:
+        pipeline.solve(checked, "z3", Limits(timeout_s=5), store)
+    except RuntimeError:
+        pass
+    assert calls == ["z3"]  # another z3: not served from the store
+    lean = Problem(id="t", kind="theorem", formal=Formal(language="lean", premises=[], conclusion=": True"))
+    cfg = RunConfig(parser="gold")
+    before = result_key(lean, cfg)
+    monkeypatch.setattr(pipeline, "lean_identity", lambda: "/opt/lean|Lean 4.35 (mathlib)|mathlib|NESYFLOW_LEAN_PROJECT|/p",
+                        raising=False)
+    assert result_key(lean, cfg) != before

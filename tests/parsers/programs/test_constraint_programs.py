@@ -1,6 +1,7 @@
 """Logic-LM's constraint formats (CSP, Z3 DSL) and model-written SMT-LIB: read as data, decided by z3."""
 
 import json
+import signal
 
 import pytest
 
@@ -255,3 +256,41 @@ def test_csp_multiword_names_prose_and_many_unlabelled_options():
     with pytest.raises(FormalizationError) as exc:  # was StopIteration
         parse_csp_program(many)
     assert "more than 26 unlabelled options" in exc.value.errors[0].message
+
+
+@pytest.mark.parametrize("constraint", [
+    "ForAll([x:d, y:d, z:d], f(x, y) != z)",  # 3.4 M assignments: 1.1 GB and minutes before the refusal
+    "ForAll([x:d], ForAll([y:d], ForAll([z:d], f(f(x, y), z) == f(x, f(y, z)))))",
+    "Sum([x:d], Sum([y:d], Count([z:d], f(x, y) == z))) > 3",
+])
+def test_an_expansion_past_the_cap_is_refused_before_it_is_built(constraint):
+    """One line of a model's Z3-DSL over a 150-member domain: refused at once, not after building
+    every assignment (the engine process held 1.1 GB for 161 s on the first)."""
+    members = ", ".join(f"m{i}" for i in range(150))
+    program = (f"# Declarations\nd = EnumSort([{members}])\nf = Function([d, d] -> [d])\n# Constraints\n{constraint} ::: x\n"
+               "# Options\nQuestion ::: Which one of the following must be true?\nis_valid(f(m1, m1) == m1) ::: (A)\n"
+               "is_valid(f(m1, m1) == m2) ::: (B)\n")
+
+    def too_slow(*_):
+        raise TimeoutError("still expanding after 5 s")
+
+    old = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(5)
+    try:
+        with pytest.raises(FormalizationError, match="expands to more than"):
+            parse_z3_dsl(program)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_function_whose_range_constraints_pass_the_cap_is_refused():
+    """``Function([d, d, d] -> [r])`` over 50 members asks for 125,000 argument tuples × 50 values:
+    a 240 MB script and 740 MB in the engine process; over 200 members, more memory than the machine."""
+    members, values = ", ".join(f"m{i}" for i in range(50)), ", ".join(str(i) for i in range(50))
+    program = (f"# Declarations\nd = EnumSort([{members}])\nr = EnumSort([{values}])\nf = Function([d, d, d] -> [r])\n"
+               "# Constraints\nf(m1, m1, m1) > 2 ::: x\n# Options\nQuestion ::: Which one of the following must be true?\n"
+               "is_valid(f(m1, m1, m1) > 1) ::: (A)\nis_valid(f(m1, m1, m1) > 5) ::: (B)\n")
+    with pytest.raises(FormalizationError, match="range constraints of f expand to more than") as exc:
+        parse_z3_dsl(program)
+    assert exc.value.errors[0].where.startswith("output line 4")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import time
 
 import pytest
 
 from parsers.errors import FormalizationError
-from parsers.programs.smtlib import looks_like_smtlib, option_letters, parse_smtlib_program
+from parsers.programs.smtlib import is_command_name, looks_like_smtlib, option_letters, parse_smtlib_program
 from parsers.programs.smtlib_lexer import tokenize
+from solvers.binaries import z3_binary
 
 HEAD = "(declare-const x Int)\n"
 TAIL = "\n(define-fun conclusion () Bool (> x 1))\n"
@@ -98,3 +101,14 @@ def test_reading_hostile_shapes_is_linear(text):
     except FormalizationError:
         pass
     assert time.perf_counter() - t0 < 1.5
+
+
+def test_every_command_z3_lists_counts_as_a_command_name():
+    """The nested-command refusal knows z3's whole (help): ``apply`` (which prints goals) was missing."""
+    listing = subprocess.run([z3_binary(), "-in", "-smt2"], input="(help)\n", capture_output=True, text=True, timeout=60,
+                             check=False).stdout
+    names = set(re.findall(r'^"? \(([a-z][a-z0-9-]*)', listing, re.MULTILINE))
+    assert len(names) > 60, listing[:300]  # the listing was read
+    assert sorted(n for n in names if not is_command_name(n)) == []
+    with pytest.raises(FormalizationError, match="cannot be nested"):
+        parse_smtlib_program(HEAD + "(assert (apply x))" + TAIL)
