@@ -98,6 +98,20 @@ class RecordFutures:
         with self._lock:
             return all(f.done() for f in self._futures.values())
 
+    def release(self, ids: list[str]) -> None:
+        """Forget these problems (their records were taken): a streamed batch's engine then holds
+        its window, not every problem it ever computed. One submitted again is computed anew
+        (read back from the store)."""
+        with self._lock:
+            for pid in ids:
+                fut = self._futures.get(pid)
+                if fut is not None and fut.done():
+                    del self._futures[pid]
+                    self._forget(pid)
+
+    def _forget(self, problem_id: str) -> None:
+        pass
+
     def finished(self) -> dict[str, ProblemRecord]:
         with self._lock:
             items = list(self._futures.items())
@@ -131,6 +145,9 @@ class Engine(RecordFutures):
         self._memo: OrderedDict[str, tuple[Checked, Verdict]] = OrderedDict()
         self._inflight: dict[str, asyncio.Future] = {}
         self.stats = {"computed": 0, "cached": 0}
+
+    def _forget(self, problem_id: str) -> None:
+        self._submitted.pop(problem_id, None)
 
     # -- public ------------------------------------------------------------------------------
     def submit(self, problems: list[Problem]) -> None:
@@ -288,6 +305,6 @@ class Engine(RecordFutures):
             self._inflight.pop(memo_key, None)
         if pipeline.settled(verdict):
             self._memo[memo_key] = (checked, verdict)
-            if len(self._memo) > 50_000:
+            if len(self._memo) > 4096:  # identical samples are found within a problem and its neighbours
                 self._memo.popitem(last=False)
         return checked, verdict
