@@ -17,6 +17,7 @@ whole, and refused above ``Settings.max_json_file_mb`` with a message suggesting
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import re
@@ -243,8 +244,7 @@ class ProblemStream(Iterator[Problem]):
         if whole:
             self._whole(head, rest, fmt)
             return
-        encoding = _sample_encoding(head, rest, path, self.notes)
-        every = _jsonl_records(itertools.chain(head, rest), encoding)
+        every = _jsonl_records(itertools.chain(head, rest), path, self.notes)
         records = every if limit is None else itertools.islice(every, limit)
         first: list[tuple[int, Any]] = []
         for item in records:  # enough records to tell the format: five, and one that is not a load error
@@ -383,43 +383,71 @@ def _head(lines: Iterator[bytes], path: Path) -> tuple[list[bytes], Iterator[byt
     return head, lines, False
 
 
-def _sample_encoding(head: list[bytes], rest: Iterator[bytes], path: Path, notes: list[str]) -> str:
-    """UTF-8, or GB18030 when several lines of the sample are not UTF-8 and all of it is GB18030
-    (``_decode``'s rule, on the file's first ``SAMPLE_BYTES``). Reads the sample into ``head``."""
-    size = sum(map(len, head))
-    for line in rest:
-        head.append(line)
-        size += len(line)
-        if size >= SAMPLE_BYTES:
-            break
+def _decoded(lines: Iterator[bytes], path: Path, notes: list[str]) -> Iterator[tuple[str, bool]]:
+    """(text, escaped) of each line: UTF-8, or GB18030 when several lines of the file's first
+    ``SAMPLE_BYTES`` are not UTF-8 and all of those are GB18030 (``_decode``'s rule, on that sample:
+    the whole of a smaller file). The sample is looked at only when a line is not UTF-8, so a file
+    that is (a ``--limit`` run's first lines) is read no further than asked. ``escaped``: the line
+    was not text in that encoding and was read with ``surrogateescape``."""
+    encoding, decided = "utf-8", False
+    seen: list[bytes] = []  # the lines read while within the sample, for the decision
+    size = 0
+    pending: collections.deque[bytes] = collections.deque()
+    first = True
+    while True:
+        raw = pending.popleft() if pending else next(lines, None)
+        if raw is None:
+            return
+        if first and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        first = False
+        if not decided:
+            try:
+                raw.decode("utf-8")
+                seen.append(raw)
+                size += len(raw)
+                if size >= SAMPLE_BYTES:
+                    decided, seen = True, []
+            except UnicodeDecodeError:
+                sample, total = [*seen, raw], size + len(raw)
+                while total < SAMPLE_BYTES:
+                    nxt = next(lines, None)
+                    if nxt is None:
+                        break
+                    pending.append(nxt)
+                    sample.append(nxt)
+                    total += len(nxt)
+                encoding = _sample_encoding(sample, total >= SAMPLE_BYTES, path, notes)
+                decided, seen = True, []
+        try:
+            yield raw.decode(encoding), False
+        except UnicodeDecodeError:
+            yield raw.decode("utf-8", errors="surrogateescape"), True
+
+
+def _sample_encoding(sample: list[bytes], truncated: bool, path: Path, notes: list[str]) -> str:
     bad = 0
-    for line in head:
+    for line in sample:
         try:
             line.decode("utf-8")
         except UnicodeDecodeError:
             bad += 1
     if bad > 1:
         try:
-            b"".join(head).decode("gb18030")
+            b"".join(sample).decode("gb18030")
         except UnicodeDecodeError:
             return "utf-8"
-        more = f" in its first {SAMPLE_BYTES >> 20} MB" if size >= SAMPLE_BYTES else ""
+        more = f" in its first {SAMPLE_BYTES >> 20} MB" if truncated else ""
         notes.append(f"{path.name} is not UTF-8 ({bad} lines{more}); read as GB18030 (GBK)")
         return "gb18030"
     return "utf-8"
 
 
-def _jsonl_records(lines: Iterable[bytes], encoding: str) -> Iterator[tuple[int, Any]]:
+def _jsonl_records(lines: Iterator[bytes], path: Path, notes: list[str]) -> Iterator[tuple[int, Any]]:
     """(line number, record) of JSON lines; a line that is not JSON, is nested too deep or holds
     bytes that are not text becomes a ``__load_error__`` record and the others are read."""
     lineno = 0
-    for n, raw in enumerate(lines):
-        if n == 0 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            text, escaped = raw.decode(encoding), False
-        except UnicodeDecodeError:
-            text, escaped = raw.decode("utf-8", errors="surrogateescape"), True
+    for text, escaped in _decoded(lines, path, notes):
         for line in text.splitlines():  # as whole files were split: the same line numbers
             lineno += 1
             if not line.strip():
