@@ -18,6 +18,9 @@ from pathlib import Path
 __all__ = ["run_sampled", "tree_memory"]
 
 
+_CPU: dict[tuple[int, float], int] = {}  # (pid, start) -> user+system ticks, the last seen
+
+
 def _stat(pid: int) -> tuple[int, float] | None:
     """(parent pid, start time in clock ticks) of a process, or None once it is gone."""
     try:
@@ -25,7 +28,11 @@ def _stat(pid: int) -> tuple[int, float] | None:
     except OSError:
         return None
     fields = text[text.rindex(")") + 2:].split()
+    _TICKS[pid] = int(fields[11]) + int(fields[12])
     return int(fields[1]), float(fields[19])
+
+
+_TICKS: dict[int, int] = {}
 
 
 def _mem_kb(pid: int) -> tuple[int, int]:
@@ -75,6 +82,7 @@ def tree_memory(root: int, servers: set[int], after_ticks: float) -> tuple[int, 
                 changed = True
     rss = pss = 0
     for p in members:
+        _CPU[(p, started.get(p, 0.0))] = _TICKS.get(p, 0)
         r, s = _mem_kb(p)
         rss, pss = rss + r, pss + s
     return rss, pss, len(members)
@@ -106,6 +114,8 @@ def run_sampled(argv: list[str], env: dict | None = None, cwd: str | None = None
     wall = time.perf_counter() - t0
     done.set()
     th.join()
-    return {"wall_s": round(wall, 2), "rc": proc.returncode, "peak_rss_mb": round(peak["rss"] / 1024, 1),
+    cpu_s = sum(_CPU.values()) / os.sysconf("SC_CLK_TCK")  # sampled: a process's last interval is missed
+    _CPU.clear()
+    return {"sampled_cpu_s": round(cpu_s, 1), "wall_s": round(wall, 2), "rc": proc.returncode, "peak_rss_mb": round(peak["rss"] / 1024, 1),
             "peak_pss_mb": round(peak["pss"] / 1024, 1), "max_processes": peak["procs"], "stdout": out[-3000:],
             "stderr": err[-3000:]}
