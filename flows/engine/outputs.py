@@ -79,7 +79,7 @@ def write_atomic(path: str | Path, text: str, private: bool = False) -> None:
         os.close(folder)
 
 
-KEEP_RESULTS = 10_000
+KEEP_RESULTS = 2000
 """Results a batch keeps in memory for its report and table artifact: the first ones (all the others
 are in the results file and counted in the summary)."""
 

@@ -30,7 +30,7 @@ from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Contradi
                                    LanguageName, Limit, MaxTokens, ModelName, Name, PathText, Premises, PromptName,
                                    ReasonParams, ReasonParser, Refused, RepairRounds, Samples, Seconds, SolverName,
                                    Temperature, Text, Url, pick_model, serve_policy, validated)
-from flows.engine.outputs import write_summary
+from flows.engine.outputs import KEEP_RESULTS, write_summary
 from flows.engine.runs import BatchParams, BatchRun, prepare, prepare_served, take
 from flows.models import BatchReport, Formal, Problem, ProblemRecord, ProblemResult, Summary, Usage
 from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
@@ -76,7 +76,7 @@ def publish_files(run: BatchRun, summary: Summary) -> None:
         write_summary(run.params.summary_path, summary, private=run.params.private_outputs)
 
 
-TABLE_ROWS = 2000
+TABLE_ROWS = KEEP_RESULTS
 """Rows of the per-problem table artifact: the first problems (every one is in the results file)."""
 
 
