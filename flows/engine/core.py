@@ -81,6 +81,18 @@ def _internal_error(problem: Problem, cfg: RunConfig, exc: BaseException) -> Pro
     return ProblemRecord(result=result, final=False)
 
 
+def _unplanned(problem: Problem, cfg: RunConfig) -> ProblemRecord:
+    """A streamed LLM batch fixes its formal languages by kind before reading the whole file; a
+    later problem of a kind none of them translates (``--language lean`` and an entailment) is its
+    own located error, the batch goes on."""
+    msg = (f"no formal language for a {problem.kind!r} problem in this run (it translates "
+           f"{', '.join(sorted(cfg.plans))} problems); batch it with --language auto, or apart")
+    err = locate("formalize", msg)
+    result = ProblemResult(id=problem.id, gold=problem.answer, predicted=None, status="error", solver=cfg.solver,
+                           error=err.render(), reason=msg, stages={"formalize": msg[:160]})
+    return ProblemRecord(result=result, final=False)
+
+
 class RecordFutures:
     """What a batch reads from an engine, in- or out-of-process: one future per submitted problem
     (``_futures``, guarded by ``_lock``, both set by the subclass)."""
@@ -232,7 +244,9 @@ class Engine(RecordFutures):
                 self.stats["cached"] += 1
             else:
                 t0 = time.perf_counter()
-                if self.llm:
+                if self.llm and problem.load_error is None and problem.kind not in self.cfg.plans:
+                    record = _unplanned(problem, self.cfg)
+                elif self.llm:
                     record = await converse(problem, self.cfg, self.client, self.store, self._check_and_solve,
                                             self._confirm if self._decide_only else None)
                     record = record.model_copy(update={"seconds": round(time.perf_counter() - t0, 4)})
