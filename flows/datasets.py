@@ -6,21 +6,37 @@ Formats (DESIGN.md §3): the project's JSONL, Logic-LM's JSON lists (with their 
 picks by content, not by file name. A malformed record becomes a problem carrying
 ``load_error`` (the batch reports it and goes on); an unreadable file raises ``DatasetError``
 with a one-line reason.
+
+JSONL is streamed (``stream_problems``): records are read line by line as the batch asks for them,
+so ``--limit N`` reads N records and a batch's memory is its window, not its file. The format is
+detected from the first records, the encoding from the first ``SAMPLE_BYTES`` (the whole of any
+smaller file, so small files read as they always did), and ids are de-duplicated with a set of
+64-bit hashes (~70 MB for 1M ids). A JSON array (Logic-LM's, LINC's) is one value: it is read
+whole, and refused above ``Settings.max_json_file_mb`` with a message suggesting JSONL.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from parsers.errors import NesyflowError
 
 from flows.json_depth import MAX_JSON_DEPTH, array_elements, position, too_deep
 from flows.models import Formal, Problem
 
-__all__ = ["DatasetError", "load_problems", "detect_format", "FORMATS", "normalise_label", "statement_of"]
+__all__ = ["DatasetError", "load_problems", "stream_problems", "ProblemStream", "detect_format", "FORMATS",
+           "normalise_label", "statement_of", "SAMPLE_BYTES"]
+
+SAMPLE_BYTES = 4 << 20
+"""A JSONL file's encoding (UTF-8, or GB18030 when several lines are not UTF-8) is decided from
+this much of its start: all of a smaller file, as when files were read whole."""
+_DETECT_ERRORS = 1000
+"""Records that are all load errors before the format is refused as not JSON at all."""
 
 FORMATS = ("auto", "nesyflow", "logic-lm", "folio", "linc", "gsm8k", "minif2f")
 _LABEL = {"true": "True", "false": "False", "unknown": "Unknown", "uncertain": "Unknown"}
@@ -96,14 +112,19 @@ def _undecodable(value: Any) -> str | None:
 
 
 def _records(path: Path, notes: list[str] | None = None) -> tuple[list[Any], bool]:
-    """Records of a JSON list or JSONL file; ``True`` when the file is JSONL. A record that is
-    not valid JSON, or holds bytes that are not text, becomes a ``__load_error__`` record."""
+    """``_records_of`` a whole file (LINC's references)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+    return _records_of(raw, path, notes)
+
+
+def _records_of(raw: bytes, path: Path, notes: list[str] | None = None) -> tuple[list[Any], bool]:
+    """Records of a JSON list or JSONL file read whole; ``True`` when the file is JSONL. A record that is
+    not valid JSON, or holds bytes that are not text, becomes a ``__load_error__`` record."""
     text, note = _decode(raw, path)
     if note and notes is not None:
         notes.append(note)
@@ -194,37 +215,258 @@ def detect_format(records: list[Any]) -> str:
 
 
 def load_problems(path: str | Path, fmt: str = "auto", limit: int | None = None) -> list[Problem]:
-    path = Path(path)
-    if fmt not in FORMATS:
-        raise DatasetError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    file_notes: list[str] = []
-    records, _ = _records(path, file_notes)
-    if not isinstance(records, list):
-        raise DatasetError(f"{path}: expected a JSON list or JSON lines, got {type(records).__name__}")
-    full_count = len(records)
-    if limit is not None:
-        records = records[:limit]
-    if fmt == "auto":
-        fmt = detect_format(records)
-    if fmt == "linc":
-        problems = _linc(path, records, full_count)
-    else:
-        reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio, "gsm8k": _gsm8k, "minif2f": _minif2f}[fmt]
-        stem = path.stem
-        problems = []
-        for i, rec in enumerate(records):
+    """Every problem of a file (the first ``limit``) as a list: ``stream_problems``, read to the end."""
+    return list(stream_problems(path, fmt, limit))
+
+
+def stream_problems(path: str | Path, fmt: str = "auto", limit: int | None = None,
+                    lines: Iterable[bytes] | None = None) -> "ProblemStream":
+    """The problems of a file, read as they are asked for. The file is opened, its encoding and
+    format decided and its first records read now (an unreadable file raises ``DatasetError``
+    here, not mid-batch). ``lines``: the file's lines as bytes instead of opening ``path`` (tests:
+    a generator shows what is read)."""
+    return ProblemStream(Path(path), fmt, limit, lines)
+
+
+class ProblemStream(Iterator[Problem]):
+    """An iterator of a file's problems, ids de-duplicated as they go. ``fmt`` is the format found,
+    ``notes`` what was noted about the file (its encoding), ``records`` how many records were read."""
+
+    def __init__(self, path: Path, fmt: str, limit: int | None, lines: Iterable[bytes] | None):
+        if fmt not in FORMATS:
+            raise DatasetError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        self.path, self.limit, self.notes, self.records = path, limit, [], 0
+        self._fh = None
+        self._seen: set[int] = set()  # hash(id): 64 bits, ~70 MB for 1M ids; a collision renames a unique id
+        self._counts: dict[str, int] = {}  # ids seen more than once, for their "#2", "#3"
+        source = self._lines(lines)
+        head, rest, whole = _head(source, path)
+        if whole:
+            self._whole(head, rest, fmt)
+            return
+        every = _jsonl_records(itertools.chain(head, rest), path, self.notes)
+        records = every if limit is None else itertools.islice(every, limit)
+        first: list[tuple[int, Any]] = []
+        for item in records:  # enough records to tell the format: five, and one that is not a load error
+            first.append(item)
+            usable = any(not (isinstance(r, dict) and "__load_error__" in r) for _, r in first)
+            if (len(first) >= 5 and usable) or len(first) >= _DETECT_ERRORS:
+                break
+        if not first:
+            raise DatasetError(f"{path}: file is empty")
+        if all(isinstance(r, dict) and "__load_error__" in r for _, r in first):
+            if len(first) < _DETECT_ERRORS and limit is not None and len(first) == limit and fmt == "auto":
+                raise DatasetError("no usable record to detect the format from")
+            if len(first) < (limit or _DETECT_ERRORS):
+                raise DatasetError(f"{path}: not JSON or JSONL (first problem: {first[0][1]['__load_error__']})")
+            raise DatasetError(f"{path}: not JSON or JSONL (its first {len(first)} records are not; first: "
+                               f"{first[0][1]['__load_error__']})")
+        self.fmt = detect_format([r for _, r in first]) if fmt == "auto" else fmt
+        if self.fmt == "linc":  # LINC's files are JSON arrays; lines of lists under that name are read whole too
+            kept = [r for _, r in itertools.chain(first, records)]
+            self._whole_records(kept, len(kept) + sum(1 for _ in every))
+            return
+        self._problems = self._convert(itertools.chain(first, records))
+
+    # -- reading -------------------------------------------------------------------------------
+    def _lines(self, lines: Iterable[bytes] | None) -> Iterator[bytes]:
+        if lines is not None:
+            return iter(lines)
+        try:
+            self._fh = self.path.open("rb")
+        except FileNotFoundError:
+            raise DatasetError(f"{self.path}: no such file") from None
+        except OSError as exc:
+            raise DatasetError(f"{self.path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+        return _read_lines(self._fh, self.path)
+
+    def _whole(self, head: list[bytes], rest: Iterator[bytes], fmt: str) -> None:
+        """A JSON array (or a UTF-16 file): one value, read whole, within the size allowed."""
+        from flows.settings import get_settings
+
+        cap = get_settings().max_json_file_mb << 20
+        raw, size = bytearray(), 0
+        for line in itertools.chain(head, rest):
+            size += len(line)
+            if size > cap:
+                self.close()
+                raise DatasetError(f"{self.path}: a JSON array (or UTF-16 file) over {cap >> 20} MB is read whole, and this "
+                                   f"one is larger; write it as JSONL (UTF-8, one problem per line) to stream it, or raise "
+                                   f"NESYFLOW_MAX_JSON_FILE_MB")
+            raw += line
+        self.close()
+        records, _ = _records_of(bytes(raw), self.path, self.notes)
+        if not isinstance(records, list):
+            raise DatasetError(f"{self.path}: expected a JSON list or JSON lines, got {type(records).__name__}")
+        full_count = len(records)
+        if self.limit is not None:
+            records = records[: self.limit]
+        self.fmt = detect_format(records) if fmt == "auto" else fmt
+        self._whole_records(records, full_count)
+
+    def _whole_records(self, records: list[Any], full_count: int) -> None:
+        self.close()
+        if self.fmt == "linc":
+            self._problems = iter(self._dedupe(p) for p in _linc(self.path, records, full_count))
+            self.records = len(records)
+            return
+        self._problems = self._convert(enumerate(records, 1))
+
+    def _convert(self, records: Iterable[tuple[int, Any]]) -> Iterator[Problem]:
+        reader = {"nesyflow": _nesyflow, "logic-lm": _logic_lm, "folio": _folio, "gsm8k": _gsm8k, "minif2f": _minif2f}[self.fmt]
+        stem = self.path.stem
+        for i, (_, rec) in enumerate(records):
+            self.records = i + 1
             if isinstance(rec, dict) and "__load_error__" in rec:
                 pid = str(rec["__id__"]) if rec.get("__id__") is not None else f"{stem}_{i}"
-                problems.append(Problem(id=pid, load_error=rec["__load_error__"]))
+                problem = Problem(id=pid, load_error=rec["__load_error__"])
+            else:
+                try:
+                    problem = reader(rec, i, stem)
+                except (KeyError, TypeError, ValueError) as exc:
+                    problem = Problem(id=_safe_id(rec, f"{stem}_{i}"), load_error=f"record {i + 1}: {_why(exc)}")
+            yield self._dedupe(problem)
+        self.close()
+
+    def _dedupe(self, p: Problem) -> Problem:
+        """The first of an id keeps it; the next are ``id#2``, ``id#3``, … (skipping any id the file
+        already used), so every problem's result has its own line and store entry."""
+        h = hash(p.id)
+        if h not in self._seen:
+            self._seen.add(h)
+            update: dict[str, Any] = {}
+        else:
+            k = self._counts.get(p.id, 1)
+            while True:
+                k += 1
+                candidate = f"{p.id}#{k}"
+                if hash(candidate) not in self._seen:
+                    break
+            self._counts[p.id] = k
+            self._seen.add(hash(candidate))
+            update = {"id": candidate}
+        if self.notes:
+            update["notes"] = [*self.notes, *p.notes]
+        return p.model_copy(update=update) if update else p
+
+    # -- the iterator --------------------------------------------------------------------------
+    def __iter__(self) -> "ProblemStream":
+        return self
+
+    def __next__(self) -> Problem:
+        return next(self._problems)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _read_lines(fh, path: Path) -> Iterator[bytes]:
+    try:
+        yield from fh
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+
+
+def _head(lines: Iterator[bytes], path: Path) -> tuple[list[bytes], Iterator[bytes], bool]:
+    """The lines up to the first that is not blank, the rest, and whether the file must be read
+    whole: a JSON array (its first character is '['), or UTF-16 (its lines are not split by b'\\n')."""
+    head: list[bytes] = []
+    for line in lines:
+        head.append(line)
+        if len(head) == 1 and line.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return head, lines, True
+        text = line[3:] if len(head) == 1 and line.startswith(b"\xef\xbb\xbf") else line
+        if text.strip():
+            return head, lines, text.lstrip().startswith(b"[")
+    return head, lines, False
+
+
+def _decoded(lines: Iterator[bytes], path: Path, notes: list[str]) -> Iterator[tuple[str, bool]]:
+    """(text, escaped) of each line: UTF-8, or GB18030 when several lines of the file's first
+    ``SAMPLE_BYTES`` are not UTF-8 and all of those are GB18030 (``_decode``'s rule, on that sample:
+    the whole of a smaller file). The sample is looked at only when a line is not UTF-8, so a file
+    that is (a ``--limit`` run's first lines) is read no further than asked. ``escaped``: the line
+    was not text in that encoding and was read with ``surrogateescape``."""
+    encoding, decided = "utf-8", False
+    seen: list[bytes] = []  # the lines read while within the sample, for the decision
+    size = 0
+    pending: collections.deque[bytes] = collections.deque()
+    first = True
+    while True:
+        raw = pending.popleft() if pending else next(lines, None)
+        if raw is None:
+            return
+        if first and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        first = False
+        if not decided:
+            try:
+                raw.decode("utf-8")
+                seen.append(raw)
+                size += len(raw)
+                if size >= SAMPLE_BYTES:
+                    decided, seen = True, []
+            except UnicodeDecodeError:
+                sample, total = [*seen, raw], size + len(raw)
+                while total < SAMPLE_BYTES:
+                    nxt = next(lines, None)
+                    if nxt is None:
+                        break
+                    pending.append(nxt)
+                    sample.append(nxt)
+                    total += len(nxt)
+                encoding = _sample_encoding(sample, total >= SAMPLE_BYTES, path, notes)
+                decided, seen = True, []
+        try:
+            yield raw.decode(encoding), False
+        except UnicodeDecodeError:
+            yield raw.decode("utf-8", errors="surrogateescape"), True
+
+
+def _sample_encoding(sample: list[bytes], truncated: bool, path: Path, notes: list[str]) -> str:
+    bad = 0
+    for line in sample:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    if bad > 1:
+        try:
+            b"".join(sample).decode("gb18030")
+        except UnicodeDecodeError:
+            return "utf-8"
+        more = f" in its first {SAMPLE_BYTES >> 20} MB" if truncated else ""
+        notes.append(f"{path.name} is not UTF-8 ({bad} lines{more}); read as GB18030 (GBK)")
+        return "gb18030"
+    return "utf-8"
+
+
+def _jsonl_records(lines: Iterator[bytes], path: Path, notes: list[str]) -> Iterator[tuple[int, Any]]:
+    """(line number, record) of JSON lines; a line that is not JSON, is nested too deep or holds
+    bytes that are not text becomes a ``__load_error__`` record and the others are read."""
+    lineno = 0
+    for text, escaped in _decoded(lines, path, notes):
+        for line in text.splitlines():  # as whole files were split: the same line numbers
+            lineno += 1
+            if not line.strip():
+                continue
+            where = _undecodable(line) if escaped else None
+            if where:
+                yield lineno, {"__load_error__": f"line {lineno}: not valid UTF-8 ({where}); the other lines are read",
+                               "__line__": lineno}
+                continue
+            deep = too_deep(line)
+            if deep is not None:
+                yield lineno, {"__load_error__": f"line {lineno}: JSON nested deeper than {MAX_JSON_DEPTH} levels at column "
+                                                 f"{deep + 1}; the other lines are read", "__line__": lineno}
                 continue
             try:
-                problems.append(reader(rec, i, stem))
-            except (KeyError, TypeError, ValueError) as exc:
-                problems.append(Problem(id=_safe_id(rec, f"{stem}_{i}"), load_error=f"record {i + 1}: {_why(exc)}"))
-        _dedupe_ids(problems)
-    if file_notes:
-        problems = [p.model_copy(update={"notes": [*file_notes, *p.notes]}) for p in problems]
-    return problems
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield lineno, {"__load_error__": f"line {lineno}: invalid JSON at column {exc.colno}: {exc.msg}",
+                               "__line__": lineno}
 
 
 def _why(exc: Exception) -> str:
@@ -237,27 +479,6 @@ def _safe_id(rec: Any, default: str) -> str:
     if isinstance(rec, dict) and isinstance(rec.get("id"), (str, int)):
         return str(rec["id"])
     return default
-
-
-def _dedupe_ids(problems: list[Problem]) -> None:
-    """A repeated id becomes ``id#n`` with the first ``n`` no record of the file uses: results, the
-    engine and the summary key problems by id, and a renamed ``a#2`` that met a real ``a#2``
-    reported the duplicate's verdict twice and the real one's never."""
-    taken = {p.id for p in problems}
-    seen: dict[str, int] = {}
-    for i, p in enumerate(problems):
-        if p.id not in seen:
-            seen[p.id] = 1
-            continue
-        n = seen[p.id]
-        while True:
-            n += 1
-            new = f"{p.id}#{n}"
-            if new not in taken:
-                break
-        seen[p.id] = n
-        taken.add(new)
-        problems[i] = p.model_copy(update={"id": new})
 
 
 def _str_list(value: Any, field: str) -> list[str]:

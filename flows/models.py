@@ -346,7 +346,9 @@ class Summary(BaseModel):
 
 
 class BatchReport(BaseModel):
-    """What the batch flow returns: the summary and every problem's result."""
+    """What the batch flow returns: the summary and the problems' results — every one, up to
+    ``flows.engine.outputs.KEEP_RESULTS``; beyond, the first ones (all are in the results file)."""
 
     summary: Summary
     results: list[ProblemResult]
+    results_omitted: int = 0

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     memory_mb: int = Field(2048, gt=64, description="memory cap per prover process (MB)")
     concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, gt=0, description="problems (chunks) solved at once")
     chunk_size: int = Field(0, ge=0, description="problems per task run for cheap stages; 0 = automatic")
+    max_json_file_mb: int = Field(64, gt=0, description="largest JSON array (or UTF-16) problem file, in MB: such a "
+                                                         "file is read whole; JSONL is streamed whatever its size")
     server_port: int = Field(4200, gt=0, lt=65536, description="port of the local Prefect server the CLI starts "
                                                            "(kept across restarts; the next free one if taken)")
     problem_timeout_s: float | None = Field(None, gt=0, description="seconds one problem may spend in back ends, across "

@@ -376,7 +376,7 @@ def _cmd_batch(args) -> int:
     run = prepare(params, progress=_progress(), start=args.task_runner == "threads", verbose=args.verbose,
                   log=(lambda m: print(printable(m), file=sys.stderr)) if args.verbose else None,
                   processes=0 if args.task_runner == "dask" else args.workers)
-    if not run.problems:
+    if run.feed.empty:
         raise CliError(f"{args.path}: no problems in the file")
     try:
         api_url = _setup_env(args.verbose)
@@ -425,21 +425,22 @@ def _stop_early(run, why: str, args) -> None:
     logging.disable(logging.CRITICAL)  # the flow thread's chunk tasks now fail on cancelled work: no tracebacks
     run.stopped.set()  # the flow thread adds no placeholder for work cancelled here
     run.engine.cancel()
-    records = run.sink.ordered()
-    total = len(run.problems)
-    if len(records) == total:
+    run.sink.finish()  # what finished ahead of an unfinished problem is written too, in input order
+    done = run.sink.tally.n
+    total = run.sink.total or run.feed.read
+    if done == total and run.feed.exhausted:
         how = (f"{why}; all {total} problems finished, but the run's record in Prefect is incomplete — rerun the same "
                "command to record it (every problem is read back from the store, nothing is recomputed)")
     else:
-        how = (f"{why}; stopped after {len(records)} of {total} problems — rerun the same command to finish "
+        how = (f"{why}; stopped after {done} of {total} problems — rerun the same command to finish "
                f"the rest (finished problems are read back, not recomputed)")
-    summary = summary_of(run, records, interrupted=how)
+    summary = summary_of(run, interrupted=how)
     try:
         publish_files(run, summary)
     except OSError as exc:
         how += f"; writing the results failed: {exc}"
     print(summary_text(summary))
-    where = f" Results{' so far' if len(records) < total else ''}: {args.results}." if args.results else ""
+    where = f" Results{' so far' if done < total else ''}: {args.results}." if args.results else ""
     _error_line(f"{how}.{where}")
 
 

@@ -82,6 +82,18 @@ def _internal_error(problem: Problem, cfg: RunConfig, exc: BaseException) -> Pro
     return ProblemRecord(result=result, final=False)
 
 
+def _unplanned(problem: Problem, cfg: RunConfig) -> ProblemRecord:
+    """A streamed LLM batch fixes its formal languages by kind before reading the whole file; a
+    later problem of a kind none of them translates (``--language lean`` and an entailment) is its
+    own located error, the batch goes on."""
+    msg = (f"no formal language for a {problem.kind!r} problem in this run (it translates "
+           f"{', '.join(sorted(cfg.plans))} problems); batch it with --language auto, or apart")
+    err = locate("formalize", msg)
+    result = ProblemResult(id=problem.id, gold=problem.answer, predicted=None, status="error", solver=cfg.solver,
+                           error=err.render(), reason=msg, stages={"formalize": msg[:160]})
+    return ProblemRecord(result=result, final=False)
+
+
 class RecordFutures:
     """What a batch reads from an engine, in- or out-of-process: one future per submitted problem
     (``_futures``, guarded by ``_lock``, both set by the subclass)."""
@@ -98,6 +110,20 @@ class RecordFutures:
     def done(self) -> bool:
         with self._lock:
             return all(f.done() for f in self._futures.values())
+
+    def release(self, ids: list[str]) -> None:
+        """Forget these problems (their records were taken): a streamed batch's engine then holds
+        its window, not every problem it ever computed. One submitted again is computed anew
+        (read back from the store)."""
+        with self._lock:
+            for pid in ids:
+                fut = self._futures.get(pid)
+                if fut is not None and fut.done():
+                    del self._futures[pid]
+                    self._forget(pid)
+
+    def _forget(self, problem_id: str) -> None:
+        pass
 
     def finished(self) -> dict[str, ProblemRecord]:
         with self._lock:
@@ -132,6 +158,9 @@ class Engine(RecordFutures):
         self._memo: OrderedDict[str, tuple[Checked, Verdict]] = OrderedDict()
         self._inflight: dict[str, asyncio.Future] = {}
         self.stats = {"computed": 0, "cached": 0}
+
+    def _forget(self, problem_id: str) -> None:
+        self._submitted.pop(problem_id, None)
 
     # -- public ------------------------------------------------------------------------------
     def submit(self, problems: list[Problem]) -> None:
@@ -216,7 +245,9 @@ class Engine(RecordFutures):
                 self.stats["cached"] += 1
             else:
                 t0 = time.perf_counter()
-                if self.llm:
+                if self.llm and problem.load_error is None and problem.kind not in self.cfg.plans:
+                    record = _unplanned(problem, self.cfg)
+                elif self.llm:
                     record = await converse(problem, self.cfg, self.client, self.store, self._check_and_solve,
                                             self._confirm if self._decide_only else None)
                     record = record.model_copy(update={"seconds": round(time.perf_counter() - t0, 4)})
@@ -289,6 +320,6 @@ class Engine(RecordFutures):
             self._inflight.pop(memo_key, None)
         if pipeline.settled(verdict):
             self._memo[memo_key] = (checked, verdict)
-            if len(self._memo) > 50_000:
+            if len(self._memo) > 4096:  # identical samples are found within a problem and its neighbours
                 self._memo.popitem(last=False)
         return checked, verdict

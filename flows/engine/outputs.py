@@ -1,9 +1,11 @@
 """A batch's files: ``--results`` grows one line per problem as each finishes; ``--summary-json``
 is written at the end, or when the batch stops early, for what finished.
 
-The results file is appended to and flushed as problems finish (in the order they finish), so
-``tail -f`` shows progress and a killed run keeps every line it wrote; at the end it is rewritten
-atomically in input order. Nothing here imports Prefect.
+The results file is written in input order as problems finish: a problem's line goes out as soon
+as every problem before it has finished (those that finished ahead wait in memory: the engine's
+window, never the batch), and is flushed, so ``tail -f`` shows progress and a killed run keeps
+every line it wrote (the rest are in the store: a rerun reads them back). When a batch stops
+early, what finished ahead of a gap is written too, still in input order. Nothing here imports Prefect.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Callable
 
 from parsers.errors import NesyflowError
 
+from flows.engine.tally import Tally
 from flows.models import ProblemRecord, Summary
 
-__all__ = ["ResultsSink", "write_summary", "write_atomic", "OutputError"]
+__all__ = ["KEEP_RESULTS", "ResultsSink", "write_summary", "write_atomic", "OutputError"]
 
 Progress = Callable[[int, int], None]
 
@@ -76,16 +79,28 @@ def write_atomic(path: str | Path, text: str, private: bool = False) -> None:
         os.close(folder)
 
 
+KEEP_RESULTS = 2000
+"""Results a batch keeps in memory for its report and table artifact: the first ones (all the others
+are in the results file and counted in the summary)."""
+
+
 class ResultsSink:
     """Collects every problem's record once, whoever computed it (this process's engine, or a
-    Dask worker whose chunk came back), writes it out at once and reports progress."""
+    Dask worker whose chunk came back), writes it out in input order, counts it (``tally``) and
+    reports progress. Problems are announced in input order (``expect``) before they are computed."""
 
-    def __init__(self, order: list[str], path: str | None = None, progress: Progress | None = None, private: bool = False):
-        self.order = order
+    def __init__(self, order: list[str] | None = None, path: str | None = None, progress: Progress | None = None,
+                 private: bool = False, keep: int = KEEP_RESULTS):
         self.path = Path(path) if path else None
         self.progress = progress
         self.private = private
-        self._records: dict[str, ProblemRecord] = {}
+        self.tally = Tally(keep)
+        self.total: int | None = None
+        """Problems in the batch, for progress; until known, an estimate (or those announced so far)."""
+        self._pending: dict[str, int] = {}  # announced, not yet written: id -> position
+        self._ahead: dict[int, ProblemRecord] = {}  # finished before a problem ahead of it
+        self._expected = 0
+        self._next = 0
         self._lock = threading.Lock()
         self._fh = None
         if self.path is not None:
@@ -95,38 +110,59 @@ class ResultsSink:
             finally:
                 os.close(folder)
             self._fh = os.fdopen(fd, "w", encoding="utf-8")
+        if order:
+            self.expect(order)
+
+    def expect(self, ids: list[str]) -> None:
+        """These problems come next in input order (ids are unique: the loader de-duplicates them)."""
+        with self._lock:
+            for pid in ids:
+                self._pending[pid] = self._expected
+                self._expected += 1
+
+    @property
+    def written(self) -> int:
+        return self._next
+
+    @property
+    def done(self) -> int:
+        return self._next + len(self._ahead)
 
     def add(self, problem_id: str, record: ProblemRecord) -> None:
         with self._lock:
-            if problem_id in self._records:
+            pos = self._pending.get(problem_id)
+            if pos is None or pos in self._ahead:  # written already, or not this batch's
                 return
-            self._records[problem_id] = record
-            if self._fh is not None:
-                self._fh.write(record.result.model_dump_json() + "\n")
-                self._fh.flush()
-            done = len(self._records)
+            self._ahead[pos] = record
+            self._write_ready()
+            done, total = self.done, self.total or self._expected
         if self.progress is not None:
-            self.progress(done, len(self.order))
+            self.progress(done, max(total, done))
 
-    def records(self) -> dict[str, ProblemRecord]:
-        with self._lock:
-            return dict(self._records)
-
-    def ordered(self) -> list[ProblemRecord]:
-        recs = self.records()
-        return [recs[i] for i in self.order if i in recs]
+    def _write_ready(self, everything: bool = False) -> None:
+        """Write the records whose predecessors are all written (``everything``: all that finished)."""
+        lines = []
+        while self._ahead:
+            pos = min(self._ahead) if everything else self._next
+            record = self._ahead.pop(pos, None)
+            if record is None:
+                break
+            self._pending.pop(record.result.id, None)
+            self.tally.add(record)
+            self._next = pos + 1
+            if self._fh is not None:
+                lines.append(record.result.model_dump_json() + "\n")
+        if lines:
+            self._fh.write("".join(lines))
+            self._fh.flush()
 
     def finish(self) -> None:
-        """Close the file and rewrite it in input order (what was written so far, if not all)."""
+        """Write what finished ahead of an unfinished problem (a batch stopped early), close the file."""
         with self._lock:
-            if self._fh is None:
-                return
-            self._fh.close()
-            self._fh = None
-            recs = dict(self._records)
-        if self.path is not None:
-            write_atomic(self.path, "".join(recs[i].result.model_dump_json() + "\n" for i in self.order if i in recs),
-                         private=self.private)
+            self._write_ready(everything=True)
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
 
 
 def write_summary(path: str | Path, summary: Summary, private: bool = False) -> None:

@@ -109,6 +109,9 @@ class EnginePool(RecordFutures):
                     self._triager.start()
             self._inbox.put(new)
 
+    def _forget(self, problem_id: str) -> None:
+        self._gold.pop(problem_id, None)
+
     def _triage_forever(self) -> None:
         while True:
             self._triage(self._inbox.get())

@@ -9,24 +9,25 @@ deployment calls ``prepare`` itself. Nothing here imports Prefect.
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from pydantic import BaseModel, ConfigDict
 
 from solvers import Limits
 
-from flows.datasets import DatasetError, load_problems
+from flows.datasets import DatasetError, stream_problems
 from flows.engine import LLM_PARSERS, default_processes
 from flows.engine.contract import (BatchParser, ChunkSize, Contradictory, Concurrency, Fallback, FormatName, LanguageName, Limit,
                                    ModelName, Name, PathText, PromptName, RepairRounds, Samples, Seconds,
                                    SolverName, Temperature, MaxTokens, Url, dataset_error, dataset_path, pick_model, run_folder,
                                    serve_policy)
 from flows.engine.core import Engine
-from flows.engine.languages import language_plans
+from flows.engine.languages import language_plans, plan_for
 from flows.engine.outputs import ResultsSink
 from flows.engine.pipeline import DEFAULT_SOLVER
 from flows.llm.factory import make_client
@@ -34,7 +35,7 @@ from flows.models import Problem, RunConfig
 from flows.settings import get_settings
 from flows.store import Store
 
-__all__ = ["BatchParams", "BatchRun", "prepare", "prepare_served", "take", "engine_for", "limits_for",
+__all__ = ["BatchParams", "BatchRun", "Feed", "prepare", "prepare_served", "take", "engine_for", "limits_for",
            "reason_config"]
 
 
@@ -88,7 +89,9 @@ def limits_for(timeout_s: float | None) -> Limits:
     return Limits(timeout_s=timeout_s or s.timeout_s, cpu_s=max(1, math.ceil(timeout_s or s.cpu_s)), memory_mb=s.memory_mb)
 
 
-def _config(p: BatchParams, problems: list[Problem]) -> RunConfig:
+def _config(p: BatchParams, problems: list[Problem], complete: bool = True) -> RunConfig:
+    """``problems``: the batch's (``complete``), or its first ones: then a plan is made for every
+    kind that can have one under ``--language``, since a later problem may be of another kind."""
     limits = limits_for(p.timeout_s)
     solver = p.solver or DEFAULT_SOLVER[p.parser]
     budget = p.problem_timeout_s or get_settings().problem_timeout_s or 3 * limits.timeout_s
@@ -103,6 +106,12 @@ def _config(p: BatchParams, problems: list[Problem]) -> RunConfig:
     elif not model:
         raise ValueError("--parser llm needs --model (a litellm model string, e.g. openai/gpt-4o)")
     plans = language_plans(p.language, {q.kind for q in problems}, Path(p.path).name, p.format, p.prompt)
+    for kind in () if complete else ("entailment", "choice", "math", "theorem"):
+        if kind not in plans:
+            try:
+                plans[kind] = plan_for(p.language, kind, Path(p.path).name, p.format, p.prompt)
+            except ValueError:  # e.g. --language lean: only theorems; another kind later is that problem's error
+                pass
     if p.parser == "replay" and p.language == "auto":
         # A recording is read by its own markers; without any, by the format its prompt asked for
         # (Logic-LM's, named by the dataset in the file name, else what auto picks).
@@ -120,15 +129,104 @@ def reason_config(parser: str, problem: Problem, **params) -> RunConfig:
     return _config(BatchParams(path="reason", parser=parser, **params), [problem])
 
 
+class Feed:
+    """A batch's problems in chunks, read from its file as they are taken: the first chunks when
+    the batch starts (the CLI computes them while Prefect starts), the next as chunks finish
+    (``flows.orchestration.batch`` keeps ``max_chunks`` in flight). Each chunk taken is announced to
+    the results sink (its input order) and, once computing has started (``engine``), submitted.
+
+    Chunk size: ``chunk_size``, or automatic — at most 50 problems, at least two per worker, sized
+    by the batch when it ends within the first ``100 × concurrency`` problems (read ahead to know)."""
+
+    def __init__(self, problems: Iterator[Problem], sink: ResultsSink, concurrency: int, chunk_size: int | None = None):
+        self._source = problems
+        self.sink = sink
+        self.engine: Engine | None = None
+        self.read = 0
+        self.exhausted = False
+        self._look: collections.deque[Problem] = collections.deque()
+        self._ready: collections.deque[list[Problem]] = collections.deque()
+        self._lock = threading.Lock()
+        self._pull(100 * max(1, concurrency) + 1)
+        n = len(self._look)
+        if chunk_size:
+            self.size = chunk_size
+        elif self.exhausted:
+            self.size = max(1, min(50, math.ceil(n / (2 * max(1, concurrency)))))
+        else:
+            self.size = 50
+        self.max_chunks = min(12, max(4, math.ceil(3 * concurrency / self.size) + 2))
+        if self.exhausted:
+            sink.total = n
+
+    def first(self) -> list[Problem]:
+        """The problems read ahead (the batch's first ones; all of them when ``exhausted``)."""
+        return list(self._look)
+
+    def _pull(self, n: int) -> None:
+        while len(self._look) < n and not self.exhausted:
+            try:
+                self._look.append(next(self._source))
+                self.read += 1
+            except StopIteration:
+                self.exhausted = True
+                self.sink.total = self.read
+
+    def _make(self) -> list[Problem] | None:
+        self._pull(self.size)
+        chunk = [self._look.popleft() for _ in range(min(self.size, len(self._look)))]
+        if not chunk:
+            return None
+        self.sink.expect([p.id for p in chunk])
+        if self.engine is not None:
+            self.engine.submit(chunk)
+        return chunk
+
+    def start(self, engine: Engine) -> None:
+        """Compute from now on: the first ``max_chunks`` chunks are submitted at once."""
+        with self._lock:
+            self.engine = engine
+            for chunk in self._ready:
+                engine.submit(chunk)
+            while len(self._ready) < self.max_chunks:
+                chunk = self._make()
+                if chunk is None:
+                    break
+                self._ready.append(chunk)
+
+    def next_chunk(self) -> list[Problem] | None:
+        """The next chunk in input order, or None at the end of the file."""
+        with self._lock:
+            return self._ready.popleft() if self._ready else self._make()
+
+    def ready_ids(self) -> list[str]:
+        """The ids of the chunks read and not yet taken (a test's way to wait for them)."""
+        with self._lock:
+            return [p.id for c in self._ready for p in c]
+
+    @property
+    def empty(self) -> bool:
+        return self.exhausted and self.read == 0
+
+
 class BatchRun:
-    def __init__(self, params: BatchParams, problems: list[Problem], cfg: RunConfig, engine: Engine, sink: ResultsSink,
+    def __init__(self, params: BatchParams, feed: Feed, cfg: RunConfig, engine: Engine, sink: ResultsSink,
                  concurrency: int):
-        self.params, self.problems, self.cfg, self.engine, self.sink = params, problems, cfg, engine, sink
+        self.params, self.feed, self.cfg, self.engine, self.sink = params, feed, cfg, engine, sink
         self.concurrency = concurrency
         self.t0 = time.perf_counter()
         self.finished = threading.Event()
         self.stopped = threading.Event()
         """Set when the CLI stops the batch early (server lost, Ctrl-C): the flow records nothing more."""
+
+
+def _count_lines(path: str) -> int | None:
+    """Lines of a file, counted in 1 MB blocks (~0.2 s a GB from the page cache): a progress total."""
+    try:
+        with open(path, "rb") as fh:
+            return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+    except OSError:
+        return None
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -157,10 +255,16 @@ def prepare(params: BatchParams, progress: Callable[[int, int], None] | None = N
     """Load the problems, fix the settings, start computing (``start``), open the results file.
     ``processes``: engine worker processes (``flows.engine.pool``); 0 computes in this process, None picks."""
     settings = get_settings()
-    problems = load_problems(params.path, params.format, params.limit)
-    cfg = _config(params, problems)
+    stream = stream_problems(params.path, params.format, params.limit)
     concurrency = params.concurrency or settings.concurrency
-    sink = ResultsSink([p.id for p in problems], params.results_path, progress, private=params.private_outputs)
+    sink = ResultsSink(None, params.results_path, progress, private=params.private_outputs)
+    # Replay serves each problem's recorded completions, named by a hash of them all: its files
+    # (recordings, JSON arrays read whole anyway) are loaded whole. Every other batch streams.
+    everything = list(stream) if params.parser == "replay" else None
+    feed = Feed(iter(everything) if everything is not None else stream, sink, concurrency, params.chunk_size)
+    if not feed.exhausted:
+        sink.total = params.limit or _count_lines(params.path)
+    cfg = _config(params, everything if everything is not None else feed.first(), complete=feed.exhausted)
     if processes is None:
         processes = default_processes(cfg.parser)
     if processes:
@@ -170,14 +274,14 @@ def prepare(params: BatchParams, progress: Callable[[int, int], None] | None = N
                             on_record=sink.add, log=log, verbose=verbose)
     else:
         engine = Engine(cfg, Store(settings.cache_dir), concurrency=concurrency,
-                        client=make_client(cfg, concurrency, problems, verbose), on_record=sink.add, log=log)
+                        client=make_client(cfg, concurrency, everything, verbose), on_record=sink.add, log=log)
     from flows.store import stable_hash
 
     with _ENGINES_LOCK:
         _ENGINES[stable_hash(cfg.key(), cfg.llm_timeout_s)] = engine
-    run = BatchRun(params, problems, cfg, engine, sink, concurrency)
+    run = BatchRun(params, feed, cfg, engine, sink, concurrency)
     if start:
-        engine.submit(problems)
+        feed.start(engine)
     _PREPARED[params.flow_key()] = run
     return run
 

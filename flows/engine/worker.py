@@ -53,6 +53,7 @@ def main() -> None:
 
     def on_record(pid: str, record: ProblemRecord) -> None:
         emit({"id": pid, "record": json.loads(record.model_dump_json())})
+        engine.release([pid])  # sent: this process holds its window, not every problem of the batch
 
     header_line = sys.stdin.readline()  # a prespawned worker waits here with its imports done
     if not header_line:

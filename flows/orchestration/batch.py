@@ -30,12 +30,12 @@ from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Contradi
                                    LanguageName, Limit, MaxTokens, ModelName, Name, PathText, Premises, PromptName,
                                    ReasonParams, ReasonParser, Refused, RepairRounds, Samples, Seconds, SolverName,
                                    Temperature, Text, Url, pick_model, serve_policy, validated)
-from flows.engine.outputs import write_summary
+from flows.engine.outputs import KEEP_RESULTS, write_summary
 from flows.engine.runs import BatchParams, BatchRun, prepare, prepare_served, take
 from flows.models import BatchReport, Formal, Problem, ProblemRecord, ProblemResult, Summary, Usage
 from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
 from flows.orchestration.recovery import running
-from flows.orchestration.report import results_table, summarize, summary_markdown
+from flows.orchestration.report import results_table, summary_markdown
 from flows.orchestration.tasks import chunk_label, describe, problems_task
 from flows.text import one_line
 
@@ -53,40 +53,44 @@ def chunked(problems: list[Problem], concurrency: int, chunk_size: int | None = 
     return [problems[i : i + size] for i in range(0, len(problems), size)]
 
 
-def summary_of(run: BatchRun, records: list[ProblemRecord], flow_run_id: str | None = None, ui: str | None = None,
-               interrupted: str = "") -> Summary:
-    results = [r.result for r in records]
-    usage = sum((r.usage for r in records), Usage())
+def summary_of(run: BatchRun, flow_run_id: str | None = None, ui: str | None = None, interrupted: str = "") -> Summary:
+    """The summary of what the sink has written (all of the batch, or what finished before a stop)."""
+    tally = run.sink.tally
+    usage = tally.usage
     p = run.params
-    summary = summarize(results, time.perf_counter() - run.t0, dataset=p.dataset_name or Path(p.path).name, parser=p.parser,
-                        solver=run.cfg.solver, flow_run_id=flow_run_id, model=run.cfg.model, ui_url=ui)
-    update = {"cached_problems": sum(r.cached for r in records), "interrupted": interrupted}
+    summary = tally.summary(time.perf_counter() - run.t0, dataset=p.dataset_name or Path(p.path).name, parser=p.parser,
+                            solver=run.cfg.solver, flow_run_id=flow_run_id, model=run.cfg.model, ui_url=ui)
+    update = {"cached_problems": tally.cached, "interrupted": interrupted}
     if run.cfg.parser in ("llm", "replay"):
         update.update({"llm_calls": usage.calls, "llm_cached": usage.cached, "llm_failed": usage.failed,
                        "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-                       "cost_usd": round(usage.cost_usd, 6), "samples_total": sum(r.samples for r in results),
-                       "samples_failed": sum(r.samples - sum(r.votes.values()) for r in results)})
-    if interrupted:
-        update["n"] = summary.n  # what finished; the problems that did not are named by ``interrupted``
+                       "cost_usd": round(usage.cost_usd, 6), "samples_total": tally.samples_total,
+                       "samples_failed": tally.samples_failed})
     return summary.model_copy(update=update)
 
 
 def publish_files(run: BatchRun, summary: Summary) -> None:
-    """``--results`` in input order and ``--summary-json`` (whatever finished)."""
+    """``--results`` (written in input order as problems finished) closed, and ``--summary-json``."""
     run.sink.finish()
     if run.params.summary_path:
         write_summary(run.params.summary_path, summary, private=run.params.private_outputs)
 
 
-def _publish_artifacts(summary: Summary, results: list[ProblemResult]) -> None:
+TABLE_ROWS = KEEP_RESULTS
+"""Rows of the per-problem table artifact: the first problems (every one is in the results file)."""
+
+
+def _publish_artifacts(summary: Summary, results: list[ProblemResult], tally=None) -> None:
     """The three artifacts at once (three round trips to the server, each in the run's context):
-    they are the last thing a batch waits for."""
-    title, groups = chart_series(results)
+    they are the last thing a batch waits for. The table holds the first ``TABLE_ROWS`` problems."""
+    title, groups = tally.chart() if tally is not None else chart_series(results)
+    rows = results[:TABLE_ROWS]
+    more = f" (the first {len(rows)} of {summary.n}; all are in the results file)" if summary.n > len(rows) else ""
     calls = [
         lambda: create_markdown_artifact(key="batch-summary", markdown=summary_markdown(summary),
                                          description="accuracy, execution rate, cost"),
-        lambda: create_table_artifact(key="batch-results", table=results_table(results),
-                                      description="one row per problem: the answer and what each stage did"),
+        lambda: create_table_artifact(key="batch-results", table=results_table(rows),
+                                      description="one row per problem: the answer and what each stage did" + more),
         lambda: create_image_artifact(image_url=data_url(svg_bar_chart(title, groups)), key="batch-chart",
                                       description=title),
     ]
@@ -185,12 +189,26 @@ def batch(
     else:
         run = take(params) or prepare(params, log=logger.error)
     with running(run_id):
-        logger.info("%d problems from %s (parser %s, solver %s%s)", len(run.problems), path, parser, run.cfg.solver,
-                    f", model {run.cfg.model}" if run.cfg.model else "")
-        chunks = chunked(run.problems, run.concurrency, chunk_size)
-        futures = {problems_task.submit(*_as_inputs(c, run.cfg), label=chunk_label([p.id for p in c])): c for c in chunks}
-        for fut in as_completed(list(futures)):
-            chunk = futures[fut]
+        feed = run.feed
+        logger.info("%s problems from %s (parser %s, solver %s%s)", feed.read if feed.exhausted else f"{feed.read}+", path,
+                    parser, run.cfg.solver, f", model {run.cfg.model}" if run.cfg.model else "")
+        # Chunks are read from the file as they are needed: ``max_chunks`` in flight, the next
+        # submitted as one finishes, so memory is the window, not the file; the sink writes the
+        # results in input order whichever chunk finishes first.
+        inflight: dict = {}
+
+        def submit_next() -> bool:
+            chunk = feed.next_chunk()
+            if chunk is None:
+                return False
+            inflight[problems_task.submit(*_as_inputs(chunk, run.cfg), label=chunk_label([p.id for p in chunk]))] = chunk
+            return True
+
+        while len(inflight) < feed.max_chunks and submit_next():
+            pass
+        while inflight:
+            fut = next(iter(as_completed(list(inflight))))
+            chunk = inflight.pop(fut)
             try:
                 records = fut.result()
             except Exception as exc:  # one broken chunk is reported, the rest go on
@@ -202,14 +220,18 @@ def batch(
                                          final=False) for p in chunk]
             for p, r in zip(chunk, records):
                 run.sink.add(p.id, r)
+            del fut, records
+            if not run.stopped.is_set():
+                submit_next()
         if run.stopped.is_set():  # the CLI writes what finished; the run's note stays, so it is marked Crashed
             raise RuntimeError("the batch was stopped before it finished")
-        records = run.sink.ordered()
-        summary = summary_of(run, records, run_id, _ui_link(run_id))
-        _publish_artifacts(summary, [r.result for r in records])
+        run.sink.finish()
+        summary = summary_of(run, run_id, _ui_link(run_id))
+        results = run.sink.tally.head
+        _publish_artifacts(summary, results, run.sink.tally)
         publish_files(run, summary)
     run.finished.set()
-    return BatchReport(summary=summary, results=[r.result for r in records])
+    return BatchReport(summary=summary, results=results, results_omitted=summary.n - len(results))
 
 
 def _reason_run_name() -> str:

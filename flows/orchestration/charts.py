@@ -9,43 +9,19 @@ artifact whose URL is a data URL.
 from __future__ import annotations
 
 import base64
-import re
-from collections import defaultdict
 from html import escape
 
+from flows.engine.tally import Tally
 from flows.models import ProblemResult
 
 __all__ = ["chart_series", "svg_bar_chart", "data_url"]
 
-_DEPTH = re.compile(r"-D(\d+)-")
 
 
 def chart_series(results: list[ProblemResult]) -> tuple[str, list[tuple[str, dict[str, float]]]]:
-    """(title, [(group label, {series name: value in 0..1})])."""
-    n = len(results) or 1
-    max_round = max((r.repair_rounds for r in results), default=0)
-    if max_round > 0:
-        groups = []
-        for k in range(max_round + 1):
-            executed = sum(r.status != "error" and r.repair_rounds <= k for r in results)
-            correct = sum(r.correct and r.repair_rounds <= k for r in results)
-            groups.append((f"after round {k}", {"accuracy": correct / n, "Exe_Rate": executed / n}))
-        return "Accuracy and Exe_Rate by repair round", groups
-    depths: dict[str, list[ProblemResult]] = defaultdict(list)
-    for r in results:
-        m = _DEPTH.search(r.id)
-        if m:
-            depths[f"depth {m.group(1)}"].append(r)
-    if len(depths) > 1:
-        rows = [(k, {"accuracy": sum(x.correct for x in v) / len(v)}) for k, v in sorted(depths.items())]
-        return "Accuracy by reasoning depth", rows
-    statuses: dict[str, list[ProblemResult]] = defaultdict(list)
-    for r in results:
-        statuses[r.status].append(r)
-    # correctness is not a status: each status's bar has its correct part beside it (they sum to the accuracy)
-    rows = [(s, {"share of the batch": len(rs) / n, "correct": sum(r.correct for r in rs) / n})
-            for s, rs in sorted(statuses.items(), key=lambda kv: -len(kv[1]))]
-    return "Status of each problem, and the part of it answered correctly (share of the batch)", rows
+    """(title, [(group label, {series name: value in 0..1})]), counted by ``Tally`` (which a batch
+    keeps as it goes)."""
+    return Tally.of(results).chart()
 
 
 _COLORS = ["#2563eb", "#f59e0b", "#10b981", "#ef4444"]

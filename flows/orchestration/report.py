@@ -2,61 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-
+from flows.engine.tally import NO_ANSWER, Tally
 from flows.models import ErrorGroup, ProblemResult, Summary
 from flows.text import one_line
 
-__all__ = ["summarize", "summary_markdown", "results_table", "summary_text", "common_errors"]
-
-NO_ANSWER = ("error", "undetermined", "rejected")
-
-
-_VARIES = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")
-_WHERE = re.compile(r"^(\w+ error) at [^:]*:")  # a located error's place: "parse error at premise 3, col 17:"
-
+__all__ = ["NO_ANSWER", "summarize", "summary_markdown", "results_table", "summary_text", "common_errors"]
 
 def common_errors(results: list[ProblemResult], top: int = 3, ids: int = 3) -> list[ErrorGroup]:
     """Problems without an answer, grouped by the first line of their message with its place, numbers
     and quoted text set aside (``parse error at premise 3, col 17: unexpected ','`` and ``… at
-    conclusion, col 2: unexpected ')'`` are one kind of error), commonest first."""
-    groups: dict[tuple[str, str], list[ProblemResult]] = {}
-    for r in results:
-        if r.status not in NO_ANSWER:
-            continue
-        first = ((r.error or r.reason or "no message").strip().splitlines() or ["no message"])[0]
-        groups.setdefault((r.status, _VARIES.sub("#", _WHERE.sub(r"\1:", first))), []).append(r)
-    ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:top]
-    return [ErrorGroup(status=status, count=len(rs), ids=[one_line(r.id, 80) for r in rs[:ids]],
-                       message=one_line(((rs[0].error or rs[0].reason or "no message").strip().splitlines() or [""])[0]))
-            for (status, _), rs in ranked]
+    conclusion, col 2: unexpected ')'`` are one kind of error), commonest first (``Tally``)."""
+    return Tally.of(results).common_errors(top, ids)
 
 
 def summarize(results: list[ProblemResult], wall_s: float, **meta) -> Summary:
-    n = len(results)
-    by_status = Counter(r.status for r in results)
-    errors = by_status.get("error", 0)
-    correct = sum(r.correct for r in results)
-    executed = n - errors
-    return Summary(
-        n=n,
-        correct=correct,
-        accuracy=round(correct / n, 4) if n else 0.0,
-        decided=sum(r.predicted is not None for r in results),
-        exe_rate=round(executed / n, 4) if n else 0.0,
-        exe_acc=round(correct / executed, 4) if executed else 0.0,
-        errors=errors,
-        undetermined=by_status.get("undetermined", 0),
-        contradictory=by_status.get("contradictory", 0),
-        rejected=by_status.get("rejected", 0),
-        pruned_samples=sum(sum(r.pruned.values()) for r in results),
-        disagreements=sum(bool(r.disagreement) for r in results),
-        wall_s=round(wall_s, 3),
-        by_status=dict(sorted(by_status.items())),
-        common_errors=common_errors(results),
-        **meta,
-    )
+    return Tally.of(results).summary(wall_s, **meta)
 
 
 def _pct(x: float) -> str:

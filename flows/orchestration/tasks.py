@@ -49,6 +49,7 @@ def problems_task(problems: list[Problem], cfg: RunConfig, label: str = ""):
     engine = engine_for(cfg, problems=problems)
     engine.submit(problems)
     records = engine.records([p.id for p in problems])
+    engine.release([p.id for p in problems])  # taken: the engine holds its window, not the batch
     get_run_logger().info("%d problems\n%s", len(records), "\n".join(describe(r) for r in records))
     if records and all(r.cached for r in records):
         return Completed(data=records, name="Cached", message=f"all {len(records)} problems read back from the store")

@@ -16,7 +16,7 @@ GOOD = "TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\nTEXT:\tS
 def records(params: BatchParams):
     run = prepare(params, processes=0)
     try:
-        return run.engine.records([p.id for p in run.problems], timeout=120)
+        return run.engine.records(run.feed.ready_ids(), timeout=120)
     finally:
         run.engine.close()
 
