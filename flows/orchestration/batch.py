@@ -187,7 +187,9 @@ def batch(
     with running(run_id):
         logger.info("%d problems from %s (parser %s, solver %s%s)", len(run.problems), path, parser, run.cfg.solver,
                     f", model {run.cfg.model}" if run.cfg.model else "")
-        chunks = chunked(run.problems, run.concurrency, chunk_size)
+        # an LLM problem holds K of the --concurrency call slots: problems in flight, not calls, size the chunks
+        in_flight = math.ceil(run.concurrency / max(1, run.cfg.samples)) if run.cfg.parser in ("llm", "replay") else run.concurrency
+        chunks = chunked(run.problems, in_flight, chunk_size)
         futures = {problems_task.submit(*_as_inputs(c, run.cfg), label=chunk_label([p.id for p in c])): c for c in chunks}
         for fut in as_completed(list(futures)):
             chunk = futures[fut]
