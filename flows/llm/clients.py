@@ -301,7 +301,7 @@ class LiteLLMClient(LLMClient):
             except LLMCallError:
                 raise
             except ResponseTooLarge as exc:
-                raise LLMCallError(f"{_endpoint(req)} sent a reply of more than {MAX_RESPONSE_BYTES // 2**20} MiB "
+                raise LLMCallError(f"{_endpoint(req)} sent a reply of more than {MAX_RESPONSE_BYTES / 2**20:g} MiB "
                                    f"({exc.args[0]:,} bytes read or declared); a completion is at most "
                                    f"{MAX_COMPLETION_CHARS:,} characters — check the endpoint") from None
             except (RetryError, Exception) as exc:  # noqa: B014 - RetryError only without reraise
