@@ -203,6 +203,11 @@ class Engine(RecordFutures):
                     for t in tasks:
                         t.cancel()
                     loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                    if self.client is not None:  # its pooled connections belong to this loop
+                        try:
+                            loop.run_until_complete(self.client.aclose())
+                        except Exception:  # noqa: BLE001 - closing sockets of a batch that is over
+                            pass
                     loop.close()
 
             self._thread = threading.Thread(target=run, name="nesyflow-engine", daemon=True)

@@ -210,7 +210,8 @@ class LiteLLMClient(LLMClient):
         self._routes: dict[tuple[str, str | None], object] = {}
         """(model, API base) → its ``flows.llm.direct.DirectRoute``, or None for ``litellm.acompletion``."""
         self._http = None
-        """One pooled ``httpx.AsyncClient`` for the direct routes, made on the event loop that uses it."""
+        """One pooled HTTP session for the direct routes (``flows.llm.direct.session``), and its loop."""
+        self._http_loop = None
         self._quieted = False
 
     def _route(self, req: LLMRequest):
@@ -225,17 +226,17 @@ class LiteLLMClient(LLMClient):
         return self._routes[key]
 
     def _client(self):
-        if self._http is None:
-            import httpx
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:  # a session belongs to one event loop
+            from flows.llm.direct import session
 
-            limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            self._http = httpx.AsyncClient(limits=limits, follow_redirects=True, timeout=None)
+            self._http, self._http_loop = session(self.concurrency), loop
         return self._http
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._http is not None and self._http_loop is asyncio.get_running_loop():
+            await self._http.close()
+        self._http = self._http_loop = None
 
     async def complete(self, req: LLMRequest) -> LLMResponse:
         import litellm

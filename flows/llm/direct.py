@@ -12,9 +12,9 @@ distinct value). An error reply is mapped by litellm's own ``exception_type`` to
 ``litellm.exceptions`` classes as before, so retries and messages do not change. The price per
 token is looked up once (``litellm.get_model_info``); cost is usage × price.
 
-Every request goes through one ``httpx.AsyncClient`` per engine (pooled keep-alive connections,
-at most ``concurrency``), on the engine's own event loop: no thread hop. The body is read in
-chunks and refused past ``MAX_RESPONSE_BYTES`` (a 100 MB reply is not read whole).
+Every request goes through one pooled HTTP session per engine (``session``: keep-alive
+connections, at most ``concurrency``), on the engine's own event loop: no thread hop. The body is
+read in chunks and refused past ``MAX_RESPONSE_BYTES`` (a 100 MB reply is not read whole).
 
 Only providers whose chat endpoint *is* the OpenAI wire format (``openai``, ``hosted_vllm``) take
 this path; every other provider (and a custom one registered in ``litellm.custom_provider_map``)
@@ -27,7 +27,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["DirectRoute", "route_for", "MAX_RESPONSE_BYTES", "ResponseTooLarge", "NotACompletion"]
+__all__ = ["DirectRoute", "route_for", "session", "post", "MAX_RESPONSE_BYTES", "ResponseTooLarge", "NotACompletion"]
 
 MAX_RESPONSE_BYTES = 8 * 2**20
 """Bytes of one reply read at most: a completion is cut at 100,000 characters anyway (≤ 600 KB as JSON)."""
@@ -154,31 +154,50 @@ def route_for(model: str, api_base: str | None) -> DirectRoute | None:
                        price_in=price_in, price_out=price_out)
 
 
+def session(concurrency: int):
+    """One pooled HTTP session for the direct routes, bound to the running event loop.
+
+    aiohttp, not httpx: measured here (2,000 calls, 32 at a time, against the loopback endpoint in
+    its own process), a call cost 3.4 ms of the caller's CPU through ``httpx.AsyncClient`` (its
+    pool checks every connection's socket on each assignment, and builds headers per request),
+    0.83 ms through httpx over litellm's aiohttp transport (litellm's own default), 0.23 ms
+    through ``aiohttp.ClientSession`` directly. aiohttp is one of litellm's own dependencies."""
+    import aiohttp
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(1, concurrency)), auto_decompress=True,
+                                 skip_auto_headers=("User-Agent",))
+
+
 async def post(client, route: DirectRoute, body: bytes, timeout_s: float) -> dict:
-    """POST one request; the reply's JSON object (or litellm's exception for an error reply).
-    Reads at most ``MAX_RESPONSE_BYTES``."""
-    import httpx
+    """POST one request on ``client`` (``session``); the reply's JSON object, or litellm's exception
+    for an error reply. Reads at most ``MAX_RESPONSE_BYTES`` (decompressed)."""
+    import asyncio
+
+    import aiohttp
     import litellm
 
+    cap = MAX_RESPONSE_BYTES
     try:
-        async with client.stream("POST", route.url, content=body, headers=route.headers,
-                                 timeout=httpx.Timeout(timeout_s)) as resp:
-            declared = resp.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-                raise ResponseTooLarge(int(declared))
+        async with client.post(route.url, data=body, headers=route.headers,
+                               timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+            declared = resp.content_length
+            if declared is not None and declared > cap:
+                raise ResponseTooLarge(declared)
             chunks, size = [], 0
-            async for chunk in resp.aiter_bytes():
+            async for chunk in resp.content.iter_chunked(1 << 16):
                 size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
+                if size > cap:
                     raise ResponseTooLarge(size)
                 chunks.append(chunk)
             raw = b"".join(chunks)
-            status, headers = resp.status_code, resp.headers
-    except httpx.TimeoutException as exc:
-        raise litellm.exceptions.Timeout(message=f"Request timed out: {exc!r}", model=route.model,
+            status, headers = resp.status, dict(resp.headers)
+    except asyncio.TimeoutError as exc:
+        raise litellm.exceptions.Timeout(message=f"Request timed out after {timeout_s:g} s", model=route.model,
                                          llm_provider=route.provider) from exc
-    except httpx.TransportError as exc:  # refused, reset, DNS, protocol errors
-        raise litellm.exceptions.APIConnectionError(message=f"Connection error: {exc!r}", llm_provider=route.provider,
+    except aiohttp.ClientError as exc:  # refused, reset, DNS, a broken reply
+        cause = getattr(exc, "os_error", None)
+        why = f"{exc!r}" + (f" ({type(cause).__name__}: {cause})" if cause is not None else "")
+        raise litellm.exceptions.APIConnectionError(message=f"Connection error: {why}", llm_provider=route.provider,
                                                     model=route.model) from exc
     if status >= 400 or status < 200:
         text = raw[:4096].decode("utf-8", "replace")
