@@ -64,3 +64,66 @@ def test_a_reply_over_the_byte_cap_is_a_failed_call_not_read_whole(monkeypatch):
         with pytest.raises(LLMCallError) as info:
             asyncio.run(_ask(LiteLLMClient(), _requests(server.api_base, n=1)))
     assert "sent a reply of more than" in info.value.message and not info.value.transient
+
+
+class _StatusServer:
+    """Answers each POST with the next (status, body) of a script, then with a completion."""
+
+    def __init__(self, script: list[tuple[int, dict]]):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.script, self.seen = list(script), 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.seen += 1
+                status, payload = outer.script.pop(0) if outer.script else (200, {
+                    "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": GOOD}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.api_base = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _error(code: str, message: str) -> dict:
+    return {"error": {"message": message, "type": code, "code": code}}
+
+
+@pytest.mark.parametrize("through", ["direct", "acompletion"])
+def test_error_replies_are_mapped_as_litellm_maps_them(monkeypatch, through):
+    """A 429 is retried and then answered; a 400 is not retried and names the rejection."""
+    if through == "acompletion":
+        monkeypatch.setattr(direct, "route_for", lambda model, api_base: None)
+    with _StatusServer([(429, _error("rate_limit_exceeded", "slow down"))]) as server:
+        (resp,) = asyncio.run(_ask(LiteLLMClient(waits=(0.05, 0.05, 0.05)), _requests(server.api_base, n=1)))
+        assert resp.text == GOOD and server.seen == 2
+    with _StatusServer([(400, _error("invalid_request_error", "bad prompt"))] * 4) as server:
+        with pytest.raises(LLMCallError) as info:
+            asyncio.run(_ask(LiteLLMClient(waits=(0.05, 0.05, 0.05)), _requests(server.api_base, n=1)))
+        assert server.seen == 1
+    assert "rejected the request (HTTP 400)" in info.value.message and "bad prompt" in info.value.message
