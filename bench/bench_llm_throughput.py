@@ -182,7 +182,7 @@ def run_cli(args: list[str], env: dict, fixed: dict[str, list[int]]) -> tuple[fl
     proc = subprocess.Popen([str(Path(sys.executable).with_name("nesyflow")), "batch", *args, "--summary-json", str(summary)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with Sampler(proc.pid, fixed) as sampler:
-        out, err = proc.communicate()
+        _, err = proc.communicate()
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"batch failed ({proc.returncode}): {err[-2000:]}")
