@@ -46,7 +46,25 @@ def result_key(problem: Problem, cfg: RunConfig) -> str:
     """A problem's final result depends on the problem (recorded completions included), the
     run's answer-deciding settings and our code — nothing else."""
     lean = problem.kind == "theorem" or (problem.formal is not None and problem.formal.language == "lean")
-    return stable_hash("result", code_version(), pipeline.checker_identity(lean), cfg.key(), problem.model_dump(mode="json"))
+    return stable_hash("result", code_version(), pipeline.checker_identity(lean), _config_digest(cfg),
+                       problem.model_dump(mode="json"))
+
+
+_DIGESTS: dict[int, tuple[RunConfig, str]] = {}
+
+
+def _config_digest(cfg: RunConfig) -> str:
+    """``stable_hash(cfg.key())``, once per config object: its dump was most of a key's cost, and a
+    rerun's triage makes one key per problem. A run's config is never changed once made (every
+    change is a ``model_copy``, a new object)."""
+    hit = _DIGESTS.get(id(cfg))
+    if hit is not None and hit[0] is cfg:
+        return hit[1]
+    digest = stable_hash(cfg.key())
+    if len(_DIGESTS) > 64:
+        _DIGESTS.clear()
+    _DIGESTS[id(cfg)] = (cfg, digest)
+    return digest
 
 
 def _ms(seconds: float) -> str:
@@ -216,6 +234,11 @@ class Engine(RecordFutures):
                     for t in tasks:
                         t.cancel()
                     loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                    if self.client is not None:  # its pooled connections belong to this loop
+                        try:
+                            loop.run_until_complete(self.client.aclose())
+                        except Exception:  # noqa: BLE001 - closing sockets of a batch that is over
+                            pass
                     loop.close()
 
             self._thread = threading.Thread(target=run, name="nesyflow-engine", daemon=True)

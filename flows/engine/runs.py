@@ -261,7 +261,9 @@ def prepare(params: BatchParams, progress: Callable[[int, int], None] | None = N
     # Replay serves each problem's recorded completions, named by a hash of them all: its files
     # (recordings, JSON arrays read whole anyway) are loaded whole. Every other batch streams.
     everything = list(stream) if params.parser == "replay" else None
-    feed = Feed(iter(everything) if everything is not None else stream, sink, concurrency, params.chunk_size)
+    # an LLM problem holds K of the --concurrency call slots: problems in flight, not calls, size the chunks
+    in_flight = math.ceil(concurrency / max(1, params.samples)) if params.parser in ("llm", "replay") else concurrency
+    feed = Feed(iter(everything) if everything is not None else stream, sink, in_flight, params.chunk_size)
     if not feed.exhausted:
         sink.total = params.limit or _count_lines(params.path)
     cfg = _config(params, everything if everything is not None else feed.first(), complete=feed.exhausted)

@@ -207,18 +207,53 @@ class LiteLLMClient(LLMClient):
         self._answered = False
         self._down: str | None = None
         """Set when the endpoint refused connections before it ever answered: later calls fail at once."""
+        self._routes: dict[tuple[str, str | None], object] = {}
+        """(model, API base) → its ``flows.llm.direct.DirectRoute``, or None for ``litellm.acompletion``."""
+        self._http = None
+        """One pooled HTTP session for the direct routes (``flows.llm.direct.session``), and its loop."""
+        self._http_loop = None
+        self._quieted = False
+
+    def _route(self, req: LLMRequest):
+        key = (req.model, req.api_base)
+        if key not in self._routes:
+            from flows.llm.direct import route_for
+
+            try:
+                self._routes[key] = route_for(req.model, req.api_base)
+            except Exception:  # noqa: BLE001 - litellm.acompletion serves it and reports what is wrong
+                self._routes[key] = None
+        return self._routes[key]
+
+    def _client(self):
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:  # a session belongs to one event loop
+            from flows.llm.direct import session
+
+            self._http, self._http_loop = session(self.concurrency), loop
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None and self._http_loop is asyncio.get_running_loop():
+            await self._http.close()
+        self._http = self._http_loop = None
 
     async def complete(self, req: LLMRequest) -> LLMResponse:
         import litellm
         from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt, wait_chain, wait_fixed
 
-        _quiet_litellm(self.verbose)
+        from flows.llm.direct import MAX_RESPONSE_BYTES, ResponseTooLarge, post
+
+        if not self._quieted:
+            _quiet_litellm(self.verbose)
+            self._quieted = True
         if req.model.startswith("replay/"):
             raise LLMCallError("replay/… models are served by the replay client, not litellm")
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.concurrency)
         if self._down:
             raise LLMCallError(self._down)
+        route = self._route(req)
         kwargs = dict(model=req.model, messages=req.messages, temperature=req.temperature, timeout=req.timeout_s,
                       max_retries=0, num_retries=0,
                       metadata={"problem_id": req.problem_id, "sample": req.sample, "round": req.round})
@@ -242,6 +277,7 @@ class LiteLLMClient(LLMClient):
 
         async def call():
             nonlocal attempts
+            body = route.body(req.messages, req.temperature, req.max_tokens, req.seed) if route is not None else None
             async for attempt in AsyncRetrying(stop=stop_after_attempt(len(self.waits) + 1),
                                                wait=wait_chain(*(wait_fixed(w) for w in self.waits)),
                                                retry=retry_if_exception(retryable), reraise=True):
@@ -249,6 +285,10 @@ class LiteLLMClient(LLMClient):
                     attempts += 1
                     if self._down:
                         raise LLMCallError(self._down)
+                    if route is not None:
+                        data = await post(self._client(), route, body, req.timeout_s)
+                        self._answered = True
+                        return reply_text(data, req)
                     return await litellm.acompletion(**kwargs)
 
         async with self._sem:
@@ -261,6 +301,10 @@ class LiteLLMClient(LLMClient):
                                    "--llm-timeout or check the server", transient=True) from None
             except LLMCallError:
                 raise
+            except ResponseTooLarge as exc:
+                raise LLMCallError(f"{_endpoint(req)} sent a reply of more than {MAX_RESPONSE_BYTES / 2**20:g} MiB "
+                                   f"({exc.args[0]:,} bytes read or declared); a completion is at most "
+                                   f"{MAX_COMPLETION_CHARS:,} characters — check the endpoint") from None
             except (RetryError, Exception) as exc:  # noqa: B014 - RetryError only without reraise
                 message = describe_failure(exc, req, attempts)
                 if not self._answered and "cannot connect" in message and is_transient(exc):
@@ -269,14 +313,21 @@ class LiteLLMClient(LLMClient):
                 raise LLMCallError(message, transient=is_transient(exc) or malformed_reply(exc)) from None
         self._answered = True
         latency = time.perf_counter() - t0
-        text, finish = completion_text(response, req)
-        usage = getattr(response, "usage", None)
-        hidden = getattr(response, "_hidden_params", None) or {}
+        if route is not None:
+            text, finish, usage = response
+            prompt_tokens = _count(usage.get("prompt_tokens"))
+            completion_tokens = _count(usage.get("completion_tokens"))
+            cost = _count(route.cost(prompt_tokens, completion_tokens), float)
+        else:
+            text, finish = completion_text(response, req)
+            usage = getattr(response, "usage", None)
+            hidden = getattr(response, "_hidden_params", None) or {}
+            prompt_tokens = _count(getattr(usage, "prompt_tokens", 0))
+            completion_tokens = _count(getattr(usage, "completion_tokens", 0))
+            cost = _count(hidden.get("response_cost") if isinstance(hidden, dict) else 0, float)
         return LLMResponse(text=text[:MAX_COMPLETION_CHARS], chars=len(text) if len(text) > MAX_COMPLETION_CHARS else 0,
-                           finish_reason=finish, prompt_tokens=_count(getattr(usage, "prompt_tokens", 0)),
-                           completion_tokens=_count(getattr(usage, "completion_tokens", 0)),
-                           cost_usd=_count(hidden.get("response_cost") if isinstance(hidden, dict) else 0, float),
-                           latency_s=round(latency, 4))
+                           finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                           cost_usd=cost, latency_s=round(latency, 4))
 
 
 def _count(value, kind=int):
@@ -286,6 +337,31 @@ def _count(value, kind=int):
     except (TypeError, ValueError, OverflowError):
         return kind(0)
     return number if number == number and 0 <= number < 10**12 else kind(0)  # no nan, no negative, no absurd
+
+
+def reply_text(data: dict, req: LLMRequest) -> tuple[str, str, dict]:
+    """A chat completion's JSON (the direct route): its text, finish reason and usage block, or
+    ``LLMCallError`` as ``completion_text`` gives it. A choice that is not an object, or has no
+    message, is not a chat completion (what litellm's response parser said of it)."""
+    from flows.llm.direct import NotACompletion
+
+    choices = data.get("choices")
+    if not choices or not isinstance(choices, list):
+        raise LLMCallError(f"{_endpoint(req)} answered without a completion (no choices in the reply)", transient=True)
+    first = choices[0]
+    if not isinstance(first, dict) or not isinstance(first.get("message"), dict):
+        raise NotACompletion("invalid response object: the first choice has no message")
+    content = first["message"].get("content")
+    if isinstance(content, list):  # content parts: the text ones, in order
+        parts = [p.get("text") if isinstance(p, dict) else None for p in content]
+        content = "".join(p for p in parts if isinstance(p, str))
+    if content is None:
+        content = ""  # no text (a refusal, a tool call): read as an empty output, a located error
+    if not isinstance(content, str):
+        raise LLMCallError(f"{_endpoint(req)} answered with {type(content).__name__} content, not text", transient=True)
+    finish = first.get("finish_reason")
+    usage = data.get("usage")
+    return content, finish if isinstance(finish, str) else "", usage if isinstance(usage, dict) else {}
 
 
 def completion_text(response, req: LLMRequest) -> tuple[str, str]:
