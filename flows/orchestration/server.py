@@ -212,20 +212,89 @@ def _choose_port(host: str, preferred: int) -> int:
     raise ServerError(f"no free port in {preferred}–{preferred + PORT_RANGE - 1} on {host}; set NESYFLOW_SERVER_PORT")
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """Inodes of the TCP sockets listening on ``port`` (any address), from /proc/net."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f[9])
+    return inodes
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Does the process ``pid`` (or one of its session, which it leads) hold the socket listening
+    on ``port``? Another program can bind a port between our check that it is free and our
+    server's bind; then ``/health`` on it answers, but not for our server. True when /proc
+    cannot tell (not Linux)."""
+    inodes = _listening_inodes(port)
+    if not Path("/proc/self/fd").is_dir():
+        return True
+    if not inodes:
+        return False
+    wanted = {f"socket:[{i}]" for i in inodes}
+
+    def holds(p: int) -> bool:
+        try:
+            fds = list(Path(f"/proc/{p}/fd").iterdir())
+        except OSError:
+            return False
+        for fd in fds:
+            try:
+                if os.readlink(fd) in wanted:
+                    return True
+            except OSError:
+                continue
+        return False
+
+    if holds(pid):
+        return True
+    for entry in Path("/proc").iterdir():  # a child of its session (the server leads one)
+        if entry.name.isdigit() and entry.name != str(pid):
+            try:
+                session = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3])
+            except (OSError, IndexError, ValueError):
+                continue
+            if session == pid and holds(int(entry.name)):
+                return True
+    return False
+
+
 def ensure_server(home: Path, port: int = 4200, wait_s: float = 120.0, host: str = LOOPBACK) -> str:
     """The API URL of a running local server: the recorded one if it answers, else a new one on
-    the recorded port (or ``port``, or the next free one after it)."""
+    the recorded port (or ``port``, or the next free one after it). A port taken between our
+    check and our server's bind (two checkouts starting at once) is given up for the next one."""
     check_host(host)
     home = private_dir(Path(home).resolve())
     auth = api_auth(home)
     record = server_record(home)
     if record.get("api_url") and record.get("pid") and healthy(record["api_url"]):
-        if _auth_as_asked(record["api_url"], auth):
+        if not _listens(int(record["pid"]), int(record.get("port") or 0)):
+            _write_record(home, {**record, "pid": None})  # what answers there is another program's
+        elif _auth_as_asked(record["api_url"], auth):
             return record["api_url"]
-        stop_server(home)  # started with other auth (before auth was on, say): start it as asked
+        else:
+            stop_server(home)  # started with other auth (before auth was on, say): start it as asked
         record = server_record(home)
     preferred = int(record.get("port") or port)
-    chosen = _choose_port(host, preferred)
+    deadline = time.monotonic() + wait_s
+    for _attempt in range(5):
+        chosen = _choose_port(host, preferred)
+        proc, api_url = _start(home, host, chosen, auth)
+        if _wait_for(proc, api_url, chosen, host, deadline, home / "server.log"):
+            _write_record(home, {"api_url": api_url, "pid": proc.pid, "port": chosen, "host": host, "auth": bool(auth)})
+            return api_url
+        preferred = chosen + 1  # another program bound it first: the next one
+    raise ServerError(f"other programs took every port the Prefect server tried, up to {preferred - 1}, before it "
+                      f"could bind; set NESYFLOW_SERVER_PORT; see {home / 'server.log'}")
+
+
+def _start(home: Path, host: str, chosen: int, auth: str | None) -> tuple[subprocess.Popen, str]:
     url_host = LOOPBACK if host in ("0.0.0.0", "::") else host
     api_url = f"http://{url_host}:{chosen}/api"
     env = {**os.environ, **offline_env(home)}
@@ -237,22 +306,29 @@ def ensure_server(home: Path, port: int = 4200, wait_s: float = 120.0, host: str
     # The UI asks /ui-settings where the API is; without these it says port 4200 whatever --port is.
     env.update({"PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(chosen), "PREFECT_UI_API_URL": api_url})
     private_dir(home / "prefect")
-    log = open(home / "server.log", "ab")
-    os.chmod(home / "server.log", 0o600)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(chosen)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-    )
-    deadline = time.monotonic() + wait_s
+    with open(home / "server.log", "ab") as log:
+        os.chmod(home / "server.log", 0o600)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(chosen)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        )
+    return proc, api_url
+
+
+def _wait_for(proc: subprocess.Popen, api_url: str, port: int, host: str, deadline: float, log: Path) -> bool:
+    """True once the server just started answers on ``api_url`` from its own socket; False when it
+    exited while another program holds its port (what answered there was not ours)."""
+    wait_s = max(0.0, deadline - time.monotonic())
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServerError(f"the Prefect server exited with code {proc.returncode}; see {home / 'server.log'}")
-        if healthy(api_url, timeout=1.0):
-            _write_record(home, {"api_url": api_url, "pid": proc.pid, "port": chosen, "host": host, "auth": bool(auth)})
-            return api_url
+            if not _port_free(host, port):
+                return False
+            raise ServerError(f"the Prefect server exited with code {proc.returncode}; see {log}")
+        if healthy(api_url, timeout=1.0) and _listens(proc.pid, port):
+            return True
         time.sleep(0.3)
     proc.kill()
-    raise ServerError(f"the Prefect server did not answer within {wait_s:.0f} s; see {home / 'server.log'}")
+    raise ServerError(f"the Prefect server did not answer within {wait_s:.0f} s; see {log}")
 
 
 def stop_server(home: Path) -> bool:

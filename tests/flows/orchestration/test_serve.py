@@ -102,13 +102,23 @@ def test_the_readme_rest_example_works_verbatim_with_auth_on(served):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     run = json.loads(out.stdout)
-    assert run["parameters"]["conclusion"] == "Mortal(socrates)", run
+    assert run.get("parameters", {}).get("conclusion") == "Mortal(socrates)", run
     base = served[0]
     final = wait_for(lambda: (lambda r: r[1] if r[1]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED") else None)(
         api(base, "GET", f"/flow_runs/{run['id']}")), 180, "the README's run to finish")
     assert final["state"]["type"] == "COMPLETED", final["state"]
     code, arts = api(base, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
     assert next(a for a in arts if a["key"] == "reason-verdict")["data"].startswith("**True**")
+    # the README's next block, in the same shell (API, NETRC), its RUN=... placeholder filled in
+    after = section[section.index(block) + len(block):]
+    fetch = re.search(r"```bash\n(.*?)```", after, re.S).group(1)
+    assert "RUN=..." in fetch and "reason-result" in fetch
+    head = "\n".join(line for line in block.splitlines() if line.startswith(("API=", "NETRC=")))
+    script = head + "\n" + fetch.replace("RUN=...", f"RUN={run['id']}")
+    out = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "'predicted': 'True'" in out.stdout and "'status': 'True'" in out.stdout, out.stdout
     # the same calls without the credential are refused
     bare = subprocess.run(["bash", "-c", "curl -s -o /dev/null -w '%{http_code}' $(.venv/bin/nesyflow server status --url)"
                            "/deployments/name/reason/reason"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
