@@ -32,7 +32,7 @@ from flows.engine.contract import (BatchParser, ChunkSize, Concurrency, Contradi
                                    Temperature, Text, Url, pick_model, serve_policy, validated)
 from flows.engine.outputs import KEEP_RESULTS, write_summary
 from flows.engine.runs import BatchParams, BatchRun, prepare, prepare_served, take
-from flows.models import BatchReport, Formal, Problem, ProblemRecord, ProblemResult, Summary, Usage
+from flows.models import BatchReport, Formal, Problem, ProblemRecord, ProblemResult, Summary
 from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
 from flows.orchestration.recovery import running
 from flows.orchestration.report import results_table, summary_markdown
