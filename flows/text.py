@@ -45,9 +45,18 @@ def one_line(text, limit: int = 160) -> str:
 
 # Every character CommonMark (and the UIs' renderers, marked and micromark) may read as markup, each
 # written with a backslash (an escape both honour for all ASCII punctuation): no HTML tag or entity,
-# no link or image, no emphasis, no code span, no table cell break, no autolink (``http://``, ``a@b``).
-_MARKUP = re.compile(r"""([\\`*_{}\[\]()<>&!|~#+:@])|(?<=www)(\.)""", re.IGNORECASE)
+# no link or image, no emphasis, no code span, no table cell break, and ``_defang`` for the autolinks escapes cannot stop.
+_MARKUP = re.compile(r"""([\\`*_{}\[\]()<>&!|~#+:@])""")
 _BLOCK_START = re.compile(r"^(\s*)(\d*)([-=.])")  # a list item, setext underline or ordered item
+
+
+# GFM makes links of bare URLs and e-mail addresses after parsing, from the text itself (remark-gfm,
+# the V2 UI's), so escapes cannot stop it: they are defanged, visibly (``http[:]//``, ``www[.]``, ``[@]``).
+_AUTOLINK = re.compile(r"(?<=[a-z])(:)(?=//)|(?<=www)(\.)|(@)", re.IGNORECASE)
+
+
+def _defang(text: str) -> str:
+    return _AUTOLINK.sub(lambda m: f"[{m.group(0)}]", text)
 
 
 def markdown_text(text, limit: int | None = 300, lines: bool = False) -> str:
@@ -56,9 +65,9 @@ def markdown_text(text, limit: int | None = 300, lines: bool = False) -> str:
     and can make no tag, link or image. One line cut to ``limit`` unless ``lines``: then each line
     is kept (joined by hard breaks) and none can open a heading, list, quote or HTML block."""
     if not lines:
-        return _MARKUP.sub(r"\\\1\2", one_line(text, limit) if limit else printable(text, newlines=False))
+        return _MARKUP.sub(r"\\\1", _defang(one_line(text, limit) if limit else printable(text, newlines=False)))
     rows = printable(text if limit is None else cap(str(text), limit)).split("\n")
-    return "\\\n".join(_BLOCK_START.sub(r"\1\2\\\3", _MARKUP.sub(r"\\\1\2", row)) for row in rows if row.strip())
+    return "\\\n".join(_BLOCK_START.sub(r"\1\2\\\3", _MARKUP.sub(r"\\\1", _defang(row))) for row in rows if row.strip())
 
 
 _BASE_FACTORY = logging.getLogRecordFactory()

@@ -33,6 +33,11 @@ def _markup(html: str) -> list[str]:
     return found + re.findall(r"<\w+[^>]*\s(?:href|src|on\w+)=", html)
 
 
+def _shown(payload: str) -> str:
+    """The payload as the artifact shows it: bare URLs and addresses defanged (GFM links them)."""
+    return payload.replace("://", "[:]//").replace("www.", "www[.]").replace("@", "[@]")
+
+
 def _rendered_text(html: str) -> str:
     import html as h
     return h.unescape(re.sub(r"<[^>]+>", "", html))
@@ -45,7 +50,8 @@ def test_a_hostile_id_and_message_stay_text_in_the_summary(payload):
     html = _MD.render(summary_markdown(s))
     assert _markup(html) == [], html
     assert html.count("<tr>") == 1 + 16 + 1 + 1, "no cell or row break from the text"
-    assert payload in _rendered_text(html), "shown as written"
+    assert _shown(payload) in _rendered_text(html), "shown as written"
+    assert "://" not in _rendered_text(html) and "www." not in _rendered_text(html), "no bare URL for GFM to link"
 
 
 @pytest.mark.parametrize("payload", HOSTILE)
@@ -56,7 +62,8 @@ def test_a_hostile_reason_stays_text_in_the_verdict(payload):
     assert _markup(html) == [], html
     assert not any(tag in html for tag in ("<h1", "<ul", "<ol", "<blockquote")), html
     assert html.startswith("<p><strong>error</strong> (z3)</p>")
-    assert payload in _rendered_text(html) and "# not a heading" in _rendered_text(html)
+    assert _shown(payload) in _rendered_text(html) and "# not a heading" in _rendered_text(html)
+    assert "://" not in _rendered_text(html) and "www." not in _rendered_text(html), "no bare URL for GFM to link"
 
 
 def test_table_cells_are_plain_text_and_the_chart_escapes_its_labels():
