@@ -3,17 +3,19 @@
 Ids, formulas and messages come from datasets, models and sandboxed programs. Kept whole, one 20 MB
 error message went into ``reason``, the results file and the store; printed raw, an id carrying
 ``ESC [ 2 J`` cleared the user's terminal. ``cap`` is applied where results and verdicts are built
-(``flows.models``), ``printable`` wherever the CLI prints such text, and ``escape_log_records``
-escapes every log record (Prefect's and litellm's lines under ``--verbose``).
+(``flows.models``), ``printable`` wherever the CLI prints such text, ``escape_log_records``
+escapes every log record (Prefect's and litellm's lines under ``--verbose``), and ``markdown_text``
+makes such text inert in a markdown artifact: the Prefect UI renders raw HTML and links there.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from parsers.errors import MAX_MESSAGE_CHARS, cap
 
-__all__ = ["MAX_MESSAGE_CHARS", "cap", "printable", "one_line", "escape_log_records"]
+__all__ = ["MAX_MESSAGE_CHARS", "cap", "printable", "one_line", "markdown_text", "escape_log_records"]
 
 def _escape(code: int) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
@@ -39,6 +41,33 @@ def one_line(text, limit: int = 160) -> str:
     (newlines too) escaped, cut to ``limit`` characters."""
     out = printable(text, newlines=False)
     return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+# Every character CommonMark (and the UIs' renderers, marked and micromark) may read as markup, each
+# written with a backslash (an escape both honour for all ASCII punctuation): no HTML tag or entity,
+# no link or image, no emphasis, no code span, no table cell break, and ``_defang`` for the autolinks escapes cannot stop.
+_MARKUP = re.compile(r"""([\\`*_{}\[\]()<>&!|~#+:@])""")
+_BLOCK_START = re.compile(r"^(\s*)(\d*)([-=.])")  # a list item, setext underline or ordered item
+
+
+# GFM makes links of bare URLs and e-mail addresses after parsing, from the text itself (remark-gfm,
+# the V2 UI's), so escapes cannot stop it: they are defanged, visibly (``http[:]//``, ``www[.]``, ``[@]``).
+_AUTOLINK = re.compile(r"(?<=[a-z])(:)(?=//)|(?<=www)(\.)|(@)", re.IGNORECASE)
+
+
+def _defang(text: str) -> str:
+    return _AUTOLINK.sub(lambda m: f"[{m.group(0)}]", text)
+
+
+def markdown_text(text, limit: int | None = 300, lines: bool = False) -> str:
+    """``text`` as literal markdown text: control characters escaped as ``printable`` does, every
+    markup character backslash-escaped, so an id, a formula or a model's reply shows as written
+    and can make no tag, link or image. One line cut to ``limit`` unless ``lines``: then each line
+    is kept (joined by hard breaks) and none can open a heading, list, quote or HTML block."""
+    if not lines:
+        return _MARKUP.sub(r"\\\1", _defang(one_line(text, limit) if limit else printable(text, newlines=False)))
+    rows = printable(text if limit is None else cap(str(text), limit)).split("\n")
+    return "\\\n".join(_BLOCK_START.sub(r"\1\2\\\3", _MARKUP.sub(r"\\\1", _defang(row))) for row in rows if row.strip())
 
 
 _BASE_FACTORY = logging.getLogRecordFactory()

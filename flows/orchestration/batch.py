@@ -35,7 +35,7 @@ from flows.engine.runs import BatchParams, BatchRun, prepare, prepare_served, ta
 from flows.models import BatchReport, Formal, Problem, ProblemRecord, ProblemResult, Summary
 from flows.orchestration.charts import chart_series, data_url, svg_bar_chart
 from flows.orchestration.recovery import running
-from flows.orchestration.report import results_table, summary_markdown
+from flows.orchestration.report import results_table, summary_markdown, verdict_markdown
 from flows.orchestration.tasks import chunk_label, describe, problems_task
 from flows.text import one_line
 
@@ -296,7 +296,7 @@ def _publish_verdict(result: ProblemResult) -> None:
     row = result.model_dump(mode="json", include=set(VERDICT_FIELDS))
     calls = [
         lambda: create_markdown_artifact(key="reason-verdict",
-                                         markdown=f"**{result.status}** ({result.solver})\n\n{result.reason}\n"),
+                                         markdown=verdict_markdown(result)),
         lambda: create_table_artifact(key="reason-result", table=[row],
                                       description="the verdict as JSON: one row with " + ", ".join(VERDICT_FIELDS)),
     ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flows.engine.tally import NO_ANSWER, Tally
 from flows.models import ErrorGroup, ProblemResult, Summary
-from flows.text import one_line
+import re
 
-__all__ = ["NO_ANSWER", "summarize", "summary_markdown", "results_table", "summary_text", "common_errors"]
+from flows.text import markdown_text, one_line
+
+__all__ = ["NO_ANSWER", "summarize", "summary_markdown", "verdict_markdown", "results_table", "summary_text", "common_errors"]
 
 def common_errors(results: list[ProblemResult], top: int = 3, ids: int = 3) -> list[ErrorGroup]:
     """Problems without an answer, grouped by the first line of their message with its place, numbers
@@ -33,29 +35,45 @@ def summary_markdown(s: Summary) -> str:
         ("LLM calls", s.llm_calls), ("tokens (prompt / completion)", f"{s.prompt_tokens} / {s.completion_tokens}"),
         ("cost", f"${s.cost_usd:.4f}"), ("wall time", f"{s.wall_s:.1f} s"),
     ]
-    model = f", model `{_md(s.model)}`" if s.model else ""
-    head = (f"# nesyflow batch: {_md(s.dataset)}\n\nparser `{s.parser}`{model}, solver `{s.solver}`\n\n"
+    model = f", model {_code(s.model)}" if s.model else ""
+    head = (f"# nesyflow batch: {_md(s.dataset)}\n\nparser {_code(s.parser)}{model}, solver {_code(s.solver)}\n\n"
             "| metric | value |\n|---|---|\n")
     text = head + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
     if s.common_errors:
         text += "\n## Why problems got no answer (commonest)\n\n| status | problems | first message | e.g. |\n|---|---|---|---|\n"
-        text += "\n".join(f"| {g.status} | {g.count} | {_md(g.message)} | {_md(', '.join(g.ids))} |" for g in s.common_errors) + "\n"
+        text += "\n".join(f"| {_md(g.status)} | {g.count} | {_md(g.message)} | {_md(', '.join(g.ids))} |" for g in s.common_errors) + "\n"
     return text
 
 
 def _md(text: str) -> str:
-    """Text inside a markdown table cell or code span: no cell breaks, no code-span breaks, one line."""
-    return one_line(text, 300).replace("|", "\\|").replace("`", "'")
+    """Untrusted text (a dataset's name, ids, messages quoting a model) in the summary artifact: the
+    Prefect UI renders its markdown with raw HTML and links, so every markup character is escaped."""
+    return markdown_text(text, 300)
+
+
+_NAME = re.compile(r"[\w.+/:@-]{1,120}")
+
+
+def _code(name: str) -> str:
+    """A model or back-end name as a code span (literal text) when it is plainly a name, else escaped."""
+    return f"`{name}`" if _NAME.fullmatch(name) else _md(name)
+
+
+def verdict_markdown(r: ProblemResult) -> str:
+    """The ``reason-verdict`` artifact: the status, the back end, and the reason (which may quote a
+    model's reply) as literal text, line by line."""
+    return f"**{_md(r.status)}** ({_md(r.solver)})\n\n{markdown_text(r.reason, None, lines=True)}\n"
 
 
 def results_table(results: list[ProblemResult]) -> list[dict]:
-    """Rows for the per-problem table artifact: DESIGN.md §4 columns, then what each stage did."""
+    """Rows for the per-problem table artifact: DESIGN.md §4 columns, then what each stage did. Cells
+    are plain text (the UI shows them as text, not markdown), with control characters escaped."""
     return [
         {
-            "id": r.id, "gold": r.gold or "", "predicted": r.predicted or "", "status": r.status, "solver": r.solver,
+            "id": one_line(r.id, 300), "gold": r.gold or "", "predicted": r.predicted or "", "status": r.status, "solver": r.solver,
             "samples": r.samples, "repair_rounds": r.repair_rounds,
-            **{stage: r.stages.get(stage, "")[:160] for stage in ("formalize", "check", "solve", "vote")},
-            "error": (r.error or "").splitlines()[0][:160] if r.error else "",
+            **{stage: one_line(r.stages.get(stage, ""), 160) for stage in ("formalize", "check", "solve", "vote")},
+            "error": one_line((r.error or "").splitlines()[0], 160) if r.error else "",
         }
         for r in results
     ]
