@@ -15,24 +15,35 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["run_sampled", "tree_memory"]
+__all__ = ["run_sampled", "tree_memory", "cpu_seconds", "stat_fields"]
 
 
 _CPU: dict[tuple[int, float], int] = {}  # (pid, start) -> user+system ticks, the last seen
+_TICKS: dict[int, int] = {}  # pid -> user+system ticks at its last ``_stat``
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, start time in clock ticks) of a process, or None once it is gone."""
+def stat_fields(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` after the command name (field 3 on), or None once the process is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    return text[text.rindex(")") + 2:].split()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of one process (fields 14 and 15), or None once it is gone."""
+    fields = stat_fields(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, start time in clock ticks) of a process, or None once it is gone."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return None
     _TICKS[pid] = int(fields[11]) + int(fields[12])
     return int(fields[1]), float(fields[19])
-
-
-_TICKS: dict[int, int] = {}
 
 
 def _mem_kb(pid: int) -> tuple[int, int]:

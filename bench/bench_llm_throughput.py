@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import bench_server  # noqa: E402
+from _treemem import cpu_seconds  # noqa: E402
 
 COMPLETION = ("TEXT:\tAll men are mortal.\nFOL:\tall x. (Man(x) -> Mortal(x))\n"
               "TEXT:\tSocrates is a man.\nFOL:\tMan(Socrates)\nTEXT:\tSocrates is mortal.\nFOL:\tMortal(Socrates)")
@@ -54,18 +55,6 @@ def _fork_server() -> int | None:
     pids = {p.pid: p.ppid() for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and path in p.info["cmdline"]}
     roots = [pid for pid, ppid in pids.items() if ppid not in pids]
     return roots[0] if len(roots) == 1 else None
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pid: int) -> float | None:
-    """utime + stime of one process, in seconds (``/proc/<pid>/stat`` fields 14 and 15), or None when gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 class Sampler:
@@ -121,7 +110,7 @@ class Sampler:
         groups = self._groups(psutil, self._server)
         rss: dict[int, int] = {}
         for pid, group in groups.items():
-            cpu = _cpu_s(pid)
+            cpu = cpu_seconds(pid)
             if cpu is not None:
                 self.seen[pid] = (group, max(cpu, self.seen.get(pid, (group, 0.0))[1]))
             if group in ("cli", "engine"):
@@ -203,7 +192,7 @@ def _prefect_server_pid() -> int | None:
     from flows.orchestration.server import server_record
 
     pid = server_record(ROOT / ".nesyflow" / "bench").get("pid")
-    return int(pid) if pid and _cpu_s(int(pid)) is not None else None
+    return int(pid) if pid and cpu_seconds(int(pid)) is not None else None
 
 
 def stats(api_base: str) -> dict:

@@ -351,17 +351,9 @@ def reply_text(data: dict, req: LLMRequest) -> tuple[str, str, dict]:
     first = choices[0]
     if not isinstance(first, dict) or not isinstance(first.get("message"), dict):
         raise NotACompletion("invalid response object: the first choice has no message")
-    content = first["message"].get("content")
-    if isinstance(content, list):  # content parts: the text ones, in order
-        parts = [p.get("text") if isinstance(p, dict) else None for p in content]
-        content = "".join(p for p in parts if isinstance(p, str))
-    if content is None:
-        content = ""  # no text (a refusal, a tool call): read as an empty output, a located error
-    if not isinstance(content, str):
-        raise LLMCallError(f"{_endpoint(req)} answered with {type(content).__name__} content, not text", transient=True)
-    finish = first.get("finish_reason")
+    text, finish = _message_text(first["message"].get("content"), first.get("finish_reason"), req)
     usage = data.get("usage")
-    return content, finish if isinstance(finish, str) else "", usage if isinstance(usage, dict) else {}
+    return text, finish, usage if isinstance(usage, dict) else {}
 
 
 def completion_text(response, req: LLMRequest) -> tuple[str, str]:
@@ -375,7 +367,12 @@ def completion_text(response, req: LLMRequest) -> tuple[str, str]:
     message = getattr(first, "message", None)
     if message is None:
         raise LLMCallError(f"{_endpoint(req)} answered without a message in its first choice", transient=True)
-    content = getattr(message, "content", None)
+    return _message_text(getattr(message, "content", None), getattr(first, "finish_reason", None), req)
+
+
+def _message_text(content, finish, req: LLMRequest) -> tuple[str, str]:
+    """A first choice's content and finish reason, read alike from litellm's objects and from the
+    direct route's JSON."""
     if isinstance(content, list):  # content parts: the text ones, in order
         parts = [p.get("text") if isinstance(p, dict) else getattr(p, "text", None) for p in content]
         content = "".join(p for p in parts if isinstance(p, str))
@@ -383,5 +380,4 @@ def completion_text(response, req: LLMRequest) -> tuple[str, str]:
         content = ""  # no text (a refusal, a tool call): read as an empty output, a located error
     if not isinstance(content, str):
         raise LLMCallError(f"{_endpoint(req)} answered with {type(content).__name__} content, not text", transient=True)
-    finish = getattr(first, "finish_reason", None)
     return content, finish if isinstance(finish, str) else ""

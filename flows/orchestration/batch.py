@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextvars
 import functools
-import math
 import os
 import time
 from contextlib import contextmanager
@@ -39,18 +38,8 @@ from flows.orchestration.report import results_table, summary_markdown, verdict_
 from flows.orchestration.tasks import chunk_label, describe, problems_task
 from flows.text import one_line
 
-__all__ = ["batch", "reason", "reason_here", "run_batch", "run_reason", "chunked", "summary_of", "publish_files",
+__all__ = ["batch", "reason", "reason_here", "run_batch", "run_reason", "summary_of", "publish_files",
            "batch_flow", "drain", "quiet_heartbeat"]
-
-
-def chunked(problems: list[Problem], concurrency: int, chunk_size: int | None = 0) -> list[list[Problem]]:
-    """Chunks for task runs: at most 50 problems each, at least two per worker. The engine does
-    the work; a chunk is what a person sees in the run's graph (and each task run costs ~15 ms of
-    orchestration), so few and readable beats many."""
-    if not problems:
-        return []
-    size = chunk_size or max(1, min(50, math.ceil(len(problems) / (2 * max(1, concurrency)))))
-    return [problems[i : i + size] for i in range(0, len(problems), size)]
 
 
 def summary_of(run: BatchRun, flow_run_id: str | None = None, ui: str | None = None, interrupted: str = "") -> Summary:
