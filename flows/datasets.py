@@ -46,6 +46,16 @@ class DatasetError(NesyflowError):
     """The input file cannot be read at all (missing, not JSON, unknown format)."""
 
 
+class _Oversized(bytes):
+    """Stands for a line longer than a record may be: read past, never held. Its bytes (``{}``)
+    make ``_head`` take it for a JSONL record; ``head`` is the line's start (a JSON array's '[')."""
+
+    def __new__(cls, size: int, head: bytes):
+        obj = super().__new__(cls, b"{}")
+        obj.size, obj.head = size, head
+        return obj
+
+
 def normalise_label(value: Any) -> str | None:
     if value is None:
         return None
@@ -237,6 +247,13 @@ class ProblemStream(Iterator[Problem]):
             raise DatasetError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
         self.path, self.limit, self.notes, self.records = path, limit, [], 0
         self._fh = None
+        from flows.settings import get_settings
+
+        settings = get_settings()
+        # the first line may be a whole JSON array on one line (read whole, up to its cap); after
+        # it, a JSONL line is one record, held up to the record cap
+        self._line_cap = [max(settings.max_json_file_mb, settings.max_record_mb) << 20]
+        self._record_cap = settings.max_record_mb << 20
         self._seen: set[int] = set()  # hash(id): 64 bits, ~70 MB for 1M ids; a collision renames a unique id
         self._counts: dict[str, int] = {}  # ids seen more than once, for their "#2", "#3"
         source = self._lines(lines)
@@ -244,7 +261,8 @@ class ProblemStream(Iterator[Problem]):
         if whole:
             self._whole(head, rest, fmt)
             return
-        every = _jsonl_records(itertools.chain(head, rest), path, self.notes)
+        self._line_cap[0] = self._record_cap
+        every = _jsonl_records(itertools.chain(head, rest), path, self.notes, self._record_cap)
         records = every if limit is None else itertools.islice(every, limit)
         first: list[tuple[int, Any]] = []
         for item in records:  # enough records to tell the format: five, and one that is not a load error
@@ -278,7 +296,7 @@ class ProblemStream(Iterator[Problem]):
             raise DatasetError(f"{self.path}: no such file") from None
         except OSError as exc:
             raise DatasetError(f"{self.path}: cannot read ({exc.__class__.__name__}: {exc})") from None
-        return _read_lines(self._fh, self.path)
+        return _read_lines(self._fh, self.path, self._line_cap)
 
     def _whole(self, head: list[bytes], rest: Iterator[bytes], fmt: str) -> None:
         """A JSON array (or a UTF-16 file): one value, read whole, within the size allowed."""
@@ -287,7 +305,7 @@ class ProblemStream(Iterator[Problem]):
         cap = get_settings().max_json_file_mb << 20
         raw, size = bytearray(), 0
         for line in itertools.chain(head, rest):
-            size += len(line)
+            size += line.size if isinstance(line, _Oversized) else len(line)
             if size > cap:
                 self.close()
                 raise DatasetError(f"{self.path}: a JSON array (or UTF-16 file) over {cap >> 20} MB is read whole, and this "
@@ -362,9 +380,23 @@ class ProblemStream(Iterator[Problem]):
             self._fh = None
 
 
-def _read_lines(fh, path: Path) -> Iterator[bytes]:
+def _read_lines(fh, path: Path, cap: list[int]) -> Iterator[bytes]:
+    """The file's lines; one longer than ``cap[0]`` bytes is read past in 1 MB pieces and stands as
+    an ``_Oversized``: a 1 GB line costs at most the cap of memory, not ten times its size in ``json.loads``."""
     try:
-        yield from fh
+        while True:
+            line = fh.readline(cap[0] + 1)
+            if not line:
+                return
+            if len(line) <= cap[0] or line.endswith(b"\n"):  # cap[0] bytes and its newline still fit
+                yield line
+                continue
+            size, head = len(line), line[:64]
+            del line
+            while not (piece := fh.readline(1 << 20)).endswith(b"\n") and piece:
+                size += len(piece)
+            size += len(piece)
+            yield _Oversized(size, head)
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
 
@@ -378,6 +410,8 @@ def _head(lines: Iterator[bytes], path: Path) -> tuple[list[bytes], Iterator[byt
         if len(head) == 1 and line.startswith((b"\xff\xfe", b"\xfe\xff")):
             return head, lines, True
         text = line[3:] if len(head) == 1 and line.startswith(b"\xef\xbb\xbf") else line
+        if isinstance(line, _Oversized):
+            return head, lines, line.head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
         if text.strip():
             return head, lines, text.lstrip().startswith(b"[")
     return head, lines, False
@@ -398,6 +432,10 @@ def _decoded(lines: Iterator[bytes], path: Path, notes: list[str]) -> Iterator[t
         raw = pending.popleft() if pending else next(lines, None)
         if raw is None:
             return
+        if isinstance(raw, _Oversized):
+            first = False
+            yield raw, False
+            continue
         if first and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         first = False
@@ -443,11 +481,18 @@ def _sample_encoding(sample: list[bytes], truncated: bool, path: Path, notes: li
     return "utf-8"
 
 
-def _jsonl_records(lines: Iterator[bytes], path: Path, notes: list[str]) -> Iterator[tuple[int, Any]]:
-    """(line number, record) of JSON lines; a line that is not JSON, is nested too deep or holds
-    bytes that are not text becomes a ``__load_error__`` record and the others are read."""
+def _jsonl_records(lines: Iterator[bytes], path: Path, notes: list[str], cap: int = 0) -> Iterator[tuple[int, Any]]:
+    """(line number, record) of JSON lines; a line that is not JSON, is nested too deep, is longer
+    than a record may be or holds bytes that are not text becomes a ``__load_error__`` record and
+    the others are read."""
     lineno = 0
     for text, escaped in _decoded(lines, path, notes):
+        if isinstance(text, _Oversized):
+            lineno += 1
+            yield lineno, {"__load_error__": f"line {lineno}: {text.size / 2**20:.1f} MB on one line, over the "
+                                             f"{cap >> 20} MB a record may be (NESYFLOW_MAX_RECORD_MB); not read, the "
+                                             f"other lines are", "__line__": lineno}
+            continue
         for line in text.splitlines():  # as whole files were split: the same line numbers
             lineno += 1
             if not line.strip():

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     chunk_size: int = Field(0, ge=0, description="problems per task run for cheap stages; 0 = automatic")
     max_json_file_mb: int = Field(64, gt=0, description="largest JSON array (or UTF-16) problem file, in MB: such a "
                                                          "file is read whole; JSONL is streamed whatever its size")
+    max_record_mb: int = Field(16, gt=0, description="longest line of a JSONL problem file, in MB: a longer one is "
+                                                     "reported as that problem's error and not read")
     server_port: int = Field(4200, gt=0, lt=65536, description="port of the local Prefect server the CLI starts "
                                                            "(kept across restarts; the next free one if taken)")
     problem_timeout_s: float | None = Field(None, gt=0, description="seconds one problem may spend in back ends, across "

@@ -80,6 +80,40 @@ def test_a_json_array_over_the_cap_is_refused_with_a_way_out(tmp_path, monkeypat
         stream_problems(path)
 
 
+def test_a_line_longer_than_a_record_may_be_is_that_lines_error_and_never_held(tmp_path, monkeypatch):
+    import resource
+
+    monkeypatch.setenv("NESYFLOW_MAX_RECORD_MB", "1")
+    monkeypatch.setenv("NESYFLOW_MAX_JSON_FILE_MB", "1")
+    path = tmp_path / "d.jsonl"
+    huge = json.dumps({"id": "huge", "premises": ["x" * (120 << 20)], "conclusion": "c"}) + "\n"
+    path.write_bytes(line(0) + huge.encode() + b"\n" + line(2) + huge.encode().rstrip(b"\n"))  # the last has no newline
+    del huge
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    problems = list(stream_problems(path))
+    grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert [p.id for p in problems] == ["p0", "d_1", "p2", "d_3"]
+    assert problems[1].load_error.startswith("line 2: 120.0 MB on one line, over the 1 MB a record may be "
+                                             "(NESYFLOW_MAX_RECORD_MB)")
+    assert problems[3].load_error.startswith("line 5: 120.0 MB on one line")  # the blank line 3 still counts
+    assert problems[0].load_error is None and problems[2].formal is not None
+    assert grew_mb < 60, f"reading past a 120 MB line grew the process by {grew_mb:.0f} MB"
+
+
+def test_a_one_line_json_array_is_read_whole_within_its_cap_and_refused_above_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("NESYFLOW_MAX_RECORD_MB", "1")
+    monkeypatch.setenv("NESYFLOW_MAX_JSON_FILE_MB", "4")
+    recs = [{"id": f"p{i}", "context": "x" * 200, "question": "q", "options": [], "answer": "A"} for i in range(9000)]
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(recs))  # ~2.2 MB on one line: over the record cap, within the array cap
+    assert len(list(stream_problems(path))) == 9000
+    path.write_text(json.dumps(recs * 3))  # ~6.6 MB on one line
+    with pytest.raises(DatasetError, match=r"dev.json: a JSON array .* over 4 MB .* write it as JSONL"):
+        stream_problems(path)
+    path.write_text("\n" + json.dumps(recs[:2000]) + "\n")  # blank line first: the array is still found
+    assert len(list(stream_problems(path))) == 2000
+
+
 def result(pid: str) -> ProblemRecord:
     return ProblemRecord(result=ProblemResult(id=pid, gold="True", predicted="True", status="True", solver="z3", correct=True))
 
