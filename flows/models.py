@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from parsers.errors import LocatedError
 from parsers.programs.lean import LeanProgram
@@ -13,7 +13,7 @@ from parsers.programs.smt_program import SmtProgram
 from solvers.base import Limits
 
 from flows.settings import DEFAULT_MAX_TOKENS
-from flows.text import MAX_MESSAGE_CHARS, cap
+from flows.text import MAX_MESSAGE_CHARS, cap, without_surrogates
 
 __all__ = ["Message", "Plan", "RunConfig", "Formal", "Problem", "Formalization", "Checked", "Verdict", "ProblemResult", "Usage",
            "ProblemRecord", "ErrorGroup", "Summary", "BatchReport"]
@@ -101,6 +101,11 @@ class RunConfig(BaseModel):
 class Formal(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, data):
+        return without_surrogates(data)[0]
+
     language: Literal["fol", "smtlib", "lean", "sympy", "python", "csp", "z3dsl"] = "fol"
     premises: list[str]
     conclusion: str
@@ -118,6 +123,17 @@ class Problem(BaseModel):
     """One problem in the project's own format (DESIGN.md §3); loaders map other formats here."""
 
     model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, data):
+        """Unpaired surrogates (JSON's ``"\\ud800"``, a non-UTF-8 argv) become U+FFFD, noted: such
+        text cannot be stored or written, and one record must not take its batch down."""
+        data, n = without_surrogates(data)
+        if n and isinstance(data, dict):
+            data = {**data, "notes": [*(data.get("notes") or []), f"{n} unpaired UTF-16 surrogate(s) (\\ud800–\\udfff) "
+                                                                     "in the record's text replaced with U+FFFD"]}
+        return data
 
     id: str
     premises: list[str] = []

@@ -15,7 +15,35 @@ import re
 
 from parsers.errors import MAX_MESSAGE_CHARS, cap
 
-__all__ = ["MAX_MESSAGE_CHARS", "cap", "printable", "one_line", "markdown_text", "escape_log_records"]
+__all__ = ["MAX_MESSAGE_CHARS", "cap", "printable", "one_line", "markdown_text", "escape_log_records",
+           "without_surrogates"]
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value):
+    """``value`` (a string, or lists and dicts of them) with every unpaired UTF-16 surrogate replaced
+    by U+FFFD, and how many were. JSON may spell one (``"\\ud800"``), a non-UTF-8 argv decodes to
+    them, and such a string cannot be written as UTF-8: one in a dataset's id crashed the whole
+    batch when its result was stored, one in a model's reply failed its problem as an internal error."""
+    if isinstance(value, str):
+        return (value, 0) if value.isascii() else _SURROGATES.subn("\ufffd", value)
+    if isinstance(value, list):
+        out, total = [], 0
+        for item in value:
+            item, n = without_surrogates(item)
+            out.append(item)
+            total += n
+        return (out, total) if total else (value, 0)
+    if isinstance(value, dict):
+        out, total = {}, 0
+        for k, v in value.items():
+            k, n = without_surrogates(k)
+            v, m = without_surrogates(v)
+            out[k] = v
+            total += n + m
+        return (out, total) if total else (value, 0)
+    return value, 0
 
 def _escape(code: int) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

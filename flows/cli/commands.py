@@ -588,7 +588,24 @@ def _cmd_doctor(args) -> int:
     return code
 
 
+def _undecodable_argument(argv: list[str]) -> str | None:
+    """Python reads a non-UTF-8 argument as lone surrogates (byte b as U+DC00+b); such text cannot
+    be sent to Prefect or stored, so it is refused here, by position, rather than mid-run."""
+    for i, arg in enumerate(argv):
+        for pos, ch in enumerate(arg):
+            if "\ud800" <= ch <= "\udfff":
+                byte = f"byte 0x{ord(ch) - 0xDC00:02x}" if ord(ch) >= 0xDC80 else f"U+{ord(ch):04X}"
+                shown = printable(arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:60])
+                return (f"argument {i + 1} ({shown!r}) is not valid UTF-8 ({byte} at character {pos + 1}); nesyflow "
+                        f"reads its arguments and file names as UTF-8")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    bad = _undecodable_argument(sys.argv[1:] if argv is None else argv)
+    if bad:
+        _error_line(bad)
+        return 2
     args = build_parser().parse_args(argv)
     escape_log_records()  # ids, formulas and messages in log lines: control characters escaped
     stderr = sys.stderr

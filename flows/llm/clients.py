@@ -36,6 +36,7 @@ from parsers.errors import NesyflowError
 from parsers.llm_output import MAX_OUTPUT_CHARS
 
 from flows.settings import DEFAULT_MAX_TOKENS
+from flows.text import without_surrogates
 
 __all__ = ["LLMRequest", "LLMResponse", "LLMCallError", "LLMClient", "LiteLLMClient", "is_transient", "describe_failure",
            "completion_text", "RETRY_WAITS", "MAX_COMPLETION_CHARS"]
@@ -380,4 +381,5 @@ def _message_text(content, finish, req: LLMRequest) -> tuple[str, str]:
         content = ""  # no text (a refusal, a tool call): read as an empty output, a located error
     if not isinstance(content, str):
         raise LLMCallError(f"{_endpoint(req)} answered with {type(content).__name__} content, not text", transient=True)
-    return content, finish if isinstance(finish, str) else ""
+    # JSON may spell an unpaired surrogate ("\ud800"); such text cannot be stored or written as UTF-8
+    return without_surrogates(content)[0], without_surrogates(finish)[0] if isinstance(finish, str) else ""

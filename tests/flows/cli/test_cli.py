@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parents[3]
     (["batch", "x.jsonl", "--timeout", "-3"], "between 0 and 3600"),
     (["solve", "--premise", "P(a)"], "the following arguments are required: --conclusion"),
     (["solve", "--premise", " ", "--conclusion", "P(a)"], "must not be empty"),
+    # a non-UTF-8 argument (Python reads byte 0xff as U+DCFF): refused by position, not a traceback mid-run
+    (["solve", "--premise", "all x. (P(x) -> Q(x)) \udcff", "--conclusion", "Q(a)"],
+     "argument 3 ('all x. (P(x) -> Q(x)) \ufffd') is not valid UTF-8 (byte 0xff at character 23)"),
+    (["batch", "caf\udce9.jsonl"], "argument 2 ('caf\ufffd.jsonl') is not valid UTF-8 (byte 0xe9 at character 4)"),
 ])
 def test_bad_arguments_are_one_line_and_nonzero(argv, message, capsys):
     assert exit_code(argv) == 2
