@@ -8,7 +8,9 @@ CPU of the process tree (user + system of the CLI and every process it waited fo
 in-process, ``python -m flows.cli``, so none of it is in a fork server), peak RSS and PSS of the
 tree (``bench/_treemem.py``), the growth of the Prefect server's database (``prefect.db`` and its
 WAL under the server's home) per problem, and the server's responsiveness during the batch: every
-few seconds, the time of ``GET /api/flow_runs/<id>`` of the running batch and of its UI page.
+few seconds, the time of ``GET /api/flow_runs/<id>`` of the running batch, and every 20 s the time
+a logged-in headless Chromium takes to render the run's UI page (its first log line and its
+task-run count; ``bench/_browser.py``; skipped with a note where no chromium is installed).
 The goal is linear time (CPU per problem flat) and flat memory. Problems: ``make_big_jsonl``'s
 synthetic gold FOL (``--parser gold``), and for ``llm`` the same problems' sentences sent to
 ``flows.llm.fake_openai`` (fixed latency, one FOL reply) with ``--parser llm``.
@@ -18,21 +20,23 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _browser import browser, log_in  # noqa: E402
 from _common import ROOT, bench_server, cleanup, write_report  # noqa: E402
 from _treemem import run_sampled  # noqa: E402
 from make_big_jsonl import problem  # noqa: E402
@@ -64,19 +68,26 @@ def _newest_run(api_url: str, after: str) -> str | None:
     return runs[0]["id"] if runs else None
 
 
-def _ui(api_url: str, run_id: str) -> float | None:
-    """Seconds to GET the run's UI page, or None where the server serves no UI (a 404)."""
-    try:
-        return round(_get(f"{api_url[:-4]}/v2/runs/flow-run/{run_id}")[0], 3)
-    except urllib.error.HTTPError:
-        return None
+def _ui(page, api_url: str, run_id: str) -> float:
+    """Seconds from navigating to the run's page in the UI (a logged-in headless Chromium) until it
+    shows the run's own first log line and its task-run count: what a person waits for."""
+    from flows.orchestration.server import ui_url
+
+    page.open("about:blank")
+    t0 = time.perf_counter()
+    page.open(ui_url(api_url, run_id))
+    page.wait("document.body && document.body.textContent.includes('problems from') && "
+              "/\\d[\\d,]* Task runs?/.test(document.body.textContent)", "the run page", timeout=60, poll=0.05)
+    seconds = round(time.perf_counter() - t0, 3)
+    page.open("about:blank")  # a page left open polls the API and renders: it would load the machine it measures
+    return seconds
 
 
 def _db_bytes(home: Path) -> int:
     return sum(p.stat().st_size for p in (home / "prefect").glob("prefect.db*") if p.is_file())
 
 
-def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | None, tmp: Path) -> dict:
+def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | None, tmp: Path, page=None) -> dict:
     data = tmp / f"{kind}-{n}.jsonl"
     with data.open("w") as fh:
         for i in range(n):
@@ -97,15 +108,17 @@ def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | 
     started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 2))
 
     def probe() -> None:
-        run_id = None
+        run_id, k = None, 0
         while not stop.wait(5.0):
+            k += 1
             try:
                 run_id = run_id or _newest_run(api_url, started)
                 if run_id:
                     api_s, _ = _get(f"{api_url}/flow_runs/{run_id}")
-                    probes.append((round(api_s, 3), _ui(api_url, run_id)))
+                    ui_s = _ui(page, api_url, run_id) if page is not None and k % 4 == 1 else None
+                    probes.append((round(api_s, 3), ui_s))
             except Exception as exc:  # a probe that fails is a figure too
-                probes.append((float("inf"), None))
+                probes.append((float("inf"), float("inf") if page is not None else None))
                 print(f"probe failed: {exc!r}", file=sys.stderr)
 
     th = threading.Thread(target=probe, daemon=True)
@@ -128,7 +141,8 @@ def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | 
            "peak_rss_mb": out["peak_rss_mb"], "peak_pss_mb": out["peak_pss_mb"],
            "db_growth_bytes_per_problem": round((db1 - db0) / n, 1), "db_growth_mb": round((db1 - db0) / 1e6, 1),
            "probes": len(probes), "api_get_s_max": max(api, default=None),
-           "api_get_s_median": statistics.median(api) if api else None, "ui_get_s_max": max(ui, default=None),
+           "api_get_s_median": statistics.median(api) if api else None, "ui_page_s_max": max(ui, default=None),
+           "ui_page_s_median": statistics.median(ui) if ui else None, "ui_pages": len(ui),
            "summary_n": summary.get("n"), "correct": summary.get("correct"), "llm_calls": summary.get("llm_calls"),
            "load_before": load}
     if out["rc"] != 0:
@@ -144,6 +158,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--kinds", default="gold,llm")
     ap.add_argument("--latency", type=float, default=0.02)
+    ap.add_argument("--no-ui", action="store_true", help="no browser probe of the run's UI page")
     args = ap.parse_args()
     api_url = bench_server()
     server_home = ROOT / ".nesyflow" / "bench"
@@ -157,10 +172,18 @@ def main() -> int:
                                  "--reply", str(reply)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
         api_base = fake.stdout.readline().strip()
     rows = []
+    chromium = None if args.no_ui else (shutil.which("chromium") or shutil.which("chromium-browser"))
+    if chromium is None and not args.no_ui:
+        print("no chromium here: the UI page is not timed (apt-get install chromium)", file=sys.stderr)
     try:
-        for kind in kinds:
-            for n in (int(x) for x in args.sizes.split(",")):
-                rows.append(one_run(kind, n, api_url, server_home, api_base, tmp))
+        with (browser(chromium) if chromium else contextlib.nullcontext()) as page:
+            if page is not None:
+                from flows.orchestration.server import ui_url
+
+                log_in(page, ui_url(api_url), os.environ["PREFECT_API_AUTH_STRING"])
+            for kind in kinds:
+                for n in (int(x) for x in args.sizes.split(",")):
+                    rows.append(one_run(kind, n, api_url, server_home, api_base, tmp, page))
     finally:
         if fake is not None:
             fake.terminate()
