@@ -143,6 +143,7 @@ def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | 
            "probes": len(probes), "api_get_s_max": max(api, default=None),
            "api_get_s_median": statistics.median(api) if api else None, "ui_page_s_max": max(ui, default=None),
            "ui_page_s_median": statistics.median(ui) if ui else None, "ui_pages": len(ui),
+           "ui_page_s_each": ui, "ui_page_s_over_3": sum(u > 3 for u in ui),
            "summary_n": summary.get("n"), "correct": summary.get("correct"), "llm_calls": summary.get("llm_calls"),
            "load_before": load}
     if out["rc"] != 0:

@@ -3,10 +3,14 @@
     python bench/make_big_jsonl.py /tmp/big.jsonl 1000000
     python bench/bench_stream.py /tmp/big.jsonl --limit 5
     python bench/bench_stream.py /tmp/big.jsonl            # the whole file, --parser gold
+    python bench/bench_stream.py /tmp/big.jsonl --stop-after 2700   # Ctrl-C after 45 min: a partial run
 
 Each run has a fresh NESYFLOW_HOME (a cold store) and the benches' own Prefect server. Memory is
 the peak of the summed RSS and PSS of every process of the run (``bench/_treemem.py``): the CLI
-or the fork server's child, engine workers, provers. ``--code DIR`` runs another checkout of the
+or the fork server's child, engine workers, provers. The results file is checked to be in the
+input's order (each id the next of the file's); ``--stop-after S`` interrupts the batch as Ctrl-C
+does after S seconds (the CLI writes what finished) and reports how far it got, with the results
+file's growth every minute, for a whole file that takes longer than one sitting. ``--code DIR`` runs another checkout of the
 project (a baseline, e.g. ``git archive <commit> | tar -x -C DIR``) in-process with
 ``python -m flows.cli``; otherwise the installed ``nesyflow`` entry point (fork server) is run.
 """
@@ -16,13 +20,43 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, bench_server, cleanup, fresh_home  # noqa: E402
 from _treemem import run_sampled  # noqa: E402
+
+
+def _children_named(root: int, word: str) -> list[int]:
+    """Our child processes whose command line holds ``word`` (the ``nesyflow batch`` we started)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                cmd = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == root and word.encode() in cmd:
+                found.append(int(entry))
+    return found
+
+
+def _results_in_order(results: Path, data: str) -> tuple[int, bool]:
+    """(lines in the results file, whether its ids are the input's, in order: a prefix of the file)."""
+    if not results.exists():
+        return 0, False
+    n, ok = 0, True
+    with open(results, encoding="utf-8") as res, open(data, encoding="utf-8") as src:
+        for line in res:
+            n += 1
+            want = json.loads(next(src))["id"]
+            ok = ok and json.loads(line)["id"] == want
+    return n, ok
 
 
 def main() -> int:
@@ -32,6 +66,7 @@ def main() -> int:
     ap.add_argument("--code", default=None, help="another checkout to run (in-process, python -m flows.cli)")
     ap.add_argument("--extra", default="", help="more batch options, space separated")
     ap.add_argument("--keep", action="store_true", help="keep the run's home (results, store)")
+    ap.add_argument("--stop-after", type=float, default=None, help="seconds; then SIGINT the batch (a partial run)")
     args = ap.parse_args()
     api_url = bench_server()
     home = fresh_home("stream")
@@ -45,15 +80,29 @@ def main() -> int:
         argv, cwd = [str(Path(sys.executable).with_name("nesyflow")), "batch", args.path, *opts], str(ROOT)
     with open("/proc/loadavg") as fh:
         load_before = fh.read().split()[:3]
-    out = run_sampled(argv, env=env, cwd=cwd, python=sys.executable)
+    results = home / "results.jsonl"
+    growth: list[tuple[int, int]] = []  # (seconds, results bytes) every minute
+    pgid: list[int] = []
+
+    def on_sample(elapsed: float) -> None:
+        if elapsed >= 60 * (len(growth) + 1):
+            growth.append((round(elapsed), results.stat().st_size if results.exists() else 0))
+        if args.stop_after and elapsed >= args.stop_after and not pgid:
+            pgid.append(1)
+            for pid in _children_named(os.getpid(), "batch"):
+                os.kill(pid, signal.SIGINT)
+
+    out = run_sampled(argv, env=env, cwd=cwd, python=sys.executable, on_sample=on_sample)
     with open("/proc/loadavg") as fh:
         load_after = fh.read().split()[:3]
     summary = json.loads((home / "summary.json").read_text()) if (home / "summary.json").exists() else {}
-    lines = sum(1 for _ in open(home / "results.jsonl")) if (home / "results.jsonl").exists() else 0
+    lines, in_order = _results_in_order(results, args.path)
     report = {"code": args.code or "this checkout (nesyflow entry point)", "limit": args.limit, "wall_s": out["wall_s"],
               "rc": out["rc"], "peak_rss_mb": out["peak_rss_mb"], "peak_pss_mb": out["peak_pss_mb"],
               "max_processes": out["max_processes"], "n": summary.get("n"), "correct": summary.get("correct"),
-              "errors": summary.get("errors"), "results_lines": lines, "load_before": load_before, "load_after": load_after}
+              "errors": summary.get("errors"), "results_lines": lines,
+              "results_in_input_order": in_order, "stopped_after_s": args.stop_after if pgid else None,
+              "results_mb_each_minute": [(t, round(b / 1e6, 1)) for t, b in growth], "load_before": load_before, "load_after": load_after}
     if out["rc"] != 0:
         report["stderr"] = out["stderr"][-1500:]
     print(json.dumps(report, indent=2))
