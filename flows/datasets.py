@@ -252,8 +252,8 @@ class ProblemStream(Iterator[Problem]):
         settings = get_settings()
         # the first line may be a whole JSON array on one line (read whole, up to its cap); after
         # it, a JSONL line is one record, held up to the record cap
-        self._line_cap = [max(settings.max_json_file_mb, settings.max_record_mb) << 20]
-        self._record_cap = settings.max_record_mb << 20
+        self._json_cap, self._record_cap = settings.max_json_file_mb << 20, settings.max_record_mb << 20
+        self._line_cap = max(self._json_cap, self._record_cap)
         self._seen: set[int] = set()  # hash(id): 64 bits, ~70 MB for 1M ids; a collision renames a unique id
         self._counts: dict[str, int] = {}  # ids seen more than once, for their "#2", "#3"
         source = self._lines(lines)
@@ -261,7 +261,7 @@ class ProblemStream(Iterator[Problem]):
         if whole:
             self._whole(head, rest, fmt)
             return
-        self._line_cap[0] = self._record_cap
+        self._line_cap = self._record_cap
         every = _jsonl_records(itertools.chain(head, rest), path, self.notes, self._record_cap)
         records = every if limit is None else itertools.islice(every, limit)
         first: list[tuple[int, Any]] = []
@@ -296,13 +296,34 @@ class ProblemStream(Iterator[Problem]):
             raise DatasetError(f"{self.path}: no such file") from None
         except OSError as exc:
             raise DatasetError(f"{self.path}: cannot read ({exc.__class__.__name__}: {exc})") from None
-        return _read_lines(self._fh, self.path, self._line_cap)
+        return self._read_lines()
+
+    def _read_lines(self) -> Iterator[bytes]:
+        """The file's lines; one longer than ``_line_cap`` bytes (read as each line starts: the head's
+        cap, then a record's) is read past in 1 MB pieces and stands as an ``_Oversized``: a 1 GB
+        line costs at most the cap of memory, not ten times its size in ``json.loads``."""
+        fh = self._fh
+        try:
+            while True:
+                cap = self._line_cap
+                line = fh.readline(cap + 1)
+                if not line:
+                    return
+                if len(line) <= cap or line.endswith(b"\n"):  # cap bytes and its newline still fit
+                    yield line
+                    continue
+                size, head = len(line), line[:64]
+                del line
+                while not (piece := fh.readline(1 << 20)).endswith(b"\n") and piece:
+                    size += len(piece)
+                size += len(piece)
+                yield _Oversized(size, head)
+        except OSError as exc:
+            raise DatasetError(f"{self.path}: cannot read ({exc.__class__.__name__}: {exc})") from None
 
     def _whole(self, head: list[bytes], rest: Iterator[bytes], fmt: str) -> None:
         """A JSON array (or a UTF-16 file): one value, read whole, within the size allowed."""
-        from flows.settings import get_settings
-
-        cap = get_settings().max_json_file_mb << 20
+        cap = self._json_cap
         raw, size = bytearray(), 0
         for line in itertools.chain(head, rest):
             size += line.size if isinstance(line, _Oversized) else len(line)
@@ -378,27 +399,6 @@ class ProblemStream(Iterator[Problem]):
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-
-
-def _read_lines(fh, path: Path, cap: list[int]) -> Iterator[bytes]:
-    """The file's lines; one longer than ``cap[0]`` bytes is read past in 1 MB pieces and stands as
-    an ``_Oversized``: a 1 GB line costs at most the cap of memory, not ten times its size in ``json.loads``."""
-    try:
-        while True:
-            line = fh.readline(cap[0] + 1)
-            if not line:
-                return
-            if len(line) <= cap[0] or line.endswith(b"\n"):  # cap[0] bytes and its newline still fit
-                yield line
-                continue
-            size, head = len(line), line[:64]
-            del line
-            while not (piece := fh.readline(1 << 20)).endswith(b"\n") and piece:
-                size += len(piece)
-            size += len(piece)
-            yield _Oversized(size, head)
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
 
 
 def _head(lines: Iterator[bytes], path: Path) -> tuple[list[bytes], Iterator[bytes], bool]:
@@ -481,7 +481,7 @@ def _sample_encoding(sample: list[bytes], truncated: bool, path: Path, notes: li
     return "utf-8"
 
 
-def _jsonl_records(lines: Iterator[bytes], path: Path, notes: list[str], cap: int = 0) -> Iterator[tuple[int, Any]]:
+def _jsonl_records(lines: Iterator[bytes], path: Path, notes: list[str], cap: int) -> Iterator[tuple[int, Any]]:
     """(line number, record) of JSON lines; a line that is not JSON, is nested too deep, is longer
     than a record may be or holds bytes that are not text becomes a ``__load_error__`` record and
     the others are read."""
