@@ -111,14 +111,14 @@ def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | 
         run_id, k = None, 0
         while not stop.wait(5.0):
             k += 1
+            with_ui = page is not None and k % 4 == 1
             try:
                 run_id = run_id or _newest_run(api_url, started)
                 if run_id:
                     api_s, _ = _get(f"{api_url}/flow_runs/{run_id}")
-                    ui_s = _ui(page, api_url, run_id) if page is not None and k % 4 == 1 else None
-                    probes.append((round(api_s, 3), ui_s))
+                    probes.append((round(api_s, 3), _ui(page, api_url, run_id) if with_ui else None))
             except Exception as exc:  # a probe that fails is a figure too
-                probes.append((float("inf"), float("inf") if page is not None else None))
+                probes.append((float("inf"), float("inf") if with_ui else None))
                 print(f"probe failed: {exc!r}", file=sys.stderr)
 
     th = threading.Thread(target=probe, daemon=True)

@@ -8,7 +8,7 @@
 Each run has a fresh NESYFLOW_HOME (a cold store) and the benches' own Prefect server. Memory is
 the peak of the summed RSS and PSS of every process of the run (``bench/_treemem.py``): the CLI
 or the fork server's child, engine workers, provers. The results file is checked to be in the
-input's order (each id the next of the file's); ``--stop-after S`` interrupts the batch as Ctrl-C
+input's order (its ids in the file's order, each once); ``--stop-after S`` interrupts the batch as Ctrl-C
 does after S seconds (the CLI writes what finished) and reports how far it got, with the results
 file's growth every minute, for a whole file that takes longer than one sitting. ``--code DIR`` runs another checkout of the
 project (a baseline, e.g. ``git archive <commit> | tar -x -C DIR``) in-process with
@@ -22,40 +22,40 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, bench_server, cleanup, fresh_home  # noqa: E402
-from _treemem import run_sampled  # noqa: E402
+from _treemem import run_sampled, stat_fields  # noqa: E402
 
 
 def _children_named(root: int, word: str) -> list[int]:
     """Our child processes whose command line holds ``word`` (the ``nesyflow batch`` we started)."""
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
+        if entry.isdigit() and (fields := stat_fields(int(entry))) is not None and int(fields[1]) == root:
             try:
-                stat = open(f"/proc/{entry}/stat").read()
                 cmd = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
             except OSError:
                 continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == root and word.encode() in cmd:
+            if word.encode() in cmd:
                 found.append(int(entry))
     return found
 
 
 def _results_in_order(results: Path, data: str) -> tuple[int, bool]:
-    """(lines in the results file, whether its ids are the input's, in order: a prefix of the file)."""
+    """(lines in the results file, whether its ids come in the input's order, each once). A batch
+    stopped early also writes what finished after an unfinished problem, so the file may skip ids."""
     if not results.exists():
         return 0, False
     n, ok = 0, True
     with open(results, encoding="utf-8") as res, open(data, encoding="utf-8") as src:
+        ids = (json.loads(line)["id"] for line in src)
         for line in res:
             n += 1
-            want = json.loads(next(src))["id"]
-            ok = ok and json.loads(line)["id"] == want
+            got = json.loads(line)["id"]
+            ok = ok and any(want == got for want in ids)  # advances the input to that id, or exhausts it
     return n, ok
 
 
@@ -82,13 +82,16 @@ def main() -> int:
         load_before = fh.read().split()[:3]
     results = home / "results.jsonl"
     growth: list[tuple[int, int]] = []  # (seconds, results bytes) every minute
-    pgid: list[int] = []
+    stopped: list[bool] = []
+    # A shell's background job starts with SIGINT ignored, and an exec keeps an ignored signal: the
+    # batch would never see the Ctrl-C below. A handler here is reset to the default on exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def on_sample(elapsed: float) -> None:
         if elapsed >= 60 * (len(growth) + 1):
             growth.append((round(elapsed), results.stat().st_size if results.exists() else 0))
-        if args.stop_after and elapsed >= args.stop_after and not pgid:
-            pgid.append(1)
+        if args.stop_after and elapsed >= args.stop_after and not stopped:
+            stopped.append(True)
             for pid in _children_named(os.getpid(), "batch"):
                 os.kill(pid, signal.SIGINT)
 
@@ -101,7 +104,7 @@ def main() -> int:
               "rc": out["rc"], "peak_rss_mb": out["peak_rss_mb"], "peak_pss_mb": out["peak_pss_mb"],
               "max_processes": out["max_processes"], "n": summary.get("n"), "correct": summary.get("correct"),
               "errors": summary.get("errors"), "results_lines": lines,
-              "results_in_input_order": in_order, "stopped_after_s": args.stop_after if pgid else None,
+              "results_in_input_order": in_order, "stopped_after_s": args.stop_after if stopped else None,
               "results_mb_each_minute": [(t, round(b / 1e6, 1)) for t, b in growth], "load_before": load_before, "load_after": load_after}
     if out["rc"] != 0:
         report["stderr"] = out["stderr"][-1500:]
