@@ -14,6 +14,20 @@ before a problem is sent, or prints more than ``MAX_OUTPUT`` bytes is killed and
 ``confined=True`` runs the worker in the bubblewrap sandbox (``solvers.sandbox``) — read-only
 file system, no network, a leased uid and the seccomp filter as in every sandbox, file size limit 0 — for scripts whose text we did not write;
 the sandbox starts once per worker, so a problem pays nothing for it.
+
+``scoped=True`` is for scripts we printed ourselves (``solvers.z3``'s FOL checks): a problem runs
+inside ``(push 1)``…``(pop 1)`` instead of after ``(reset)``, because Z3 rebuilds its solver on the
+first ``check-sat`` after a reset (~6 ms, five times what deciding a FOLIO-sized problem costs)
+but not after a pop. Declarations and assertions are scoped, so nothing of one problem outlives
+its pop, provided the problem stayed inside its scope: the scope opens by declaring a sentinel
+named with the nonce, and before the closing pop the worker must report depth 1 with the
+sentinel still declared — a script that popped out of its scope (and so could assert at depth
+0) or left pushes open fails that, and the worker is killed. Options are not scoped: they are
+the caller's (``prelude``, sent at depth 0 only when it differs from the last one; an option it
+leaves out keeps its last value), and a scoped script sets none.
+Text a model or a dataset wrote never runs scoped (``set-option``, ``reset`` are its to write).
+Verdicts and unsat cores matched a fresh process on all 204 FOLIO problems; a countermodel may
+be another model of the same premises, since Z3's choice depends on what the worker decided before.
 """
 
 from __future__ import annotations
@@ -39,6 +53,7 @@ MAX_OUTPUT = 4 * 1024 * 1024
 END = "@nesyflow-end"
 WORKER_CPU_S = 86_400
 """RLIMIT_CPU of a confined worker's whole life: a backstop only (each problem has its wall clock)."""
+_DEPTH_1 = "(:assertion-stack-levels 1)"
 _ALL: "weakref.WeakSet[_Worker]" = weakref.WeakSet()
 
 
@@ -58,7 +73,7 @@ def z3_sandbox(binary: str) -> tuple[Sandbox, str]:
 
 
 class _Worker:
-    def __init__(self, binary: str, memory_mb: int, confined: bool):
+    def __init__(self, binary: str, memory_mb: int, confined: bool, scoped: bool = False, setup: str = ""):
         z3_args = ["-smt2", "-in", f"-memory:{memory_mb}"]
         self._lease: ExitStack | None = None
         if confined:  # a uid of its own and the seccomp filter, like any sandbox; limits set inside
@@ -70,6 +85,10 @@ class _Worker:
                                          stderr=subprocess.STDOUT, start_new_session=True, bufsize=0)
             apply_limits(self.proc.pid, memory_mb + 256)  # no CPU rlimit: it would accumulate over problems
         self.confined = confined
+        self.scoped = scoped
+        self.setup = setup
+        self.options: str | None = None
+        """The options set at depth 0 of a scoped worker (they persist from problem to problem)."""
         self.uses = 0
         self.lines_sent = 0
         self.memory_mb = memory_mb
@@ -100,7 +119,14 @@ class _Worker:
         offset = self.lines_sent + 1
         nonce = secrets.token_hex(16)
         marker = f"\n{END} {nonce}\n".encode()
-        text = f"(reset){prelude}\n{script}(echo \"{END} {nonce}\")\n"
+        if self.scoped:
+            opts = ("" if prelude == self.options else prelude) if self.uses > 1 else self.setup + prelude
+            self.options = prelude
+            sentinel = f"nesyflow_scope_{nonce}"
+            text = (f"{opts}(push 1)(declare-const {sentinel} Bool)\n{script}(get-info :assertion-stack-levels)\n"
+                    f"(simplify {sentinel})\n(pop 1)\n(echo \"{END} {nonce}\")\n")
+        else:
+            text = f"(reset){prelude}\n{script}(echo \"{END} {nonce}\")\n"
         self.lines_sent += text.count("\n")
         try:
             self.proc.stdin.write(text.encode("utf-8"))
@@ -133,6 +159,12 @@ class _Worker:
         if end + len(marker) != len(buf):
             self.kill()
             return self._broken(buf, t0, "z3 printed more after this problem's end marker")
+        if self.scoped:  # the problem must end inside the scope it began in (module docstring)
+            tail = f"\n{_DEPTH_1}\n{sentinel}".encode()
+            if not buf[:end].endswith(tail):
+                self.kill()
+                return self._broken(buf, t0, "the problem left the push/pop scope it ran in")
+            end -= len(tail)
         return WarmOutcome(buf[1:end + 1].decode("utf-8", "replace"), "", 0, time.perf_counter() - t0, line_offset=offset)
 
     def _broken(self, buf: bytearray, t0: float, why: str) -> WarmOutcome:
@@ -140,11 +172,18 @@ class _Worker:
 
 
 class WarmZ3:
-    """Thread-local warm workers for one binary and memory cap (``confined``: in the sandbox)."""
+    """Thread-local warm workers for one binary and memory cap (``confined``: in the sandbox;
+    ``scoped``: problems behind push/pop, for scripts we printed)."""
 
-    def __init__(self, binary: str, confined: bool = False):
+    def __init__(self, binary: str, confined: bool = False, scoped: bool = False, setup: str = ""):
+        """``setup``: options a scoped worker sets once, before its first problem (those Z3 refuses
+        to change once anything was asserted, such as ``:produce-unsat-cores``)."""
+        if scoped and confined:
+            raise ValueError("a scoped worker is for scripts we printed; confined text runs behind (reset)")
         self.binary = binary
         self.confined = confined
+        self.scoped = scoped
+        self.setup = setup
         self._local = threading.local()
 
     def run(self, script: str, *, wall_s: float, memory_mb: int, prelude: str = "") -> WarmOutcome:
@@ -154,7 +193,7 @@ class WarmZ3:
             w.kill()
             w = None
         if w is None:
-            w = _Worker(self.binary, memory_mb, self.confined)
+            w = _Worker(self.binary, memory_mb, self.confined, self.scoped, self.setup)
             self._local.worker = w
         out = w.run(script, wall_s, prelude)
         if out.timed_out or out.returncode != 0:

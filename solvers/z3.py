@@ -73,14 +73,21 @@ def ground_atoms(problem: FolProblem) -> list[Atom]:
     return list(seen)[:MAX_SHOWN_ATOMS]
 
 
-def to_smtlib(problem: FolProblem, timeout_ms: int = 0) -> str:
+CORES = "(set-option :produce-unsat-cores true)"
+
+
+def timeout_option(timeout_ms: int) -> str:
+    return f"(set-option :timeout {int(timeout_ms)})" if timeout_ms else ""
+
+
+def to_smtlib(problem: FolProblem, timeout_ms: int = 0, options: bool = True) -> str:
     """The SMT-LIB script of both checks (pure: testable without the binary). After each check
-    it asks for the unsat core (used premises) and the values of the ground atoms (a model)."""
+    it asks for the unsat core (used premises) and the values of the ground atoms (a model).
+    ``options=False`` leaves out the ``set-option`` lines (a scoped warm worker sets them)."""
     sym = _table()
     sig = signature_of(And(problem.premises + (problem.conclusion,)))
-    lines = ["(set-option :produce-unsat-cores true)"]
-    if timeout_ms:
-        lines.append(f"(set-option :timeout {int(timeout_ms)})")
+    lines = [CORES, timeout_option(timeout_ms)] if options else []
+    lines = [line for line in lines if line]
     lines.append("(declare-sort U 0)")
     for name in sorted(sig.constants):
         lines.append(f"(declare-const {sym('const', name)} U)")
@@ -161,12 +168,13 @@ class Z3Solver(Solver):
             if half < limits.timeout_s:
                 limits = limits.model_copy(update={"timeout_s": half, "cpu_s": max(1, math.ceil(half))})
         per_check_ms = int(limits.timeout_s * 1000)
-        script = to_smtlib(problem, timeout_ms=per_check_ms)
         wall = 2 * limits.timeout_s + 2  # two checks, each with Z3's own soft timeout
-        if self.warm:
-            pool = _WARM.setdefault(z3_binary(), WarmZ3(z3_binary()))
-            proc = pool.run(script, wall_s=wall, memory_mb=limits.memory_mb)
+        if self.warm:  # our own script: scoped (push/pop) rather than (reset), see solvers.warm
+            pool = _WARM.setdefault(z3_binary(), WarmZ3(z3_binary(), scoped=True, setup=CORES))
+            script = to_smtlib(problem, options=False)
+            proc = pool.run(script, wall_s=wall, memory_mb=limits.memory_mb, prelude=timeout_option(per_check_ms))
         else:
+            script = to_smtlib(problem, timeout_ms=per_check_ms)
             argv = [z3_binary(), "-smt2", "-in", f"-memory:{limits.memory_mb}", f"-T:{int(2 * limits.timeout_s) + 1}"]
             proc = run_limited(argv, script, wall_s=wall, cpu_s=2 * limits.cpu_s, memory_mb=limits.memory_mb + 256)
         if getattr(proc, "integrity", ""):  # the worker printed what our script did not ask for: not read
