@@ -84,6 +84,7 @@ class _Worker:
             self.proc = subprocess.Popen([binary, *z3_args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, start_new_session=True, bufsize=0)
             apply_limits(self.proc.pid, memory_mb + 256)  # no CPU rlimit: it would accumulate over problems
+        os.set_blocking(self.proc.stdin.fileno(), False)  # written only when select says it has room
         self.confined = confined
         self.scoped = scoped
         self.setup = setup
@@ -129,15 +130,23 @@ class _Worker:
             text = f"(reset){prelude}\n{script}(echo \"{END} {nonce}\")\n"
         self.lines_sent += text.count("\n")
         try:
-            self.proc.stdin.write(text.encode("utf-8"))
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
+            return self._exchange(text.encode("utf-8"), marker, t0, wall_s, offset, sentinel if self.scoped else "")
+        except BaseException:  # interrupted mid-problem: z3 may still be working on it, so it cannot take the next
             self.kill()
-            return WarmOutcome("", "worker died before reading the problem", self.proc.returncode or -9, time.perf_counter() - t0)
-        fd = self.proc.stdout.fileno()
+            raise
+
+    def _exchange(self, data: bytes, marker: bytes, t0: float, wall_s: float, offset: int, sentinel: str) -> WarmOutcome:
+        """Send the problem while reading its output, under one deadline: z3 answers a check while
+        the rest of a long script is unsent, and with both pipes full a blocking write would wait forever."""
+        out_fd, in_fd = self.proc.stdout.fileno(), self.proc.stdin.fileno()
+        view, sent = memoryview(data), 0
         buf = bytearray(b"\n")  # the marker is a whole line, also when it is the first one
         deadline = t0 + wall_s
-        while marker not in buf:
+        seen = 0  # where the marker may start in buf: earlier bytes were searched
+        while True:
+            if buf.find(marker, seen) >= 0:
+                break
+            seen = max(0, len(buf) - len(marker))
             left = deadline - time.perf_counter()
             if left <= 0:
                 self.kill()
@@ -145,10 +154,19 @@ class _Worker:
             if len(buf) > MAX_OUTPUT:
                 self.kill()
                 return self._broken(buf, t0, f"z3 printed more than {MAX_OUTPUT} bytes")
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
+            readable, writable, _ = select.select([out_fd], [in_fd] if sent < len(view) else [], [], left)
+            if writable:
+                try:
+                    sent += os.write(in_fd, view[sent:sent + 65536])
+                except BlockingIOError:
+                    pass
+                except (BrokenPipeError, OSError):
+                    self.kill()
+                    return WarmOutcome(buf[1:].decode("utf-8", "replace"), "worker died before reading the problem",
+                                       self.proc.returncode or -9, time.perf_counter() - t0)
+            if not readable:
                 continue
-            chunk = os.read(fd, 65536)
+            chunk = os.read(out_fd, 65536)
             if not chunk:  # died (memory limit, crash, a file written in the sandbox)
                 code = self.proc.wait()
                 if self.confined and 128 < code < 128 + 65:  # bwrap reports a child killed by signal N as 128+N
@@ -159,7 +177,7 @@ class _Worker:
         if end + len(marker) != len(buf):
             self.kill()
             return self._broken(buf, t0, "z3 printed more after this problem's end marker")
-        if self.scoped:  # the problem must end inside the scope it began in (module docstring)
+        if sentinel:  # the problem must end inside the scope it began in (module docstring)
             tail = f"\n{_DEPTH_1}\n{sentinel}".encode()
             if not buf[:end].endswith(tail):
                 self.kill()

@@ -116,7 +116,7 @@ def to_smtlib(problem: FolProblem, timeout_ms: int = 0, options: bool = True) ->
     return "\n".join(lines) + "\n"
 
 
-_CORE = re.compile(r"^\((?:[A-Za-z0-9_]+\s*)*\)$")
+_CORE = re.compile(r"^\((?:[A-Za-z0-9_]+(?:\s+|(?=\))))*\)$")  # no nested repetition: linear on any line
 
 
 def parse_models(out: str, atoms: list[Atom]) -> dict[str, str]:
@@ -142,7 +142,7 @@ def parse_z3_output(out: str) -> dict[str, tuple[str, list[int]]]:
             result[current] = ("missing", [])
         elif current and line in ("sat", "unsat", "unknown") and result[current][0] == "missing":
             result[current] = (line, [])
-        elif current and _CORE.match(line) and result[current][0] == "unsat":
+        elif current and result[current][0] == "unsat" and _CORE.match(line):
             used = [int(t[1:]) - 1 for t in line.strip("()").split() if re.fullmatch(r"p\d+", t)]
             result[current] = ("unsat", sorted(used))
     return result
@@ -179,6 +179,9 @@ class Z3Solver(Solver):
             proc = run_limited(argv, script, wall_s=wall, cpu_s=2 * limits.cpu_s, memory_mb=limits.memory_mb + 256)
         if getattr(proc, "integrity", ""):  # the worker printed what our script did not ask for: not read
             return SolverResult(status=Status.UNDETERMINED, backend=self.name, reason=f"z3: {proc.integrity}")
+        rejected = _unexpected_error(proc.stdout)
+        if rejected:  # z3 skipped a command of ours (a premise not asserted would make "Unknown" a lie)
+            return SolverResult(status=Status.UNDETERMINED, backend=self.name, reason=f"z3 rejected the script: {rejected}")
         answers = parse_z3_output(proc.stdout)
         if "neg" not in answers or "pos" not in answers or any(a == "missing" for a, _ in answers.values()):
             why = proc.limit_reason() or _first_error(proc.stdout + proc.stderr) or f"exit {proc.returncode}"
@@ -197,6 +200,16 @@ def _run(answer: str) -> Run:
     if answer == "sat":
         return Run(RunKind.NOT_ENTAILED, "sat")
     return Run(RunKind.UNDECIDED, answer)
+
+
+_EXPECTED = ("model is not available", "unsat core is not available")  # asked for after every check, either answer
+
+
+def _unexpected_error(text: str) -> str:
+    for m in re.finditer(r'\(error "([^"]*)"\)', text):
+        if not m.group(1).endswith(_EXPECTED):
+            return m.group(1)[:200]
+    return ""
 
 
 def _first_error(text: str) -> str:

@@ -210,3 +210,15 @@ def test_confined_warm_workers_each_hold_a_uid_of_their_own():
         a.kill()
         b.kill()
     assert a._lease is None and b._lease is None
+
+
+def test_a_script_whose_errors_fill_the_pipe_is_answered_within_its_wall_clock():
+    """4,000 rejected asserts: z3 prints an error for each while the rest of the script is still being
+    sent; with both pipes full a blocking write never returned (the wall clock never fired)."""
+    import time
+
+    text = "(declare-const x Int)\n" + "".join(f"(assert (> undeclared_{i} x))\n" for i in range(4000))
+    program = parse_smtlib_program(text + "(define-fun conclusion () Bool (> x 0))\n")
+    t0 = time.perf_counter()
+    result = SmtSolver().solve(program, Limits(timeout_s=2))
+    assert time.perf_counter() - t0 < 30 and result.status == "error" and "undeclared_0" in str(result.errors[0]), result
