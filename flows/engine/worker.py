@@ -14,25 +14,17 @@ what it finished is already in the store. No Prefect here.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import signal
 import sys
 import threading
+
+from flows.lifetime import die_with_parent
 
 __all__ = ["main"]
 
 
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def main() -> None:
-    _die_with_parent()
+    die_with_parent()
     from flows.engine.core import Engine
     from flows.llm.factory import make_client
     from flows.models import Problem, ProblemRecord, RunConfig

@@ -98,7 +98,7 @@ def supervise_serve(api_url: str, dataset: str | None, cron: str | None, params:
     from flows.settings import get_settings
 
     grace_s = grace_s if grace_s is not None else get_settings().server_grace_s
-    spec = json.dumps({"dataset": dataset, "cron": cron, "params": params, "limit": limit})
+    spec = json.dumps({"dataset": dataset, "cron": cron, "params": params, "limit": limit, "parent": os.getpid()})
     child = None
     try:
         while True:
@@ -153,8 +153,27 @@ def _stop(child: subprocess.Popen) -> None:
             time.sleep(0.1)
 
 
+def _parent_gone(_signum, _frame) -> None:
+    """``nesyflow serve`` ended without stopping us (``kill -9``): serving on alone would take runs
+    meant for its successor, with a policy nobody runs any more. Stop our flow runs (our process
+    group) and leave."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        os.killpg(0, signal.SIGTERM)
+    finally:
+        os._exit(128 + signal.SIGHUP)
+
+
 if __name__ == "__main__":  # the serving child of ``nesyflow serve``
+    import signal
+
+    from flows.lifetime import die_with_parent
+
     spec = json.loads(sys.argv[1])
+    signal.signal(signal.SIGHUP, _parent_gone)
+    die_with_parent(signal.SIGHUP, spec.get("parent"))
     try:
         serve_forever(spec["dataset"], spec["cron"], spec["params"], limit=spec["limit"])
     except KeyboardInterrupt:

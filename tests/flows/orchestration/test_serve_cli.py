@@ -51,6 +51,37 @@ def final_state(base, run_id, timeout=240):
                              else None)(api(base, "GET", f"/flow_runs/{run_id}")), timeout, f"flow run {run_id} to end")
 
 
+def test_the_serving_child_does_not_outlive_a_killed_serve(prefect_api, tmp_path):
+    """``kill -9`` of ``nesyflow serve`` (no clean-up runs) left its serving child polling the
+    server: runs meant for the next ``serve`` went to the orphan, which read them with the old
+    policy. The child now dies with its parent. (First in the module: before ``serving`` starts.)"""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_RUNNER_POLL_FREQUENCY"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--parser", "gold"], cwd=ROOT, env=env,
+                            stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    child = set()
+    try:
+        def cmdline(pid: int) -> bytes:
+            try:
+                return Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                return b""
+
+        def serving_child():
+            found = {p for p in descendants(proc.pid) if b"flows.orchestration.serve" in cmdline(p)}
+            return found if found and api(prefect_api, "GET", "/deployments/name/reason/reason")[0] == 200 else None
+
+        child = wait_for(serving_child, 180, "serve to start its serving child")
+        os.kill(proc.pid, signal.SIGKILL)  # the supervisor only, as the kernel's OOM killer or `kill -9 <pid>` would
+        proc.wait(timeout=30)
+        wait_for(lambda: not alive(child), 30, f"the serving child {child} to end with its parent")
+    finally:
+        for p in alive(child):
+            os.kill(p, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def serving(prefect_api, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # the README's line: the recorded server
