@@ -1,5 +1,5 @@
 """The import graph of ``flows/`` runs one way — cli → orchestration → engine → llm → datasets →
-models/store → settings/text — with no circle inside a package either, and ``parsers/`` and
+models/store → settings/text/lifetime — with no circle inside a package either, and ``parsers/`` and
 ``solvers/`` never import ``flows`` or Prefect. Read from the source (``ast``), so a lazy import
 inside a function counts as much as one at the top."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RANK = {"cli": 6, "orchestration": 5, "engine": 4, "llm": 3, "datasets": 2, "json_depth": 1, "models": 1, "store": 1,
-        "settings": 0, "text": 0, "flows": 0}
+        "settings": 0, "text": 0, "lifetime": 0, "flows": 0}
 """A module may import modules of a lower rank (its package's own modules too, without a circle)."""
 
 
