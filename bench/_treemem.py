@@ -108,13 +108,21 @@ def run_sampled(argv: list[str], env: dict | None = None, cwd: str | None = None
     servers = _forkservers(python) if python else set()
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = {"rss": 0, "pss": 0, "procs": 0}
+    peak = {"rss": 0, "pss": 0, "procs": 0, "rss_at": 0.0}
+    minutes: list[list[float]] = []  # [minute, peak RSS MB, peak PSS MB] within each minute: when memory grew
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             rss, pss, n = tree_memory(proc.pid, servers | (_forkservers(python) if python else set()), ticks)
+            at = time.perf_counter() - t0
+            if rss > peak["rss"]:
+                peak["rss_at"] = at
             peak["rss"], peak["pss"], peak["procs"] = max(peak["rss"], rss), max(peak["pss"], pss), max(peak["procs"], n)
+            minute = int(at // 60)
+            if not minutes or minutes[-1][0] != minute:
+                minutes.append([minute, 0.0, 0.0])
+            minutes[-1][1], minutes[-1][2] = max(minutes[-1][1], round(rss / 1024, 1)), max(minutes[-1][2], round(pss / 1024, 1))
             if on_sample:
                 on_sample(time.perf_counter() - t0)
             done.wait(interval)
@@ -128,5 +136,6 @@ def run_sampled(argv: list[str], env: dict | None = None, cwd: str | None = None
     cpu_s = sum(_CPU.values()) / os.sysconf("SC_CLK_TCK")  # sampled: a process's last interval is missed
     _CPU.clear()
     return {"sampled_cpu_s": round(cpu_s, 1), "wall_s": round(wall, 2), "rc": proc.returncode, "peak_rss_mb": round(peak["rss"] / 1024, 1),
-            "peak_pss_mb": round(peak["pss"] / 1024, 1), "max_processes": peak["procs"], "stdout": out[-3000:],
+            "peak_pss_mb": round(peak["pss"] / 1024, 1), "peak_rss_at_s": round(peak["rss_at"], 1),
+            "memory_mb_each_minute": minutes, "max_processes": peak["procs"], "stdout": out[-3000:],
             "stderr": err[-3000:]}

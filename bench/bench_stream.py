@@ -102,7 +102,8 @@ def main() -> int:
     lines, in_order = _results_in_order(results, args.path)
     report = {"code": args.code or "this checkout (nesyflow entry point)", "limit": args.limit, "wall_s": out["wall_s"],
               "rc": out["rc"], "peak_rss_mb": out["peak_rss_mb"], "peak_pss_mb": out["peak_pss_mb"],
-              "max_processes": out["max_processes"], "n": summary.get("n"), "correct": summary.get("correct"),
+              "max_processes": out["max_processes"], "peak_rss_at_s": out["peak_rss_at_s"],
+              "memory_mb_each_minute": out["memory_mb_each_minute"], "n": summary.get("n"), "correct": summary.get("correct"),
               "errors": summary.get("errors"), "results_lines": lines,
               "results_in_input_order": in_order, "stopped_after_s": args.stop_after if stopped else None,
               "results_mb_each_minute": [(t, round(b / 1e6, 1)) for t, b in growth], "load_before": load_before, "load_after": load_after}
