@@ -116,7 +116,13 @@ def _config(p: BatchParams, problems: list[Problem], complete: bool = True) -> R
         # A recording is read by its own markers; without any, by the format its prompt asked for
         # (Logic-LM's, named by the dataset in the file name, else what auto picks).
         asked = language_plans("logic-lm", {q.kind for q in problems}, Path(p.path).name, p.format, p.prompt)
-        plans = {k: plan.model_copy(update={"style": "auto", "expected": asked[k].expected or asked[k].style}) for k, plan in plans.items()}
+        for kind in set(plans) - set(asked):  # a kind the first window of a stream did not hold
+            try:
+                asked[kind] = plan_for("logic-lm", kind, Path(p.path).name, p.format, p.prompt)
+            except ValueError:
+                pass
+        plans = {k: plan.model_copy(update={"style": "auto", "expected": asked[k].expected or asked[k].style}) if k in asked else plan
+                 for k, plan in plans.items()}
     temperature = p.temperature if p.temperature is not None else (0.0 if p.samples == 1 else 0.8)
     return RunConfig(**base, model=model, api_base=api_base, plans=plans, samples=p.samples, repair_rounds=rounds,
                      temperature=temperature, fallback=p.fallback, llm_timeout_s=p.llm_timeout_s,
