@@ -120,6 +120,7 @@ class _Worker:
         offset = self.lines_sent + 1
         nonce = secrets.token_hex(16)
         marker = f"\n{END} {nonce}\n".encode()
+        sentinel = ""  # a scoped problem's: it must still be declared when the problem ends
         if self.scoped:
             opts = ("" if prelude == self.options else prelude) if self.uses > 1 else self.setup + prelude
             self.options = prelude
@@ -130,7 +131,7 @@ class _Worker:
             text = f"(reset){prelude}\n{script}(echo \"{END} {nonce}\")\n"
         self.lines_sent += text.count("\n")
         try:
-            return self._exchange(text.encode("utf-8"), marker, t0, wall_s, offset, sentinel if self.scoped else "")
+            return self._exchange(text.encode("utf-8"), marker, t0, wall_s, offset, sentinel)
         except BaseException:  # interrupted mid-problem: z3 may still be working on it, so it cannot take the next
             self.kill()
             raise

@@ -86,8 +86,7 @@ def to_smtlib(problem: FolProblem, timeout_ms: int = 0, options: bool = True) ->
     ``options=False`` leaves out the ``set-option`` lines (a scoped warm worker sets them)."""
     sym = _table()
     sig = signature_of(And(problem.premises + (problem.conclusion,)))
-    lines = [CORES, timeout_option(timeout_ms)] if options else []
-    lines = [line for line in lines if line]
+    lines = [line for line in (CORES, timeout_option(timeout_ms)) if line] if options else []
     lines.append("(declare-sort U 0)")
     for name in sorted(sig.constants):
         lines.append(f"(declare-const {sym('const', name)} U)")
@@ -205,15 +204,15 @@ def _run(answer: str) -> Run:
 _EXPECTED = ("model is not available", "unsat core is not available")  # asked for after every check, either answer
 
 
+_ERROR = re.compile(r'\(error "([^"]*)"\)')
+
+
 def _unexpected_error(text: str) -> str:
-    for m in re.finditer(r'\(error "([^"]*)"\)', text):
-        if not m.group(1).endswith(_EXPECTED):
-            return m.group(1)[:200]
-    return ""
+    return next((m.group(1)[:200] for m in _ERROR.finditer(text) if not m.group(1).endswith(_EXPECTED)), "")
 
 
 def _first_error(text: str) -> str:
-    m = re.search(r'\(error "([^"]*)"\)', text)
+    m = _ERROR.search(text)
     return m.group(1)[:200] if m else ""
 
 

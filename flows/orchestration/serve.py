@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -135,9 +136,6 @@ def supervise_serve(api_url: str, dataset: str | None, cron: str | None, params:
 def _stop(child: subprocess.Popen) -> None:
     """SIGTERM to the serving process and the flow runs it started (its process group; a run so
     stopped ends Crashed), SIGKILL to whatever is left after 10 s."""
-    import os
-    import signal
-
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(child.pid, sig)
@@ -157,8 +155,6 @@ def _parent_gone(_signum, _frame) -> None:
     """``nesyflow serve`` ended without stopping us (``kill -9``): serving on alone would take runs
     meant for its successor, with a policy nobody runs any more. Stop our flow runs (our process
     group) and leave."""
-    import signal
-
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         os.killpg(0, signal.SIGTERM)
@@ -167,8 +163,6 @@ def _parent_gone(_signum, _frame) -> None:
 
 
 if __name__ == "__main__":  # the serving child of ``nesyflow serve``
-    import signal
-
     from flows.lifetime import die_with_parent
 
     spec = json.loads(sys.argv[1])
