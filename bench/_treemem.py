@@ -4,7 +4,12 @@ A ``nesyflow batch`` is several processes: the CLI (or the fork server's child t
 engine worker processes, prover subprocesses. ``run_sampled`` starts a command and, every
 ``interval`` seconds, sums the RSS and the PSS (shared pages divided among their sharers: a fork
 server's child shares its imports copy-on-write) of every process that is a descendant of the
-command or a child the fork server forked after the command started. It reports the peaks.
+command or a child the fork server forked for the command (the child holds the command's own stdout
+pipe: the fork server passes the caller's stdin/stdout/stderr). It reports the peaks.
+
+A fork server child is matched by that pipe, not by when it started: the server forks for every
+``nesyflow`` run on the machine, and counting every child started after the command counted other
+people's runs too (a whole-1M bench once reported 921 MB over 10 processes while tests ran beside it).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["run_sampled", "tree_memory", "cpu_seconds", "stat_fields"]
+__all__ = ["run_sampled", "tree_memory", "cpu_seconds", "stat_fields", "stdout_of"]
 
 
 _CPU: dict[tuple[int, float], int] = {}  # (pid, start) -> user+system ticks, the last seen
@@ -74,8 +79,17 @@ def _forkservers(python: str) -> set[int]:
     return found
 
 
-def tree_memory(root: int, servers: set[int], after_ticks: float) -> tuple[int, int, int]:
-    """(RSS kB, PSS kB, processes) of ``root``'s descendants and the servers' children started after ``after_ticks``."""
+def stdout_of(pid: int) -> str | None:
+    """What a process's fd 1 is (``pipe:[inode]`` for a pipe), or None once it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/1")
+    except OSError:
+        return None
+
+
+def tree_memory(root: int, servers: set[int], after_ticks: float, stdout: str | None = None) -> tuple[int, int, int]:
+    """(RSS kB, PSS kB, processes) of ``root``'s descendants and the servers' children started after
+    ``after_ticks`` whose stdout is ``stdout`` (the root's: the child forked for it)."""
     parents: dict[int, int] = {}
     started: dict[int, float] = {}
     for d in os.listdir("/proc"):
@@ -83,7 +97,8 @@ def tree_memory(root: int, servers: set[int], after_ticks: float) -> tuple[int, 
             st = _stat(int(d))
             if st:
                 parents[int(d)], started[int(d)] = st
-    members = {root} | {p for p, pp in parents.items() if pp in servers and started[p] >= after_ticks}
+    members = {root} | {p for p, pp in parents.items()
+                        if pp in servers and started[p] >= after_ticks and stdout is not None and stdout_of(p) == stdout}
     changed = True
     while changed:
         changed = False
@@ -111,10 +126,11 @@ def run_sampled(argv: list[str], env: dict | None = None, cwd: str | None = None
     peak = {"rss": 0, "pss": 0, "procs": 0, "rss_at": 0.0}
     minutes: list[list[float]] = []  # [minute, peak RSS MB, peak PSS MB] within each minute: when memory grew
     done = threading.Event()
+    stdout = stdout_of(proc.pid)  # the pipe we read: the fork server's child for this command writes to it
 
     def sample() -> None:
         while not done.is_set():
-            rss, pss, n = tree_memory(proc.pid, servers | (_forkservers(python) if python else set()), ticks)
+            rss, pss, n = tree_memory(proc.pid, servers | (_forkservers(python) if python else set()), ticks, stdout)
             at = time.perf_counter() - t0
             if rss > peak["rss"]:
                 peak["rss_at"] = at
