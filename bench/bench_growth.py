@@ -10,7 +10,11 @@ tree (``bench/_treemem.py``), the growth of the Prefect server's database (``pre
 WAL under the server's home) per problem, and the server's responsiveness during the batch: every
 few seconds, the time of ``GET /api/flow_runs/<id>`` of the running batch, and every 20 s the time
 a logged-in headless Chromium takes to render the run's UI page (its first log line and its
-task-run count; ``bench/_browser.py``; skipped with a note where no chromium is installed).
+task-run count; ``bench/_browser.py``; skipped with a note where no chromium is installed), two
+ways: a full load (typing the run's URL: the UI's ~11 MB of JavaScript is evaluated again, from the
+browser's cache) and a click on the run in the UI's runs list (what a person does with the UI open:
+only the run page's own API calls and rendering). On two cores the full load's JavaScript start-up
+alone takes ~2 s, with or without a batch beside it; the click is the server's part.
 The goal is linear time (CPU per problem flat) and flat memory. Problems: ``make_big_jsonl``'s
 synthetic gold FOL (``--parser gold``), and for ``llm`` the same problems' sentences sent to
 ``flows.llm.fake_openai`` (fixed latency, one FOL reply) with ``--parser llm``.
@@ -83,6 +87,23 @@ def _ui(page, api_url: str, run_id: str) -> float:
     return seconds
 
 
+def _ui_click(page, api_url: str, run_id: str) -> float:
+    """Seconds from clicking the run in the UI's runs list until its page shows what ``_ui`` waits for."""
+    from flows.orchestration.server import ui_url
+
+    page.open("about:blank")
+    page.open(ui_url(api_url))
+    link = f"a[href*='/runs/flow-run/{run_id}']"
+    page.wait(f"!!document.querySelector(\"{link}\")", "the run's link in the runs list", timeout=60, poll=0.05)
+    t0 = time.perf_counter()
+    page.js(f"document.querySelector(\"{link}\").click()")
+    page.wait("location.pathname.includes('/runs/flow-run/') && document.body.textContent.includes('problems from') && "
+              "/\\d[\\d,]* Task runs?/.test(document.body.textContent)", "the run page after the click", timeout=60, poll=0.05)
+    seconds = round(time.perf_counter() - t0, 3)
+    page.open("about:blank")
+    return seconds
+
+
 def _db_bytes(home: Path) -> int:
     return sum(p.stat().st_size for p in (home / "prefect").glob("prefect.db*") if p.is_file())
 
@@ -103,7 +124,7 @@ def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | 
     argv = [sys.executable, "-m", "flows.cli", "batch", str(data), *opts, "--results", str(home / "results.jsonl"),
             "--summary-json", str(home / "summary.json")]
     db0 = _db_bytes(server_home)
-    probes: list[tuple[float, float]] = []
+    probes: list[tuple[float, float | None, float | None]] = []  # (API GET s, UI full load s, UI click s)
     stop = threading.Event()
     started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 2))
 
@@ -116,9 +137,10 @@ def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | 
                 run_id = run_id or _newest_run(api_url, started)
                 if run_id:
                     api_s, _ = _get(f"{api_url}/flow_runs/{run_id}")
-                    probes.append((round(api_s, 3), _ui(page, api_url, run_id) if with_ui else None))
+                    probes.append((round(api_s, 3), _ui(page, api_url, run_id) if with_ui else None,
+                                   _ui_click(page, api_url, run_id) if with_ui else None))
             except Exception as exc:  # a probe that fails is a figure too
-                probes.append((float("inf"), float("inf") if with_ui else None))
+                probes.append((float("inf"), float("inf") if with_ui else None, float("inf") if with_ui else None))
                 print(f"probe failed: {exc!r}", file=sys.stderr)
 
     th = threading.Thread(target=probe, daemon=True)
@@ -134,8 +156,9 @@ def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | 
     summary = json.loads((home / "summary.json").read_text()) if (home / "summary.json").exists() else {}
     # the larger of: what the CLI's waited-for children used, and the tree sampled from /proc
     cpu = max((cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime), out["sampled_cpu_s"])
-    api = [a for a, _ in probes]
-    ui = [u for _, u in probes if u is not None]
+    api = [a for a, _, _ in probes]
+    ui = [u for _, u, _ in probes if u is not None]
+    clicks = [c for _, _, c in probes if c is not None]
     row = {"kind": kind, "n": n, "rc": out["rc"], "wall_s": out["wall_s"], "cpu_s": round(cpu, 1),
            "cpu_ms_per_problem": round(1000 * cpu / n, 2), "wall_ms_per_problem": round(1000 * out["wall_s"] / n, 2),
            "peak_rss_mb": out["peak_rss_mb"], "peak_pss_mb": out["peak_pss_mb"],
@@ -144,6 +167,8 @@ def one_run(kind: str, n: int, api_url: str, server_home: Path, api_base: str | 
            "api_get_s_median": statistics.median(api) if api else None, "ui_page_s_max": max(ui, default=None),
            "ui_page_s_median": statistics.median(ui) if ui else None, "ui_pages": len(ui),
            "ui_page_s_each": ui, "ui_page_s_over_3": sum(u > 3 for u in ui),
+           "ui_click_s_median": statistics.median(clicks) if clicks else None, "ui_click_s_max": max(clicks, default=None),
+           "ui_click_s_each": clicks, "ui_click_s_over_3": sum(c > 3 for c in clicks),
            "summary_n": summary.get("n"), "correct": summary.get("correct"), "llm_calls": summary.get("llm_calls"),
            "load_before": load}
     if out["rc"] != 0:
