@@ -72,6 +72,11 @@ def _newest_run(api_url: str, after: str) -> str | None:
     return runs[0]["id"] if runs else None
 
 
+# The run's page has rendered what a person waits for: its first log line and its task-run count.
+RUN_PAGE_SHOWN = ("document.body && document.body.textContent.includes('problems from') && "
+                  "/\\d[\\d,]* Task runs?/.test(document.body.textContent)")
+
+
 def _ui(page, api_url: str, run_id: str) -> float:
     """Seconds from navigating to the run's page in the UI (a logged-in headless Chromium) until it
     shows the run's own first log line and its task-run count: what a person waits for."""
@@ -80,15 +85,14 @@ def _ui(page, api_url: str, run_id: str) -> float:
     page.open("about:blank")
     t0 = time.perf_counter()
     page.open(ui_url(api_url, run_id))
-    page.wait("document.body && document.body.textContent.includes('problems from') && "
-              "/\\d[\\d,]* Task runs?/.test(document.body.textContent)", "the run page", timeout=60, poll=0.05)
+    page.wait(RUN_PAGE_SHOWN, "the run page", timeout=60, poll=0.05)
     seconds = round(time.perf_counter() - t0, 3)
     page.open("about:blank")  # a page left open polls the API and renders: it would load the machine it measures
     return seconds
 
 
 def _ui_click(page, api_url: str, run_id: str) -> float:
-    """Seconds from clicking the run in the UI's runs list until its page shows what ``_ui`` waits for."""
+    """Seconds from clicking the run in the UI's runs list until its page shows ``RUN_PAGE_SHOWN``."""
     from flows.orchestration.server import ui_url
 
     page.open("about:blank")
@@ -97,8 +101,8 @@ def _ui_click(page, api_url: str, run_id: str) -> float:
     page.wait(f"!!document.querySelector(\"{link}\")", "the run's link in the runs list", timeout=60, poll=0.05)
     t0 = time.perf_counter()
     page.js(f"document.querySelector(\"{link}\").click()")
-    page.wait("location.pathname.includes('/runs/flow-run/') && document.body.textContent.includes('problems from') && "
-              "/\\d[\\d,]* Task runs?/.test(document.body.textContent)", "the run page after the click", timeout=60, poll=0.05)
+    page.wait(f"location.pathname.includes('/runs/flow-run/') && {RUN_PAGE_SHOWN}", "the run page after the click",
+              timeout=60, poll=0.05)
     seconds = round(time.perf_counter() - t0, 3)
     page.open("about:blank")
     return seconds
