@@ -35,6 +35,8 @@ __all__ = ["code_version", "stable_hash", "Store", "private_dir"]
 
 M = TypeVar("M", bound=BaseModel)
 DB_NAME = "store.sqlite"
+_MANY = 500
+"""Keys per query of ``get_many`` (SQLite allows 32,766 parameters; a query this size takes ~2 ms)."""
 
 
 @lru_cache(maxsize=1)
@@ -136,10 +138,51 @@ class Store:
         except sqlite3.DatabaseError:
             self._reset()
             return None
-        if row is None:
-            return None
+        return None if row is None else self._validated(row[0], model)
+
+    def get_many(self, kind: str, keys: list[str], model: type[M]) -> dict[str, M]:
+        """The records of ``keys`` that exist and validate, by key, in one query per ``_MANY`` keys.
+
+        Why: each query releases the GIL, and in a process whose other threads are busy (a flow's
+        event loops, Prefect's task runner) getting it back costs up to a switch interval (5 ms):
+        a rerun that read its 1,000 results one query each spent 0.3-3 s waiting, not reading."""
+        found: dict[str, M] = {}
+        if self.root is None or not keys:
+            return found
+        for i in range(0, len(keys), _MANY):
+            part = keys[i:i + _MANY]
+            marks = ",".join("?" * len(part))
+            try:
+                rows = self._connect().execute(f"SELECT key, value FROM records WHERE kind = ? AND key IN ({marks})",
+                                               (kind, *part)).fetchall()
+            except sqlite3.DatabaseError:
+                self._reset()
+                return found
+            for key, value in rows:
+                record = self._validated(value, model)
+                if record is not None:
+                    found[key] = record
+        return found
+
+    def has_many(self, kind: str, keys: list[str]) -> set[str]:
+        """Which of ``keys`` have a record (not read, not validated: a hint, e.g. for sizing work)."""
+        present: set[str] = set()
+        if self.root is None:
+            return present
+        for i in range(0, len(keys), _MANY):
+            part = keys[i:i + _MANY]
+            try:
+                rows = self._connect().execute(f"SELECT key FROM records WHERE kind = ? AND key IN ({','.join('?' * len(part))})",
+                                               (kind, *part)).fetchall()
+            except sqlite3.DatabaseError:
+                self._reset()
+                return present
+            present.update(key for (key,) in rows)
+        return present
+
+    def _validated(self, value: str, model: type[M]) -> M | None:
         try:
-            return model.model_validate_json(row[0])
+            return model.model_validate_json(value)
         except (ValidationError, ValueError, TypeError):
             with self._lock:
                 self.rejected += 1

@@ -120,10 +120,12 @@ class EnginePool(RecordFutures):
         """Read back what the store has; send the rest to the workers in small batches, in order."""
         with self._triage_lock:
             misses: list[Problem] = []
-            for p in problems:
+            keys = [result_key(p, self.cfg) for p in problems]
+            hits = self._store.get_many("result", keys, ProblemRecord)
+            for p, key in zip(problems, keys):
                 if self._closing:
                     return
-                hit = self._store.get("result", result_key(p, self.cfg), ProblemRecord)
+                hit = hits.get(key)
                 if hit is not None and hit.result.id == p.id:
                     self._deliver(None, p.id, hit.model_copy(update={"cached": True, "usage": hit.usage.as_cached()}))
                     continue

@@ -44,13 +44,21 @@ def describe(record: ProblemRecord) -> str:
     return "\n".join(lines)
 
 
+LOG_PROBLEMS = 50
+"""Problems per log entry of a chunk (a chunk the store answers whole holds up to 500)."""
+
+
 @task(name="problems", task_run_name="problems[{label}]", cache_policy=NO_CACHE, persist_result=False, retries=0)
 def problems_task(problems: list[Problem], cfg: RunConfig, label: str = ""):
     engine = engine_for(cfg, problems=problems)
     engine.submit(problems)
     records = engine.records([p.id for p in problems])
     engine.release([p.id for p in problems])  # taken: the engine holds its window, not the batch
-    get_run_logger().info("%d problems\n%s", len(records), "\n".join(describe(r) for r in records))
+    logger = get_run_logger()
+    for i in range(0, len(records), LOG_PROBLEMS):  # a log over Prefect's size limit (1 MB) would be dropped
+        part = records[i:i + LOG_PROBLEMS]
+        head = f"{len(records)} problems" if len(records) <= LOG_PROBLEMS else f"problems {i + 1}-{i + len(part)} of {len(records)}"
+        logger.info("%s\n%s", head, "\n".join(describe(r) for r in part))
     if records and all(r.cached for r in records):
         return Completed(data=records, name="Cached", message=f"all {len(records)} problems read back from the store")
     return records

@@ -67,3 +67,23 @@ def test_private_dir_tightens_existing_modes(tmp_path):
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in (d / "a", d / "a" / "b"))
     private_dir(d)
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
+
+
+def test_get_many_reads_what_exists_and_validates_across_query_sizes(tmp_path):
+    store = Store(tmp_path / "cache")
+    keys = [f"k{i}" for i in range(1203)]  # more than one query's worth (500 keys a query)
+    for i, key in enumerate(keys):
+        if i % 3:
+            store.put("result", key, record(f"p{i}"))
+    store.put("llm", "k0", record("other-kind"))  # another kind under the same key is not this one
+    db = sqlite3.connect(store.path)
+    db.execute("UPDATE records SET value = ? WHERE kind = 'result' AND key = 'k1000'", (pickle.dumps(Bomb("x")),))
+    db.commit()
+    db.close()
+    found = store.get_many("result", keys + ["absent"], ProblemRecord)
+    expected = {key for i, key in enumerate(keys) if i % 3 and key != "k1000"}
+    assert set(found) == expected
+    assert all(found[f"k{i}"].result.id == f"p{i}" for i in (1, 2, 500, 1202))
+    assert store.rejected == 1  # the tampered one: a miss, counted
+    assert store.has_many("result", keys) == expected | {"k1000"}  # a hint: present, not validated
+    assert store.get_many("result", [], ProblemRecord) == {} and Store(None).get_many("result", keys, ProblemRecord) == {}

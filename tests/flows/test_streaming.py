@@ -146,3 +146,29 @@ def test_a_stopped_batch_writes_what_finished_after_a_gap(tmp_path):
     assert out.read_text() == ""
     sink.finish()
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["b", "d"]
+
+
+def test_a_run_of_problems_the_store_answers_is_one_chunk_and_the_rest_keep_their_size(tmp_path):
+    lines = [line(i) for i in range(1300)]
+    held = {f"p{i}" for i in range(1200) if i != 700}  # the store answers all but p700 and p1200+
+    asked = []
+
+    def cached(problems):
+        asked.append(len(problems))
+        return {p.id for p in problems} & held
+
+    feed = Feed(stream_problems(tmp_path / "d.jsonl", lines=iter(lines)), ResultsSink(), concurrency=1)
+    feed.cached = cached
+    sizes, ids = [], []
+    while (chunk := feed.next_chunk()) is not None:
+        sizes.append(len(chunk))
+        ids += [p.id for p in chunk]
+    assert ids == [f"p{i}" for i in range(1300)]  # every problem once, in order
+    # up to 500 answered ones; then up to the first unanswered one (p700), which starts an ordinary
+    # chunk; then the answered p750-p1199; p1200+ are not answered: ordinary chunks
+    assert sizes == [500, 200, 50, 450, 50, 50]
+    assert max(asked) <= 50  # the store is asked in chunk-sized steps
+
+    fixed = Feed(stream_problems(tmp_path / "d.jsonl", lines=iter(lines)), ResultsSink(), concurrency=1, chunk_size=7)
+    fixed.cached = cached
+    assert len(fixed.next_chunk()) == 7  # a size the user chose is kept

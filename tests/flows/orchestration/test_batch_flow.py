@@ -79,6 +79,43 @@ def test_batch_on_demo_then_rerun_is_fully_cached(prefect_api, tmp_path):
     assert [r.model_dump() for r in second.results] == [r.model_dump() for r in first.results]
 
 
+def flow_logs(flow_run_id, contains: str, wait_s: float = 60) -> list[str]:
+    """The flow run's log messages once one holds ``contains`` (the server takes logs in batches)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter
+
+    deadline = time.monotonic() + wait_s
+    with get_client(sync_client=True) as client:
+        while True:
+            logs = [log.message for log in client.read_logs(log_filter=LogFilter(flow_run_id={"any_": [flow_run_id]}))]
+            if any(contains in m for m in logs) or time.monotonic() > deadline:
+                return logs
+            time.sleep(0.5)
+
+
+def test_a_rerun_the_store_answers_is_one_task_run_whose_log_lists_every_problem(prefect_api, tmp_path):
+    from flows.orchestration.batch import run_batch
+
+    data = tmp_path / "many.jsonl"
+    with data.open("w") as fh:
+        for i in range(120):
+            formal = {"language": "fol", "premises": [f"Q{i}(a)"], "conclusion": f"Q{i}(a)"}
+            fh.write(json.dumps({"id": f"whole{i}", "premises": ["p"], "conclusion": "c", "answer": "True",
+                                 "formal": formal}) + "\n")
+    first = run_batch(path=str(data), concurrency=2, solver="z3")
+    assert first.summary.correct == 120
+    assert len(task_runs(first.summary.flow_run_id, expect=4, states={"Completed"})) == 4  # automatic: 30 a chunk
+    second = run_batch(path=str(data), concurrency=2, solver="z3")
+    assert second.summary.cached_problems == 120
+    (run,) = task_runs(second.summary.flow_run_id, expect=1, states={"Cached"})
+    assert run.name == "problems[whole0..whole119]"
+    logs = flow_logs(second.summary.flow_run_id, "problems 101-120 of 120")
+    listed = [m for m in logs if " of 120\n" in m]
+    assert [m.split("\n")[0] for m in listed] == ["problems 1-50 of 120", "problems 51-100 of 120", "problems 101-120 of 120"]
+    assert all(f"whole{i} → True (label True) [from the store]" in "\n".join(listed) for i in range(120))
+    assert [r.model_dump() for r in second.results] == [r.model_dump() for r in first.results]
+
+
 def test_reason_flow_decides_one_problem(prefect_api):
     from flows.orchestration.batch import run_reason
 
