@@ -88,10 +88,13 @@ def _publish_artifacts(summary: Summary, results: list[ProblemResult], tally=Non
             fut.result()
 
 
-def _unlink(result) -> None:
-    """Drop Prefect's links from a chunk's result to its task run's state (``FlowRunContext.run_results``,
-    kept for dependency tracking, one State per record): the batch never passes a chunk's result
-    to another task, and kept, they grew ~3 KB a problem — 3 GB over a million."""
+def _unlink(result, task_run_id=None) -> None:
+    """Drop what Prefect keeps of a finished chunk for the flow's lifetime: the links from its
+    result to its task run's state (``FlowRunContext.run_results``, for dependency tracking, one
+    State per record — ~3 KB a problem, 3 GB over a million), its task run's (empty) asset set
+    (``task_run_assets``), and the thread pool's cancel event for it (``ThreadPoolTaskRunner.
+    _cancel_events``): 1.6 KB a chunk (tracemalloc), 32 MB over a million problems in 50s. The batch never passes a
+    chunk's result on, tracks assets, nor cancels a finished chunk."""
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
@@ -100,6 +103,12 @@ def _unlink(result) -> None:
     ctx.run_results.pop(id(result), None)
     for item in result if isinstance(result, list) else ():
         ctx.run_results.pop(id(item), None)
+    if task_run_id is None:
+        return
+    ctx.task_run_assets.pop(task_run_id, None)
+    events = getattr(ctx.task_runner, "_cancel_events", None)
+    if isinstance(events, dict):
+        events.pop(task_run_id, None)
 
 
 def _ui_link(run_id: str | None) -> str | None:
@@ -223,7 +232,7 @@ def batch(
                                          final=False) for p in chunk]
             for p, r in zip(chunk, records):
                 run.sink.add(p.id, r)
-            _unlink(records)
+            _unlink(records, getattr(fut, "task_run_id", None))
             del fut, records
             if not run.stopped.is_set():
                 submit_next()
