@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--concurrency", type=_concurrency, default=None, metavar="C",
                    help="chunks solved at once; each runs solver subprocesses [number of cores]")
     b.add_argument("--chunk-size", type=_chunk, default=None, metavar="N",
-                   help="problems per task run (what the Prefect UI shows as one box); 0 = automatic [0]")
+                   help="problems per task run (what the Prefect UI shows as one box); 0 = automatic: at most 50, "
+                        "up to 500 over problems the store already answers [0]")
     b.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="engine processes that compute the batch while this one records it in Prefect; 0 = compute "
                         "in this process [1, or one per core for --parser llm/replay]")
